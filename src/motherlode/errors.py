@@ -1,0 +1,61 @@
+"""The exception hierarchy of motherlode.
+
+Every error raised on purpose by motherlode derives from :class:`MotherlodeError`.
+The subclasses also derive from the built-in exception that MadMiner raised in the
+same situation (``RuntimeError``, ``ValueError``, ``OSError``), so code written for
+MadMiner that catches those keeps working.
+
+Messages name what was wrong and where: the argument, field, file or line, and
+what was expected instead.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ExpressionError",
+    "FileFormatError",
+    "InputError",
+    "MorphingError",
+    "MotherlodeError",
+    "SetupError",
+]
+
+
+class MotherlodeError(Exception):
+    """Base class of all errors raised by motherlode."""
+
+
+class InputError(MotherlodeError, ValueError):
+    """An argument or input value is invalid (wrong type, shape, range or name)."""
+
+
+class SetupError(InputError, RuntimeError):
+    """The analysis setup is inconsistent: a duplicate or unknown parameter, benchmark or systematic.
+
+    Derives from ``RuntimeError`` because MadMiner documents ``RuntimeError`` for these cases.
+    """
+
+
+class ExpressionError(InputError):
+    """An expression is malformed or uses something outside the allowed vocabulary."""
+
+
+class FileFormatError(MotherlodeError, OSError):
+    """A file cannot be read or written as a MadMiner/motherlode HDF5 file.
+
+    Derives from ``OSError`` (``IOError``), which MadMiner raises for unreadable files.
+    """
+
+
+class MorphingError(MotherlodeError, ValueError):
+    """A morphing basis is singular or too ill-conditioned to be used.
+
+    Attributes
+    ----------
+    condition_number : float or None
+        The condition number of the basis matrix, when it was computed.
+    """
+
+    def __init__(self, message: str, condition_number: float | None = None) -> None:
+        super().__init__(message)
+        self.condition_number = condition_number

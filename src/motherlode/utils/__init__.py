@@ -1,0 +1,1 @@
+"""MadMiner-compatible import paths for shared machinery (``motherlode.utils.morphing``)."""
