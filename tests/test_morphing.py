@@ -84,7 +84,9 @@ def random_polynomial_setup(rng, max_powers, max_overall_power, n_basis_factor):
 @pytest.mark.parametrize("n_basis_factor", [1, 2])
 def test_morphing_reproduces_random_polynomials(max_powers, max_overall_power, n_basis_factor):
     rng = np.random.default_rng(sum(max_powers) * 10 + max_overall_power + n_basis_factor)
-    morpher, components, basis, alpha = random_polynomial_setup(rng, max_powers, max_overall_power, n_basis_factor)
+    morpher, components, basis, alpha = random_polynomial_setup(
+        rng, max_powers, max_overall_power, n_basis_factor
+    )
     sigma_at_basis = component_weights(basis, components) @ alpha
     thetas = rng.uniform(-2.0, 2.0, size=(200, len(max_powers)))
     terms = component_weights(thetas, components) * alpha
@@ -104,7 +106,8 @@ def test_gradients_match_finite_differences(n_basis_factor):
         shift = np.zeros(3)
         shift[i] = step
         numeric = (
-            morpher.calculate_morphing_weights(thetas + shift) - morpher.calculate_morphing_weights(thetas - shift)
+            morpher.calculate_morphing_weights(thetas + shift)
+            - morpher.calculate_morphing_weights(thetas - shift)
         ) / (2 * step)
         np.testing.assert_allclose(gradients[:, i, :], numeric, rtol=1e-6, atol=1e-6)
 
@@ -174,7 +177,9 @@ def test_optimisation_is_reproducible_and_keeps_fixed_points():
     def run(seed):
         morpher = PhysicsMorpher(parameter_max_power=[2, 2], parameter_range=[(-1.0, 1.0), (-1.0, 1.0)])
         morpher.find_components(2)
-        return morpher.optimize_basis(benchmarks_numpy=[[0.0, 0.0], [1.0, 0.0]], n_trials=20, random_state=seed)
+        return morpher.optimize_basis(
+            benchmarks_numpy=[[0.0, 0.0], [1.0, 0.0]], n_trials=20, random_state=seed
+        )
 
     first, again, other = run(4), run(4), run(5)
     np.testing.assert_array_equal(first, again)
@@ -255,8 +260,12 @@ def nuisance_setup():
 def test_nuisance_factors_reproduce_the_benchmarks():
     morpher, weights = nuisance_setup()
     reference = weights[:, 0]
-    np.testing.assert_allclose(morpher.calculate_nuisance_factors(np.array([1.0, 0.0]), weights), weights[:, 2] / reference)
-    np.testing.assert_allclose(morpher.calculate_nuisance_factors(np.array([-1.0, 0.0]), weights), weights[:, 3] / reference)
+    np.testing.assert_allclose(
+        morpher.calculate_nuisance_factors(np.array([1.0, 0.0]), weights), weights[:, 2] / reference
+    )
+    np.testing.assert_allclose(
+        morpher.calculate_nuisance_factors(np.array([-1.0, 0.0]), weights), weights[:, 3] / reference
+    )
     np.testing.assert_allclose(morpher.calculate_nuisance_factors(np.array([0.0, 1.0]), weights), 1.1)
     np.testing.assert_allclose(morpher.calculate_nuisance_factors(None, weights), 1.0)
 

@@ -273,7 +273,9 @@ def _write_parameters(handle: h5py.File, parameters: Mapping[str, AnalysisParame
     group = _replace_group(handle, "parameters")
     values = list(parameters.values())
     group.create_dataset("names", data=_encode_strings([p.name for p in values], "parameters/names"))
-    group.create_dataset("lha_blocks", data=_encode_strings([p.lha_block for p in values], "parameters/lha_blocks"))
+    group.create_dataset(
+        "lha_blocks", data=_encode_strings([p.lha_block for p in values], "parameters/lha_blocks")
+    )
     group.create_dataset("lha_ids", data=np.array([p.lha_id for p in values], dtype=np.int64))
     group.create_dataset("max_power", data=np.array([max(p.max_powers) for p in values], dtype=np.int64))
     group.create_dataset(
@@ -293,7 +295,9 @@ def _write_benchmarks(handle: h5py.File, benchmarks: Mapping[str, Benchmark], n_
     group = _replace_group(handle, "benchmarks")
     values = list(benchmarks.values())
     group.create_dataset("names", data=_encode_strings([b.name for b in values], "benchmarks/names"))
-    table = np.array([list(b.values.values()) for b in values], dtype=np.float64).reshape(len(values), n_parameters)
+    table = np.array([list(b.values.values()) for b in values], dtype=np.float64).reshape(
+        len(values), n_parameters
+    )
     group.create_dataset("values", data=table)
     group.create_dataset("is_nuisance", data=np.array([int(b.is_nuisance) for b in values], dtype=np.int64))
     group.create_dataset("is_reference", data=np.array([int(b.is_reference) for b in values], dtype=np.int64))
@@ -308,7 +312,8 @@ def _write_finite_differences(handle: h5py.File, setup: SetupData) -> None:
     parameter_names = list(setup.parameters)
     bases = list(setup.finite_differences.values())
     group.create_dataset(
-        "base_benchmarks", data=_encode_strings([b.base_name for b in bases], "finite_differences/base_benchmarks")
+        "base_benchmarks",
+        data=_encode_strings([b.base_name for b in bases], "finite_differences/base_benchmarks"),
     )
     shifted = [[b.shift_names[p] for p in parameter_names] for b in bases]
     flat = _encode_strings([name for row in shifted for name in row], "finite_differences/shifted_benchmarks")
@@ -330,7 +335,9 @@ def _write_systematics(handle: h5py.File, systematics: Mapping[str, Systematic])
     group.create_dataset("scales", data=_encode_strings(scales, "systematics/scales"))
 
 
-def write_nuisance_parameters(handle: h5py.File, nuisance_parameters: Mapping[str, NuisanceParameter]) -> None:
+def write_nuisance_parameters(
+    handle: h5py.File, nuisance_parameters: Mapping[str, NuisanceParameter]
+) -> None:
     """Write (or remove, if empty) the ``nuisance_parameters`` group."""
     if "nuisance_parameters" in handle:
         del handle["nuisance_parameters"]
@@ -569,7 +576,12 @@ def create_sample_datasets(handle: h5py.File, n_observables: int, n_benchmarks: 
         **options,
     )
     group.create_dataset(
-        "sampling_benchmarks", shape=(0,), maxshape=(None,), dtype=np.int64, chunks=(_chunk_rows(1),), **options
+        "sampling_benchmarks",
+        shape=(0,),
+        maxshape=(None,),
+        dtype=np.int64,
+        chunks=(_chunk_rows(1),),
+        **options,
     )
 
 
@@ -580,7 +592,11 @@ def append_samples(
     observations = np.asarray(observations, dtype=np.float64)
     weights = np.asarray(weights, dtype=np.float64)
     sampling_benchmarks = np.asarray(sampling_benchmarks, dtype=np.int64)
-    datasets = handle["samples/observations"], handle["samples/weights"], handle["samples/sampling_benchmarks"]
+    datasets = (
+        handle["samples/observations"],
+        handle["samples/weights"],
+        handle["samples/sampling_benchmarks"],
+    )
     n_new = len(observations)
     if len(weights) != n_new or len(sampling_benchmarks) != n_new:
         raise FileFormatError(
@@ -589,7 +605,9 @@ def append_samples(
         )
     for dataset, data in zip(datasets, (observations, weights, sampling_benchmarks), strict=True):
         if data.shape[1:] != dataset.shape[1:]:
-            raise FileFormatError(f"{dataset.name}: rows of shape {data.shape[1:]} given, {dataset.shape[1:]} stored")
+            raise FileFormatError(
+                f"{dataset.name}: rows of shape {data.shape[1:]} given, {dataset.shape[1:]} stored"
+            )
         start = dataset.shape[0]
         dataset.resize(start + n_new, axis=0)
         dataset[start:] = data

@@ -18,12 +18,12 @@ __all__ = [
     "AnalysisParameter",
     "Benchmark",
     "FiniteDiffBenchmark",
+    "MaxPower",
     "NuisanceParameter",
     "Systematic",
     "SystematicScale",
     "SystematicType",
     "SystematicValue",
-    "MaxPower",
 ]
 
 #: A parameter's maximal power in the squared matrix element: one int, or one int per
@@ -215,7 +215,9 @@ class Systematic:
         return parse_scale_factors(self.value, context=f"systematic {self.name!r}")
 
 
-def parse_scale_factors(value: str | float | Iterable[float], context: str = "scale_variations") -> tuple[float, ...]:
+def parse_scale_factors(
+    value: str | float | Iterable[float], context: str = "scale_variations"
+) -> tuple[float, ...]:
     """Parse scale factors from ``"0.5,1.0,2.0"``, bytes, or a sequence of numbers.
 
     Examples

@@ -404,7 +404,7 @@ class PhysicsMorpher:
     def calculate_morphing_weights(
         self, theta: np.ndarray, basis: np.ndarray | None = None, morphing_matrix: np.ndarray | None = None
     ) -> np.ndarray:
-        r"""Morphing weights :math:`w_b(\theta)` with :math:`d\sigma(\theta) = \sum_b w_b\, d\sigma(\theta_b)`.
+        r"""Morphing weights :math:`w_b(\theta)`, with :math:`d\sigma(\theta) = \sum_b w_b d\sigma(\theta_b)`.
 
         Parameters
         ----------
@@ -537,7 +537,9 @@ class PhysicsMorpher:
             candidates = fixed[None]
         else:
             new_points = self.draw_random_thetas(n_trials * n_missing, rng).reshape(n_trials, n_missing, -1)
-            candidates = np.concatenate([np.broadcast_to(fixed, (n_trials, *fixed.shape)), new_points], axis=1)
+            candidates = np.concatenate(
+                [np.broadcast_to(fixed, (n_trials, *fixed.shape)), new_points], axis=1
+            )
         matrices, conditions = _solve_basis(component_weights(candidates, components), MAX_CONDITION_NUMBER)
         # E[sum_b w_b^2] = tr(M^T E[c c^T] M)
         scores = np.einsum("cd,tdb,tcb->t", moments, matrices, matrices)
@@ -556,7 +558,9 @@ class PhysicsMorpher:
             scores[best],
         )
         self.set_basis(basis_numpy=basis)
-        if benchmarks_from_madminer is None and (benchmarks_numpy is not None or self.parameter_names is None):
+        if benchmarks_from_madminer is None and (
+            benchmarks_numpy is not None or self.parameter_names is None
+        ):
             return basis
         return self._basis_as_benchmarks(basis, fixed_names)
 
@@ -629,7 +633,9 @@ class NuisanceMorpher:
         try:
             return self.benchmark_names.index(name)
         except ValueError:
-            raise InputError(f"{role} benchmark {name!r} is not among the benchmarks {self.benchmark_names}") from None
+            raise InputError(
+                f"{role} benchmark {name!r} is not among the benchmarks {self.benchmark_names}"
+            ) from None
 
     def calculate_a(self, benchmark_weights: np.ndarray) -> np.ndarray:
         """First-order coefficients :math:`a_i(x)`, shape ``(n_nuisance_parameters, n_events)``."""
@@ -644,14 +650,17 @@ class NuisanceMorpher:
         weights = np.asarray(benchmark_weights, dtype=float)
         if weights.ndim != 2 or weights.shape[1] != len(self.benchmark_names):
             raise InputError(
-                f"benchmark_weights must have shape (n_events, {len(self.benchmark_names)}), got {weights.shape}"
+                f"benchmark_weights must have shape (n_events, {len(self.benchmark_names)}), "
+                f"got {weights.shape}"
             )
         n_events = len(weights)
         a = np.zeros((self.n_nuisance_parameters, n_events))
         b = np.zeros((self.n_nuisance_parameters, n_events))
         with np.errstate(divide="ignore", invalid="ignore"):
             log_ref = np.log(weights[:, self.i_benchmark_ref])
-            for i, (i_pos, i_neg) in enumerate(zip(self.i_benchmarks_pos, self.i_benchmarks_neg, strict=True)):
+            for i, (i_pos, i_neg) in enumerate(
+                zip(self.i_benchmarks_pos, self.i_benchmarks_neg, strict=True)
+            ):
                 log_pos = np.log(weights[:, i_pos])
                 if i_neg is None:
                     a[i] = log_pos - log_ref
@@ -692,7 +701,7 @@ class NuisanceMorpher:
     def calculate_log_nuisance_factor_gradients(
         self, nuisance_parameters: np.ndarray | None, benchmark_weights: np.ndarray
     ) -> np.ndarray:
-        r""":math:`\nabla_\nu \log` of the nuisance factors, shape ``(K, n_events)`` (or ``(n, K, n_events)``)."""
+        r""":math:`\nabla_\nu \log` of the nuisance factors: ``(K, n_events)`` or ``(n, K, n_events)``."""
         return self._exponent_and_log_gradient(nuisance_parameters, benchmark_weights)[1]
 
     def calculate_nuisance_factor_gradients(
