@@ -1,0 +1,5 @@
+"""Analysis setup: parameters, benchmarks, morphing and systematics (``MadMiner``)."""
+
+from .madminer import MadMiner
+
+__all__ = ["MadMiner"]

@@ -1,0 +1,57 @@
+"""Shared test fixtures."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).parent
+DATA = TESTS / "data"
+MADMINER_FILES = DATA / "madminer096"
+PROBE = TESTS / "interop" / "madminer_probe.py"
+
+
+@pytest.fixture(scope="session")
+def madminer_python() -> str:
+    """The interpreter of a MadMiner 0.9.6 environment (``scripts/run-tests`` sets one up).
+
+    Skips the test when there is none, unless ``MOTHERLODE_REQUIRE_MADMINER=1`` (CI), where a
+    missing MadMiner is a failure.
+    """
+    python = os.environ.get("MOTHERLODE_MADMINER_PYTHON")
+    required = os.environ.get("MOTHERLODE_REQUIRE_MADMINER") == "1"
+    if python and Path(python).exists():
+        return python
+    message = "MadMiner 0.9.6 not available: set MOTHERLODE_MADMINER_PYTHON (scripts/run-tests does)"
+    if required:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def probe_with_madminer(madminer_python):
+    """Run ``tests/interop/madminer_probe.py`` under MadMiner 0.9.6 and return its JSON report."""
+
+    def probe(path: Path, thetas: list | None = None) -> dict:
+        command = [madminer_python, str(PROBE), str(path)]
+        if thetas is not None:
+            command += ["--thetas", json.dumps(thetas)]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+        try:
+            return json.loads(result.stdout)
+        except json.JSONDecodeError:
+            raise AssertionError(
+                f"probe gave no JSON (exit {result.returncode}):\n{result.stderr[-3000:]}"
+            ) from None
+
+    return probe
+
+
+@pytest.fixture(scope="session")
+def madminer_expected() -> dict:
+    """The numbers MadMiner 0.9.6 computed from its own files (``tests/data/madminer096``)."""
+    return json.loads((MADMINER_FILES / "expected.json").read_text())
