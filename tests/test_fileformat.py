@@ -133,6 +133,17 @@ def test_layout_matches_madminer(tmp_path):
         assert handle.attrs["motherlode_format_version"] == fileformat.FORMAT_VERSION
 
 
+def test_benchmark_values_are_written_in_parameter_order(tmp_path):
+    setup = full_setup()
+    setup.benchmarks["b1"] = Benchmark("b1", {"cHq3": 0.25, "cHW": 1.0})  # dict order differs
+    fileformat.save_setup(tmp_path / "setup.h5", setup)
+    with h5py.File(tmp_path / "setup.h5", "r") as handle:
+        assert handle["benchmarks/values"][1].tolist() == [1.0, 0.25]
+    setup.benchmarks["b1"] = Benchmark("b1", {"cHW": 1.0})
+    with pytest.raises(FileFormatError, match=r"'b1' has no value for \['cHq3'\]"):
+        fileformat.save_setup(tmp_path / "other.h5", setup)
+
+
 def test_long_strings_are_stored_whole(tmp_path):
     setup = full_setup()
     long_transform = " + ".join(f"{i}*theta" for i in range(200))  # about 1500 characters
@@ -348,3 +359,23 @@ def test_streaming_a_file_without_events_is_an_error(tmp_path):
         next(fileformat.iter_samples(tmp_path / "setup.h5"))
     assert fileformat.n_samples(tmp_path / "setup.h5") == 0
     assert fileformat.read_sample_summary(tmp_path / "setup.h5") is None
+
+
+def test_nuisance_setup_is_added_to_a_copy(tmp_path):
+    setup = full_setup()
+    setup.nuisance_parameters = {}
+    setup.benchmarks = {n: b for n, b in setup.benchmarks.items() if not b.is_nuisance}
+    fileformat.save_setup(tmp_path / "setup.h5", setup)
+    benchmarks = dict(setup.benchmarks)
+    benchmarks["norm_benchmark_0"] = Benchmark(
+        "norm_benchmark_0", {"cHW": 0.0, "cHq3": 0.0}, is_nuisance=True
+    )
+    nuisance = {
+        "norm_nuisance_param_0": NuisanceParameter("norm_nuisance_param_0", "norm_0", "norm_benchmark_0")
+    }
+    with fileformat.atomic_h5(tmp_path / "events.h5", copy_from=tmp_path / "setup.h5") as handle:
+        fileformat.write_nuisance_setup(handle, benchmarks, nuisance, list(setup.parameters))
+    loaded = fileformat.read_setup(tmp_path / "events.h5")
+    assert loaded.benchmarks == benchmarks
+    assert loaded.nuisance_parameters == nuisance
+    assert fileformat.read_setup(tmp_path / "setup.h5").nuisance_parameters == {}

@@ -251,7 +251,7 @@ def write_setup(handle: h5py.File, setup: SetupData) -> None:
     """Write the setup groups (parameters, benchmarks, morphing, finite differences,
     systematics, nuisance parameters) into an open file, replacing those groups."""
     _write_parameters(handle, setup.parameters)
-    _write_benchmarks(handle, setup.benchmarks, len(setup.parameters))
+    _write_benchmarks(handle, setup.benchmarks, list(setup.parameters))
     if setup.has_morphing:
         group = _replace_group(handle, "morphing")
         group.create_dataset("components", data=np.asarray(setup.morphing_components, dtype=np.int64))
@@ -291,13 +291,21 @@ def _write_parameters(handle: h5py.File, parameters: Mapping[str, AnalysisParame
         group.create_dataset("max_power_configurations", data=table)
 
 
-def _write_benchmarks(handle: h5py.File, benchmarks: Mapping[str, Benchmark], n_parameters: int) -> None:
-    group = _replace_group(handle, "benchmarks")
+def _write_benchmarks(
+    handle: h5py.File, benchmarks: Mapping[str, Benchmark], parameter_names: list[str]
+) -> None:
     values = list(benchmarks.values())
+    rows = []
+    for benchmark in values:
+        missing = [p for p in parameter_names if p not in benchmark.values]
+        if missing:
+            raise FileFormatError(
+                f"benchmarks/values: benchmark {benchmark.name!r} has no value for {missing}"
+            )
+        rows.append([benchmark.values[p] for p in parameter_names])  # columns in parameter order
+    table = np.array(rows, dtype=np.float64).reshape(len(values), len(parameter_names))
+    group = _replace_group(handle, "benchmarks")
     group.create_dataset("names", data=_encode_strings([b.name for b in values], "benchmarks/names"))
-    table = np.array([list(b.values.values()) for b in values], dtype=np.float64).reshape(
-        len(values), n_parameters
-    )
     group.create_dataset("values", data=table)
     group.create_dataset("is_nuisance", data=np.array([int(b.is_nuisance) for b in values], dtype=np.int64))
     group.create_dataset("is_reference", data=np.array([int(b.is_reference) for b in values], dtype=np.int64))
@@ -360,11 +368,11 @@ def write_nuisance_setup(
     handle: h5py.File,
     benchmarks: Mapping[str, Benchmark],
     nuisance_parameters: Mapping[str, NuisanceParameter],
-    n_parameters: int,
+    parameter_names: Sequence[str],
 ) -> None:
     """Rewrite the benchmark table (with nuisance benchmarks and the reference flag) and the
     nuisance parameters, as the readers do after analysing samples."""
-    _write_benchmarks(handle, benchmarks, n_parameters)
+    _write_benchmarks(handle, benchmarks, list(parameter_names))
     write_nuisance_parameters(handle, nuisance_parameters)
 
 

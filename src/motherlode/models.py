@@ -146,7 +146,24 @@ class NuisanceParameter:
         )
 
 
-class SystematicType(str, Enum):
+class _ChoiceEnum(str, Enum):
+    """A string enum parsed from user input with an error listing the choices."""
+
+    @classmethod
+    def from_str(cls, value: str) -> _ChoiceEnum:
+        """Parse a member from its string value; raise :class:`InputError` listing the choices otherwise."""
+        try:
+            return cls(value)
+        except ValueError:
+            choices = ", ".join(repr(m.value) for m in cls)
+            raise InputError(f"Invalid {cls._description()} {value!r}: expected one of {choices}") from None
+
+    @classmethod
+    def _description(cls) -> str:
+        return cls.__name__
+
+
+class SystematicType(_ChoiceEnum):
     """What a systematic uncertainty varies: the PDF, the normalisation, or the scales."""
 
     PDF = "pdf"
@@ -154,16 +171,11 @@ class SystematicType(str, Enum):
     SCALE = "scale"
 
     @classmethod
-    def from_str(cls, value: str) -> SystematicType:
-        """Parse ``"pdf"``, ``"norm"`` or ``"scale"``; raise :class:`InputError` otherwise."""
-        try:
-            return cls(value)
-        except ValueError:
-            choices = ", ".join(repr(m.value) for m in cls)
-            raise InputError(f"Invalid systematic type {value!r}: expected one of {choices}") from None
+    def _description(cls) -> str:
+        return "systematic type"
 
 
-class SystematicScale(str, Enum):
+class SystematicScale(_ChoiceEnum):
     """Which scales a scale systematic varies: both (``mu``), factorisation or renormalisation only."""
 
     MU = "mu"
@@ -171,13 +183,8 @@ class SystematicScale(str, Enum):
     MUR = "mur"
 
     @classmethod
-    def from_str(cls, value: str) -> SystematicScale:
-        """Parse ``"mu"``, ``"muf"`` or ``"mur"``; raise :class:`InputError` otherwise."""
-        try:
-            return cls(value)
-        except ValueError:
-            choices = ", ".join(repr(m.value) for m in cls)
-            raise InputError(f"Invalid systematic scale {value!r}: expected one of {choices}") from None
+    def _description(cls) -> str:
+        return "systematic scale"
 
 
 @dataclass
