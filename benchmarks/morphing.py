@@ -34,22 +34,10 @@ from motherlode import MadMiner
 
 def build_setup() -> MadMiner:
     miner = MadMiner()
-    miner.add_parameter(
-        "dim6",
-        2,
-        "CWL2",
-        param_card_transform="16.52*theta",
-        morphing_max_power=4,
-        parameter_range=(-20.0, 20.0),
-    )
-    miner.add_parameter(
-        "dim6",
-        5,
-        "CPWL2",
-        param_card_transform="16.52*theta",
-        morphing_max_power=4,
-        parameter_range=(-20.0, 20.0),
-    )
+    for name, lha_id in (("CWL2", 2), ("CPWL2", 5)):
+        miner.add_parameter(
+            "dim6", lha_id, name, "16.52*theta", morphing_max_power=4, parameter_range=(-20.0, 20.0)
+        )
     miner.add_benchmark({"CWL2": 0.0, "CPWL2": 0.0}, "sm")
     miner.set_morphing(max_overall_power=4, n_trials=100, random_state=2026)
     return miner
