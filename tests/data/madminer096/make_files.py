@@ -65,28 +65,26 @@ def _remove(path):
 # --------------------------------------------------------------------------------------
 
 
+def _add_tutorial_parameters(miner):
+    """The two parameters of MadMiner's particle-physics tutorial."""
+    for name, lha_id in (("CWL2", 2), ("CPWL2", 5)):
+        miner.add_parameter(
+            lha_block="dim6",
+            lha_id=lha_id,
+            parameter_name=name,
+            morphing_max_power=2,
+            param_card_transform="16.52*theta",
+            parameter_range=(-20.0, 20.0),
+        )
+
+
 def make_setup_morphing_2d(path):
     """Tutorial-like 2-parameter setup, 5 manual benchmarks + 1 optimised basis point."""
     from madminer.core import MadMiner
 
     _remove(path)
     miner = MadMiner()
-    miner.add_parameter(
-        lha_block="dim6",
-        lha_id=2,
-        parameter_name="CWL2",
-        morphing_max_power=2,
-        param_card_transform="16.52*theta",
-        parameter_range=(-20.0, 20.0),
-    )
-    miner.add_parameter(
-        lha_block="dim6",
-        lha_id=5,
-        parameter_name="CPWL2",
-        morphing_max_power=2,
-        param_card_transform="16.52*theta",
-        parameter_range=(-20.0, 20.0),
-    )
+    _add_tutorial_parameters(miner)
     miner.add_benchmark({"CWL2": 0.0, "CPWL2": 0.0}, "sm")
     miner.add_benchmark({"CWL2": 15.2, "CPWL2": 0.1}, "w")
     miner.add_benchmark({"CWL2": -15.4, "CPWL2": 0.2}, "neg_w")
@@ -139,22 +137,7 @@ def make_setup_finite_differences(path):
 
     _remove(path)
     miner = MadMiner()
-    miner.add_parameter(
-        lha_block="dim6",
-        lha_id=2,
-        parameter_name="CWL2",
-        morphing_max_power=2,
-        param_card_transform="16.52*theta",
-        parameter_range=(-20.0, 20.0),
-    )
-    miner.add_parameter(
-        lha_block="dim6",
-        lha_id=5,
-        parameter_name="CPWL2",
-        morphing_max_power=2,
-        param_card_transform="16.52*theta",
-        parameter_range=(-20.0, 20.0),
-    )
+    _add_tutorial_parameters(miner)
     bases = OrderedDict([("sm", {"CWL2": 0.0, "CPWL2": 0.0}), ("bsm", {"CWL2": 1.5, "CPWL2": -2.0})])
     for name, values in bases.items():
         miner.add_benchmark(dict(values), name)
