@@ -584,6 +584,137 @@ def test_subscripts_need_permission_and_integer_literals():
 
 
 # ----------------------------------------------------------------------------------------------
+# Method calls
+# ----------------------------------------------------------------------------------------------
+
+
+class FakeParticle:
+    """A stand-in for a particle with methods."""
+
+    def __init__(self, phi):
+        self.calls = []
+        self._phi = np.asarray(phi, dtype=float)
+
+    def phi(self, *args):
+        self.calls.append(args)
+        return self._phi
+
+    def deltaphi(self, other):
+        return self._phi - other._phi
+
+    def secret(self):
+        return "should not be reachable"
+
+
+def _method_expression(source, **kwargs):
+    return Expression(source, attributes={"phi", "deltaphi"}, allow_subscripts=True, **kwargs)
+
+
+def test_method_calls_of_listed_attributes():
+    a, b = FakeParticle([1.0, 2.0]), FakeParticle([0.5, 3.0])
+    np.testing.assert_array_equal(_method_expression("abs(a.phi() - b.phi())")(a=a, b=b), [0.5, 1.0])
+    np.testing.assert_array_equal(_method_expression("a.deltaphi(b) * 2")(a=a, b=b), [1.0, -2.0])
+    np.testing.assert_array_equal(_method_expression("a.phi(1, x + 1)")(a=a, x=1.0), [1.0, 2.0])
+    assert a.calls == [(), (1.0, 2.0)]
+    assert _method_expression("a.phi()").names_used == {"a"}
+
+
+@pytest.mark.parametrize(
+    ("source", "fragment"),
+    [
+        ("a.__class__()", "names starting with '_'"),
+        ("a.__init__.__globals__", "names starting with '_'"),
+        ("a.secret()", "'.secret' is not allowed"),
+        ("a.foo()", "'.foo' is not allowed"),
+        ("a.phi(key=1)", "keyword arguments"),
+        ("a.phi(*x)", "starred"),
+        ("a.phi(**x)", "keyword arguments"),
+        ("a.phi()()", "named functions"),
+        ("a[0]()", "named functions"),
+        ("(a.phi)()", ""),
+    ],
+)
+def test_method_calls_rejected_at_construction(source, fragment):
+    if source == "(a.phi)()":  # the same syntax tree as a.phi(): allowed
+        _method_expression(source)
+        return
+    with pytest.raises(ExpressionError, match=re.escape(fragment)):
+        _method_expression(source)
+
+
+def test_method_calls_need_listed_attributes():
+    with pytest.raises(ExpressionError, match="no attributes are allowed"):
+        Expression("a.phi()")
+    with pytest.raises(ExpressionError, match="only calls of named functions such as 'sqrt\\(x\\)' are"):
+        Expression("(x)(1)()")
+
+
+# ----------------------------------------------------------------------------------------------
+# Masked arrays
+# ----------------------------------------------------------------------------------------------
+
+MASKED = np.ma.MaskedArray([1.0, 2.0, 3.0, 4.0], mask=[True, False, False, True])
+CONDITION = np.array([False, True, False, True])
+
+
+def _masked_result(source, **values):
+    result = Expression(source)(m=MASKED, c=CONDITION, **values)
+    assert isinstance(result, np.ma.MaskedArray), source
+    return np.ma.getdata(result).tolist(), np.ma.getmaskarray(result).tolist()
+
+
+@pytest.mark.parametrize(
+    ("source", "data", "mask"),
+    [
+        ("m if c else 0", [0.0, 2.0, 0.0, None], [False, False, False, True]),
+        ("where(c, m, -1)", [-1.0, 2.0, -1.0, None], [False, False, False, True]),
+        ("where(m > 2, 1, 0)", [None, 0.0, 1.0, None], [True, False, False, True]),
+        ("0 if c else m", [None, 0.0, 3.0, 0.0], [True, False, False, False]),
+        ("min(m, 2)", [None, 2.0, 2.0, None], [True, False, False, True]),
+        ("max(m, 2, x)", [None, 2.0, 3.0, None], [True, False, False, True]),
+        ("clip(m, 0, 2.5)", [None, 2.0, 2.5, None], [True, False, False, True]),
+        ("clip(x, m, 5)", [None, 2.0, 3.0, None], [True, False, False, True]),
+        ("sqrt(m) ** 2", [None, 2.0, 3.0, None], [True, False, False, True]),
+        ("round(m + 0.4)", [None, 2.0, 3.0, None], [True, False, False, True]),
+        ("not m > 2", [None, True, False, None], [True, False, False, True]),
+    ],
+)
+def test_masks_propagate_through_functions_and_where(source, data, mask):
+    result_data, result_mask = _masked_result(source, x=np.zeros(4))
+    assert result_mask == mask
+    for value, expected, masked in zip(result_data, data, mask, strict=True):
+        if not masked:
+            assert value == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("source", "data", "mask"),
+    [
+        # 'and'/'or' mask only where Python's short-circuiting evaluation would need a masked operand
+        ("c and m > 2", [False, False, False, None], [False, False, False, True]),
+        ("m > 2 and c", [None, False, False, None], [True, False, False, True]),
+        ("c or m > 2", [None, True, True, True], [True, False, False, False]),
+        ("not c or m > 2", [True, False, True, None], [False, False, False, True]),
+        ("c and m > 0 and m < 3", [False, True, False, None], [False, False, False, True]),
+        ("0 < m < 3", [None, True, False, None], [True, False, False, True]),
+    ],
+)
+def test_logical_operators_with_masks(source, data, mask):
+    result_data, result_mask = _masked_result(source, x=np.zeros(4))
+    assert result_mask == mask
+    for value, expected, masked in zip(result_data, data, mask, strict=True):
+        if not masked:
+            assert value == expected
+
+
+def test_logical_operators_without_masks_unchanged():
+    result = Expression("x > 0 and y > 0 or z > 0")(x=np.array([1.0, 1.0]), y=np.array([1.0, -1.0]), z=0.0)
+    assert type(result) is np.ndarray
+    assert result.tolist() == [True, False]
+    assert type(Expression("where(x > 0, 1, 2)")(x=np.array([1.0]))) is np.ndarray
+
+
+# ----------------------------------------------------------------------------------------------
 # Functions
 # ----------------------------------------------------------------------------------------------
 

@@ -19,7 +19,13 @@ The vocabulary of an :class:`Expression` is
   and without short-circuiting;
 * calls ``f(x, ...)`` of the functions in the vocabulary (default :data:`MATH_FUNCTIONS`) with
   positional arguments;
-* optionally ``obj.attr`` for listed attribute names and ``obj[i]`` for integer literals ``i``.
+* optionally ``obj.attr`` and method calls ``obj.attr(x, ...)`` for listed attribute names, and
+  ``obj[i]`` for integer literals ``i``.
+
+Operands may be NumPy masked arrays (:class:`numpy.ma.MaskedArray`), whose masks then propagate:
+``a if c else b`` and ``where`` use :func:`numpy.ma.where`, and ``and``/``or`` (also comparison
+chains) mask an element only where Python's short-circuiting evaluation would have needed a masked
+operand (``False and <masked>`` is ``False``, not masked).
 
 Everything else (strings, lambdas, comprehensions, ``:=``, displays, slices, identifiers
 starting with ``_`` ...) raises :class:`~motherlode.errors.ExpressionError` when the expression
@@ -97,9 +103,37 @@ def _maximum(*values: Any) -> Any:
     return functools.reduce(np.maximum, values)
 
 
+def _any_masked(*values: Any) -> bool:
+    """Whether any of ``values`` is a NumPy masked array."""
+    return any(isinstance(value, np.ma.MaskedArray) for value in values)
+
+
 def _where(condition: Any, a: Any, b: Any) -> Any:
-    """Elementwise ``a if condition else b``; scalar inputs give a NumPy scalar."""
+    """Elementwise ``a if condition else b``; scalar inputs give a NumPy scalar.
+
+    With a masked array among the arguments the result is masked where the condition is masked
+    or where the chosen branch is masked (:func:`numpy.ma.where`).
+    """
+    if _any_masked(condition, a, b):
+        return _zero_dim_to_scalar(np.ma.where(condition, a, b))
     return _zero_dim_to_scalar(np.where(condition, a, b))
+
+
+def _masked_logical(ufunc: np.ufunc, a: Any, b: Any) -> Any:
+    """``a and b`` (``ufunc`` :func:`numpy.logical_and`) or ``a or b`` (:func:`numpy.logical_or`),
+    elementwise, with Python's short-circuit semantics for masks.
+
+    Without masked operands this is just ``ufunc(a, b)``. Otherwise the result is masked where
+    ``a`` is masked, or where ``b`` is masked and ``a`` does not decide the result on its own
+    (``a`` true for ``and``, false for ``or``).
+    """
+    if not _any_masked(a, b):
+        return ufunc(a, b)
+    a_mask, b_mask = np.ma.getmaskarray(a), np.ma.getmaskarray(b)
+    a_true = np.asarray(np.ma.getdata(a), dtype=bool)
+    value = ufunc(a_true, np.asarray(np.ma.getdata(b), dtype=bool))
+    needs_b = a_true if ufunc is np.logical_and else ~a_true
+    return np.ma.MaskedArray(value, mask=a_mask | (needs_b & b_mask))
 
 
 def _round(x: Any) -> Any:
@@ -477,7 +511,9 @@ class _Builder:
     def build_BoolOp(self, node: ast.BoolOp) -> _Node:
         ufunc = np.logical_and if isinstance(node.op, ast.And) else np.logical_or
         operands = [self.build(value) for value in node.values]
-        return lambda variables: functools.reduce(ufunc, [operand(variables) for operand in operands])
+        return lambda variables: functools.reduce(
+            functools.partial(_masked_logical, ufunc), [operand(variables) for operand in operands]
+        )
 
     def build_Compare(self, node: ast.Compare) -> _Node:
         ufuncs = []
@@ -495,7 +531,7 @@ class _Builder:
         def chain(variables: dict) -> Any:
             values = [operand(variables) for operand in operands]
             results = [ufunc(a, b) for ufunc, a, b in zip(ufuncs, values[:-1], values[1:], strict=True)]
-            return functools.reduce(np.logical_and, results)
+            return functools.reduce(functools.partial(_masked_logical, np.logical_and), results)
 
         return chain
 
@@ -504,8 +540,11 @@ class _Builder:
         return lambda variables: _where(test(variables), body(variables), orelse(variables))
 
     def build_Call(self, node: ast.Call) -> _Node:
+        if isinstance(node.func, ast.Attribute):
+            return self.build_method_call(node, node.func)
         if not isinstance(node.func, ast.Name):
-            raise self.fail(node, "only calls of named functions such as 'sqrt(x)' are allowed")
+            methods = " and of listed methods such as 'obj.name(y)'" if self.attributes else ""
+            raise self.fail(node, f"only calls of named functions such as 'sqrt(x)'{methods} are allowed")
         name = node.func.id
         self.check_identifier(node.func, name)
         if name not in self.functions:
@@ -523,7 +562,27 @@ class _Builder:
         function = self.functions[name]
         return lambda variables: function(*[argument(variables) for argument in arguments])
 
+    def build_method_call(self, node: ast.Call, function: ast.Attribute) -> _Node:
+        """Compile ``obj.name(x, ...)``: ``name`` must be an allowed attribute; positional arguments
+        only. Evaluation calls ``getattr(obj, name)(x, ...)``."""
+        self.check_attribute(function)
+        name = function.attr
+        if node.keywords:
+            raise self.fail(node.keywords[0], f"keyword arguments are not allowed in the call of .{name}()")
+        value = self.build(function.value)
+        arguments = [self.build(argument) for argument in node.args]  # rejects *args
+        return lambda variables: getattr(value(variables), name)(
+            *[argument(variables) for argument in arguments]
+        )
+
     def build_Attribute(self, node: ast.Attribute) -> _Node:
+        self.check_attribute(node)
+        attribute = node.attr
+        value = self.build(node.value)
+        return lambda variables: getattr(value(variables), attribute)
+
+    def check_attribute(self, node: ast.Attribute) -> None:
+        """Reject ``obj.attr`` unless ``attr`` is an allowed attribute (never names starting with ``_``)."""
         attribute = node.attr
         if attribute.startswith("_"):
             raise self.fail(
@@ -536,8 +595,6 @@ class _Builder:
                 else "no attributes are allowed here"
             )
             raise self.fail(node, f"attribute access '.{attribute}' is not allowed; {allowed}")
-        value = self.build(node.value)
-        return lambda variables: getattr(value(variables), attribute)
 
     def build_Subscript(self, node: ast.Subscript) -> _Node:
         if not self.allow_subscripts:
@@ -604,8 +661,9 @@ class Expression:
         replaces that default; the other defaults stay available). They are called with
         positional arguments only.
     attributes
-        Attribute names allowed in ``obj.attr``; by default attribute access is rejected. Names
-        starting with ``_`` are always rejected, even when listed.
+        Attribute names allowed in ``obj.attr`` and in method calls ``obj.attr(x, ...)`` (evaluated
+        as ``getattr(obj, attr)(x, ...)``, positional arguments only); by default attribute access
+        is rejected. Names starting with ``_`` are always rejected, even when listed.
     allow_subscripts
         Whether ``obj[i]`` is allowed; ``i`` must be an integer literal such as ``0`` or ``-1``.
         Evaluation delegates to ``obj.__getitem__``, whose exceptions propagate unchanged.
@@ -625,6 +683,8 @@ class Expression:
     ``or``, ``not`` and ``~`` are :func:`numpy.logical_and` / ``logical_or`` / ``logical_not``,
     ``a if c else b`` is :func:`numpy.where`, comparison chains are combined with ``and``.
     Nothing short-circuits: all operands are always evaluated. Numeric literals are floats.
+    Masked arrays keep their masks throughout (:func:`numpy.ma.where` for ``a if c else b``;
+    ``and``/``or`` mask only where short-circuiting Python would have needed a masked operand).
     Evaluation ignores floating-point errors, so ``1/0`` is ``inf`` and ``0/0`` is ``nan``.
     With scalar inputs the result is a NumPy scalar (e.g. :class:`numpy.float64`, a subclass of
     :class:`float`), or a Python ``float``/``bool`` for an expression without variables and
