@@ -1,0 +1,304 @@
+"""Observables, cuts and efficiencies, evaluated on whole chunks of events.
+
+The LHE and Delphes readers share this logic: they build the physics objects of a chunk of
+events (:class:`motherlode.events.EventObjects`) and hand them to :meth:`Selection.apply`, which
+returns which events survive, their observable values and their efficiency factors.
+
+Semantics (MadMiner's documented ones, with its bugs fixed):
+
+* An observable is *not parsed* for an event when its definition uses an object the event does
+  not have (``j[1]`` with one jet) or its value is not finite. A **required** observable that is
+  not parsed rejects the event (MadMiner 0.9.6 let a later optional observable reset that flag).
+  Otherwise the value is ``default`` (NaN when ``default`` is None).
+* Cuts see the objects and the observables by name. An observable that was not parsed and has
+  no default is *missing* in a cut, so the cut itself is not parsed; an observable with a default
+  enters with that default. A cut that is not parsed passes exactly when ``pass_if_not_parsed``.
+* Efficiencies multiply the event weights; a value that is not parsed is replaced by
+  ``value_if_not_parsed``; a factor <= 0 rejects the event.
+"""
+
+from __future__ import annotations
+
+import keyword
+import logging
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import events
+from .errors import InputError
+from .expressions import Expression
+
+__all__ = ["Cut", "Efficiency", "Observable", "Selection", "SelectionResult"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Observable:
+    """An observable: an expression ``definition`` or a Python ``function``."""
+
+    name: str
+    definition: str | None
+    function: Callable[..., Any] | None = None
+    vectorized: bool = False
+    required: bool = False
+    default: float | None = None
+    expression: Expression | None = field(default=None, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Cut:
+    """A selection cut: events pass where ``definition`` is true."""
+
+    definition: str
+    pass_if_not_parsed: bool = False
+
+
+@dataclass(frozen=True)
+class Efficiency:
+    """An efficiency factor multiplying the event weights."""
+
+    definition: str
+    value_if_not_parsed: float = 1.0
+
+
+@dataclass
+class SelectionResult:
+    """Outcome of :meth:`Selection.apply` for one chunk of ``n`` events.
+
+    Attributes
+    ----------
+    keep : ndarray of bool, shape (n,)
+        Events that pass every requirement, cut and efficiency.
+    observations : ndarray, shape (n_kept, n_observables)
+        Observable values of the kept events (defaults where not parsed).
+    efficiency : ndarray, shape (n_kept,)
+        Product of the efficiency factors of the kept events.
+    """
+
+    keep: np.ndarray
+    observations: np.ndarray
+    efficiency: np.ndarray
+
+
+@dataclass
+class _Statistics:
+    events: int = 0
+    passed: int = 0
+    failed_observables: dict[str, int] = field(default_factory=dict)
+    failed_cuts: list[int] = field(default_factory=list)
+    failed_efficiencies: list[int] = field(default_factory=list)
+    efficiency_sums: list[float] = field(default_factory=list)
+
+
+def _check_name(name: str, reserved: Iterable[str], taken: Iterable[str]) -> None:
+    if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+        raise InputError(f"observable name {name!r} must be a Python identifier (letters, digits, '_')")
+    if name.startswith("_"):
+        raise InputError(f"observable name {name!r} must not start with '_'")
+    if name in set(reserved):
+        raise InputError(f"observable name {name!r} is taken by a physics object or event variable")
+    if name in set(taken):
+        raise InputError(
+            f"an observable named {name!r} exists already (call reset_observables to start over)"
+        )
+
+
+def _check_default(default: float | None, name: str) -> float | None:
+    if default is None:
+        return None
+    try:
+        return float(default)
+    except (TypeError, ValueError):
+        raise InputError(f"observable {name!r}: default must be a number or None, got {default!r}") from None
+
+
+class Selection:
+    """Observables, cuts and efficiencies of an analysis.
+
+    Parameters
+    ----------
+    global_names : iterable of str
+        Per-event variables the reader supplies besides the physics objects (e.g. ``scale``).
+    """
+
+    def __init__(self, global_names: Iterable[str] = ()) -> None:
+        self.global_names = frozenset(global_names)
+        self.observables: dict[str, Observable] = {}
+        self.cuts: list[Cut] = []
+        self.efficiencies: list[Efficiency] = []
+        self._compiled_cuts: list[Expression] | None = None
+        self._compiled_efficiencies: list[Expression] | None = None
+        self.statistics = _Statistics()
+
+    # ---------------------------------------------------------------- definitions
+
+    @property
+    def reserved_names(self) -> frozenset[str]:
+        """Names an observable cannot take."""
+        return events.OBJECT_NAMES | self.global_names
+
+    def add_observable(
+        self, name: str, definition: str, required: bool = False, default: float | None = None
+    ) -> None:
+        """Add an observable defined by an expression (see :mod:`motherlode.events`)."""
+        _check_name(name, self.reserved_names, self.observables)
+        if not isinstance(definition, str):
+            raise InputError(
+                f"observable {name!r}: the definition must be a string, got {type(definition).__name__}"
+            )
+        expression = events.compile_definition(
+            definition, extra_names=self.global_names, context=f"observable {name!r}"
+        )
+        self.observables[name] = Observable(
+            name, definition, None, False, bool(required), _check_default(default, name), expression
+        )
+        self._invalidate()
+
+    def add_observable_from_function(
+        self,
+        name: str,
+        fn: Callable[..., Any],
+        required: bool = False,
+        default: float | None = None,
+        vectorized: bool = False,
+    ) -> None:
+        """Add an observable computed by a Python function (per event, or vectorised)."""
+        _check_name(name, self.reserved_names, self.observables)
+        if not callable(fn):
+            raise InputError(f"observable {name!r}: fn must be callable, got {type(fn).__name__}")
+        self.observables[name] = Observable(
+            name, None, fn, bool(vectorized), bool(required), _check_default(default, name)
+        )
+        self._invalidate()
+
+    def add_cut(self, definition: str, pass_if_not_parsed: bool = False) -> None:
+        """Add a cut; the expression may use physics objects and observables by name."""
+        self._compile_condition(definition, "cut", strict=False)
+        self.cuts.append(Cut(definition, bool(pass_if_not_parsed)))
+        self._invalidate()
+
+    def add_efficiency(self, definition: str, value_if_not_parsed: float = 1.0) -> None:
+        """Add an efficiency factor; the expression may use physics objects and observables."""
+        self._compile_condition(definition, "efficiency", strict=False)
+        value = float(value_if_not_parsed)
+        if not math.isfinite(value):
+            raise InputError(f"efficiency {definition!r}: value_if_not_parsed must be finite, got {value}")
+        self.efficiencies.append(Efficiency(definition, value))
+        self._invalidate()
+
+    def reset_observables(self) -> None:
+        """Remove all observables."""
+        self.observables = {}
+        self._invalidate()
+
+    def reset_cuts(self) -> None:
+        """Remove all cuts."""
+        self.cuts = []
+        self._invalidate()
+
+    def reset_efficiencies(self) -> None:
+        """Remove all efficiencies."""
+        self.efficiencies = []
+        self._invalidate()
+
+    def _invalidate(self) -> None:
+        self._compiled_cuts = None
+        self._compiled_efficiencies = None
+
+    def _compile_condition(self, definition: str, what: str, strict: bool) -> Expression:
+        if not isinstance(definition, str):
+            raise InputError(f"a {what} definition must be a string, got {type(definition).__name__}")
+        names = self.global_names | set(self.observables) if strict else None
+        return events.compile_definition(definition, extra_names=names, context=f"{what} {definition!r}")
+
+    def compile(self) -> None:
+        """Check every cut and efficiency against the final list of observables."""
+        self._compiled_cuts = [self._compile_condition(cut.definition, "cut", True) for cut in self.cuts]
+        self._compiled_efficiencies = [
+            self._compile_condition(efficiency.definition, "efficiency", True)
+            for efficiency in self.efficiencies
+        ]
+
+    def reset_statistics(self) -> None:
+        """Start counting passed and failed events afresh."""
+        self.statistics = _Statistics(
+            failed_observables=dict.fromkeys(self.observables, 0),
+            failed_cuts=[0] * len(self.cuts),
+            failed_efficiencies=[0] * len(self.efficiencies),
+            efficiency_sums=[0.0] * len(self.efficiencies),
+        )
+
+    # ---------------------------------------------------------------- evaluation
+
+    def _evaluate_observable(self, observable: Observable, objects: Any) -> tuple[np.ndarray, np.ndarray]:
+        if observable.expression is not None:
+            return events.evaluate(observable.expression, objects)
+        return events.evaluate_function(observable.function, objects, vectorized=observable.vectorized)
+
+    def apply(self, objects: Any) -> SelectionResult:
+        """Evaluate everything on the events of ``objects`` (an :class:`~motherlode.events.EventObjects`)."""
+        if self._compiled_cuts is None or self._compiled_efficiencies is None:
+            self.compile()
+        stats = self.statistics
+        if len(stats.failed_cuts) != len(self.cuts) or len(stats.failed_efficiencies) != len(
+            self.efficiencies
+        ):
+            self.reset_statistics()
+        n = objects.n_events
+        keep = np.ones(n, dtype=bool)
+        columns = []
+        by_name: dict[str, Any] = {}
+        for observable in self.observables.values():
+            values, parsed = self._evaluate_observable(observable, objects)
+            values = np.asarray(values, dtype=np.float64).reshape(n)
+            parsed = np.asarray(parsed, dtype=bool).reshape(n)
+            if observable.required:
+                keep &= parsed
+                failed = self.statistics.failed_observables
+                failed[observable.name] = failed.get(observable.name, 0) + int(n - parsed.sum())
+            if observable.default is None:
+                column = np.where(parsed, values, np.nan)
+                by_name[observable.name] = np.ma.MaskedArray(column, mask=~parsed)
+            else:
+                column = np.where(parsed, values, observable.default)
+                by_name[observable.name] = column
+            columns.append(column)
+        for i, (cut, expression) in enumerate(zip(self.cuts, self._compiled_cuts, strict=True)):
+            values, parsed = events.evaluate(expression, objects, extra=by_name)
+            passed = np.where(parsed, np.asarray(values) != 0.0, cut.pass_if_not_parsed)
+            self.statistics.failed_cuts[i] += int(n - passed.sum())
+            keep &= passed
+        efficiency = np.ones(n)
+        for i, (entry, expression) in enumerate(
+            zip(self.efficiencies, self._compiled_efficiencies, strict=True)
+        ):
+            values, parsed = events.evaluate(expression, objects, extra=by_name)
+            factor = np.where(parsed, values, entry.value_if_not_parsed)
+            self.statistics.failed_efficiencies[i] += int(np.sum(factor <= 0.0))
+            self.statistics.efficiency_sums[i] += float(np.sum(factor))
+            keep &= factor > 0.0
+            efficiency *= factor
+        self.statistics.events += n
+        self.statistics.passed += int(keep.sum())
+        observations = np.stack(columns, axis=1)[keep] if columns else np.zeros((int(keep.sum()), 0))
+        return SelectionResult(keep, observations, efficiency[keep])
+
+    def log_statistics(self, label: str) -> None:
+        """Log how many events each requirement, cut and efficiency removed."""
+        stats = self.statistics
+        logger.info("%s: %d of %d events pass", label, stats.passed, stats.events)
+        for name, failed in stats.failed_observables.items():
+            if self.observables.get(name) is not None and self.observables[name].required:
+                logger.info("  required observable %s not parsed in %d events", name, failed)
+        for cut, failed in zip(self.cuts, stats.failed_cuts, strict=False):
+            logger.info("  cut %s: %d events fail", cut.definition, failed)
+        for entry, failed, total in zip(
+            self.efficiencies, stats.failed_efficiencies, stats.efficiency_sums, strict=False
+        ):
+            mean = total / stats.events if stats.events else float("nan")
+            logger.info("  efficiency %s: mean %.4g, %d events rejected", entry.definition, mean, failed)
