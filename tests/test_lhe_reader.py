@@ -236,9 +236,9 @@ def test_definitions_are_checked_when_added(mz_setup):
         reader.add_observable("bad", "l[0].__class__")
     with pytest.raises(InputError, match="identifier"):
         reader.add_observable("not a name", "l[0].pt")
-    with pytest.raises(InputError, match="taken"):
-        reader.add_observable("met", "met.pt")
+    reader.add_observable("met", "met.pt")  # hides the object in cuts, as in MadMiner
     reader.add_observable("pt", "l[0].pt")
+    reader.add_cut("met < 1000")  # the observable
     with pytest.raises(InputError, match="exists already"):
         reader.add_observable("pt", "l[0].pt")
     reader.add_cut("unknown_observable > 3")  # may be defined later ...
@@ -553,3 +553,22 @@ def test_madminer_reads_our_events_with_scale_systematics(tmp_path, probe_with_m
     assert [b["is_nuisance"] for b in report["benchmarks"]] == [False, False, True, True]
     assert report["nuisance_parameters"]
     np.testing.assert_allclose(report["weights_sum"], weights.sum(axis=0), rtol=1e-12)
+
+
+def test_smeft_cross_sections_and_resets(tmp_path):
+    """cHl3 fixture: MadGraph reports 801.01 pb (orig), 698.6 pb (cHl3 = +1), 918.3 pb (cHl3 = -1)."""
+    reader = LHEReader(MADMINER_FILES / "events_cHl3.h5")
+    reader.add_sample(CHL3_FILE, sampled_from_benchmark="orig")
+    reader.add_observable("unused", "j[0].pt", required=True)
+    reader.add_cut("l[0].pt > 1e9")
+    reader.add_efficiency("0.0")
+    reader.reset_observables()
+    reader.reset_cuts()
+    reader.reset_efficiencies()
+    assert not reader.observables and not reader.cuts and not reader.efficiencies
+    reader.add_observable("pt_l1", "l[0].pt")
+    reader.analyse_samples()
+    reader.save(tmp_path / "events.h5")
+    _, weights, _ = _samples(tmp_path / "events.h5")
+    assert len(weights) == 1000
+    np.testing.assert_allclose(weights.sum(axis=0), [801.01, 698.6, 918.3], rtol=6e-5)

@@ -10,9 +10,11 @@ Semantics (MadMiner's documented ones, with its bugs fixed):
   not have (``j[1]`` with one jet) or its value is not finite. A **required** observable that is
   not parsed rejects the event (MadMiner 0.9.6 let a later optional observable reset that flag).
   Otherwise the value is ``default`` (NaN when ``default`` is None).
-* Cuts see the objects and the observables by name. An observable that was not parsed and has
-  no default is *missing* in a cut, so the cut itself is not parsed; an observable with a default
-  enters with that default. A cut that is not parsed passes exactly when ``pass_if_not_parsed``.
+* Cuts see the objects and the observables by name (an observable named like an object, e.g.
+  ``met``, hides the object in cuts and efficiencies, as in MadMiner). An observable that was not
+  parsed and has no default is *missing* in a cut, so the cut itself is not parsed; an observable
+  with a default enters with that default. A cut that is not parsed passes exactly when
+  ``pass_if_not_parsed``.
 * Efficiencies multiply the event weights; a value that is not parsed is replaced by
   ``value_if_not_parsed``; a factor <= 0 rejects the event.
 """
@@ -95,13 +97,11 @@ class _Statistics:
     efficiency_sums: list[float] = field(default_factory=list)
 
 
-def _check_name(name: str, reserved: Iterable[str], taken: Iterable[str]) -> None:
+def _check_name(name: str, taken: Iterable[str]) -> None:
     if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
         raise InputError(f"observable name {name!r} must be a Python identifier (letters, digits, '_')")
     if name.startswith("_"):
         raise InputError(f"observable name {name!r} must not start with '_'")
-    if name in set(reserved):
-        raise InputError(f"observable name {name!r} is taken by a physics object or event variable")
     if name in set(taken):
         raise InputError(
             f"an observable named {name!r} exists already (call reset_observables to start over)"
@@ -137,16 +137,11 @@ class Selection:
 
     # ---------------------------------------------------------------- definitions
 
-    @property
-    def reserved_names(self) -> frozenset[str]:
-        """Names an observable cannot take."""
-        return events.OBJECT_NAMES | self.global_names
-
     def add_observable(
         self, name: str, definition: str, required: bool = False, default: float | None = None
     ) -> None:
         """Add an observable defined by an expression (see :mod:`motherlode.events`)."""
-        _check_name(name, self.reserved_names, self.observables)
+        _check_name(name, self.observables)
         if not isinstance(definition, str):
             raise InputError(
                 f"observable {name!r}: the definition must be a string, got {type(definition).__name__}"
@@ -168,7 +163,7 @@ class Selection:
         vectorized: bool = False,
     ) -> None:
         """Add an observable computed by a Python function (per event, or vectorised)."""
-        _check_name(name, self.reserved_names, self.observables)
+        _check_name(name, self.observables)
         if not callable(fn):
             raise InputError(f"observable {name!r}: fn must be callable, got {type(fn).__name__}")
         self.observables[name] = Observable(
