@@ -6,9 +6,11 @@ agree exactly. Malformed files are corrupted copies of a small piece of a real M
 
 from __future__ import annotations
 
+import gc
 import gzip
 import logging
 import re
+import threading
 import warnings
 from pathlib import Path
 
@@ -621,3 +623,71 @@ def test_file_without_events(tmp_path, small_text):
     assert list(iter_lhe_events(path)) == []
     assert count_lhe_events(path) == 0
     assert read_lhe_header(path).total_xsec == pytest.approx(842.89)
+
+
+# ----------------------------------------------------------------------------------------------
+# Blocks parsed in parallel threads
+# ----------------------------------------------------------------------------------------------
+
+
+def parse_threads() -> list:
+    return [thread for thread in threading.enumerate() if thread.name.startswith("motherlode-lhe-parse")]
+
+
+@pytest.mark.parametrize("block_size", [300, 2048])
+@pytest.mark.parametrize("case", CORRUPTIONS)
+def test_errors_in_later_blocks_name_file_and_line(monkeypatch, tmp_path, small_text, case, block_size):
+    """With small blocks the error is in a later block, parsed while the ones before still are."""
+    monkeypatch.setattr(lhefile, "BLOCK_SIZE", block_size)
+    text, line, message = corrupt(small_text, case)
+    path = write(tmp_path, text, "broken.lhe")
+    with pytest.raises(FileFormatError) as error:
+        read_all(path)
+    assert str(error.value).startswith(f"{path}: line {line}: "), str(error.value)
+    assert message in str(error.value)
+    assert not parse_threads()
+
+
+def test_first_error_in_file_order_and_events_before_it(monkeypatch, tmp_path):
+    """Of two errors in blocks parsed at the same time, the first in the file is raised."""
+    monkeypatch.setattr(lhefile, "BLOCK_SIZE", 8192)
+    lines = gzip.decompress(MZ.read_bytes()).decode().split("\n")
+    events = [i for i, line in enumerate(lines) if line.startswith("<event")]
+    for event in (events[700], events[702]):  # particle lines of two events a few blocks apart
+        lines[event + 2] = lines[event + 2].replace(lines[event + 2].split()[6], "x1.0", 1)
+    path = write(tmp_path, "\n".join(lines))
+    whole = read_all(MZ)
+    chunks = []
+    with pytest.raises(FileFormatError, match=rf"line {events[700] + 3}: cannot read 'x1.0'"):
+        for chunk in iter_lhe_events(path, chunk_size=50):
+            chunks.append(chunk)
+    assert 0 < sum(chunk.n_events for chunk in chunks) <= 700
+    offsets = np.concatenate([[0], np.cumsum(whole["n_particles"])])
+    for chunk in chunks:
+        stop = chunk.first_event + chunk.n_events
+        np.testing.assert_array_equal(chunk.px, whole["px"][offsets[chunk.first_event] : offsets[stop]])
+        np.testing.assert_array_equal(chunk.event_line, whole["event_line"][chunk.first_event : stop])
+    assert not parse_threads()
+
+
+@pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzip"])
+def test_breaking_early_stops_the_threads(monkeypatch, tmp_path, compress):
+    """Leaving the loop (or closing the generator) stops the parsing threads and closes the file."""
+    monkeypatch.setattr(lhefile, "BLOCK_SIZE", 4096)
+    path = tmp_path / "events.lhe"
+    data = gzip.decompress(MZ.read_bytes())
+    path.write_bytes(gzip.compress(data) if compress else data)
+    whole = read_all(MZ)
+    first = None
+    for chunk in iter_lhe_events(path, chunk_size=7):
+        first = chunk
+        break
+    gc.collect()  # the abandoned generator is closed
+    assert not parse_threads()
+    assert first is not None and first.pdgid.tolist() == whole["pdgid"][: first.pdgid.size].tolist()
+    events = iter_lhe_events(path, chunk_size=7)
+    next(events)
+    second = next(events)
+    events.close()
+    assert not parse_threads()
+    assert second.first_event == 7

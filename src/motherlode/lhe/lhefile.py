@@ -17,14 +17,16 @@ by their name), without unpacking them anywhere:
   named weight;
 * :func:`count_lhe_events` counts the events without parsing them.
 
-The decompressed stream is read in blocks of :data:`BLOCK_SIZE` bytes (the next one in a second
-thread while one is parsed), and each block is parsed with NumPy operations on its bytes, with
-no Python loop per event or particle: lines, tags and tokens are located with vectorised
-comparisons, and the numbers of all particle lines are converted column by column (exactly, with
-integer arithmetic, for the fixed layouts generators write; with Python's ``float`` for anything
-else, so the values are always those of ``float(text)``). Memory is about two chunks (the one
-being filled and the one the caller holds) plus some 25 MB for the block being parsed, however
-large the file.
+The decompressed stream is read in blocks of :data:`BLOCK_SIZE` bytes, and each block is parsed
+with NumPy operations on its bytes, with no Python loop per event or particle: lines, tags and
+tokens are located with vectorised comparisons, and the numbers of all particle lines are
+converted column by column (exactly, with integer arithmetic, for the fixed layouts generators
+write; with Python's ``float`` for anything else, so the values are always those of
+``float(text)``). Two blocks are parsed at a time in two threads while the calling thread reads
+(and decompresses) the next one: NumPy and zlib release the GIL for most of their work. Results
+and errors are those of parsing the blocks in file order. Memory is about two chunks (the one
+being filled and the one the caller holds) plus some 60 MB for the blocks being read and parsed,
+however large the file.
 
 Rules for the less regular parts of the format:
 
@@ -87,9 +89,11 @@ import gzip
 import logging
 import os
 import re
+import threading
 import zlib
+from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import BinaryIO
@@ -115,11 +119,14 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 BLOCK_SIZE = 2 * 2**20
-"""Bytes of the decompressed stream read and parsed at a time (parsing needs about 12 times this)."""
+"""Bytes of the decompressed stream read and parsed at a time (parsing one needs about 12 times
+this, and two are parsed at a time)."""
 
 _HEADER_READ_SIZE = 2**16  # the header is read in growing pieces, starting with this many bytes
 _CHUNK_PREALLOCATION = 2**17  # events a chunk's arrays are allocated for at first
 _MAX_EVENT_BYTES = 256 * 2**20  # a single event larger than this is taken for a malformed file
+_PARSE_THREADS = 2  # blocks parsed at a time
+_PENDING_BLOCKS = 3  # blocks submitted for parsing at a time (one waits for a thread)
 
 PARTICLE_COLUMNS: tuple[str, ...] = (
     "pdgid",
@@ -399,7 +406,7 @@ def iter_lhe_events(path: str | os.PathLike, chunk_size: int = 100_000) -> Itera
     chunk_size : int
         Number of events per chunk (the last one may have fewer). Memory use is about two
         chunks (about 0.6 kB per event with four particles and a few weights) plus the parsing
-        of one block of :data:`BLOCK_SIZE` bytes, however large the file.
+        of two blocks of :data:`BLOCK_SIZE` bytes, however large the file.
 
     Yields
     ------
@@ -502,7 +509,7 @@ class _ByteStream:
                 f"{self.path}: line {self.lines_read + 1}: cannot {what} the file after this line "
                 f"({'truncated or corrupt gzip stream: ' if self.compressed else ''}{error})"
             ) from error
-        self.lines_read += data.count(b"\n")
+        self.lines_read += int(np.count_nonzero(np.frombuffer(data, dtype=np.uint8) == 10))  # frees the GIL
         return data
 
     def close(self) -> None:
@@ -891,26 +898,18 @@ def _parse_column(array: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tu
     width = 8 * ((max_length + 7) // 8)
     rows = _windows(array, ends - width, width)
     words = rows.view("<u8")
-    words ^= _ASCII_ZEROS
-    if int(lengths.min()) == max_length:  # one length: the bytes before the tokens become '0'
-        lead = width - max_length
-        words &= _keep_masks(width)[lead]
-        words ^= _ASCII_ZEROS
-        first = rows[:, lead]
-        negative = first == ord("-")
-        signed = negative | (first == ord("+"))
-        if signed.any():
-            rows[:, lead] = np.where(signed, np.uint8(ord("0")), first)
-    else:
-        padding = width - lengths
-        words &= _keep_masks(width)[padding]
-        words ^= _ASCII_ZEROS
-        rows_index = np.arange(n)
-        first = rows[rows_index, padding]
-        negative = first == ord("-")
-        signed = negative | (first == ord("+"))
-        rows[rows_index[signed], padding[signed]] = ord("0")
+    # the sign and the bytes before it become '0' (XOR with '0', keep, XOR again)
+    first = array[starts]
+    negative = first == ord("-")
+    signed = negative | (first == ord("+"))
     n_characters = lengths - signed
+    shortest = int(n_characters.min())
+    words ^= _ASCII_ZEROS
+    if shortest == int(n_characters.max()):  # one length: one mask for all rows
+        words &= _keep_masks(width)[width - shortest]
+    else:
+        words &= _keep_masks(width)[width - n_characters]
+    words ^= _ASCII_ZEROS
     digits = rows - np.uint8(ord("0"))
     signature = rows - digits * (digits <= 9).view(np.uint8)  # every digit becomes '0'
     signature -= np.uint8(2) * (signature == ord("-")).view(np.uint8)  # an exponent's '-' becomes '+'
@@ -963,13 +962,14 @@ def _parse_numbers(
     values = np.empty((k, n))
     if n == 0:
         return values[0] if one_column else values
-    # columns whose first tokens have the same layout are converted together: fewer, larger steps
+    # columns whose first tokens have the same layout after the integer part (all integer columns,
+    # say) are converted together: fewer, larger steps; columns too wide to convert go apart
     groups: dict[tuple, list[int]] = {}
     lengths = ends - starts
     for column, max_length in enumerate(lengths.max(axis=0).tolist()):
         first = data[starts[0, column] : ends[0, column]].lstrip(b"+-")
-        layout = re.sub(rb"[0-9]", b"0", first).replace(b"-", b"+").rjust(max_length, b"0")
-        groups.setdefault(((max_length + 7) // 8, layout), []).append(column)
+        layout = re.sub(rb"[0-9]", b"0", first).replace(b"-", b"+").lstrip(b"0")
+        groups.setdefault((layout, max_length > _MAX_FAST_WIDTH), []).append(column)
     for columns in groups.values():
         group_starts, group_ends = starts[:, columns], ends[:, columns]
         group_values, converted = _parse_column(array, group_starts.ravel(), group_ends.ravel())
@@ -1049,27 +1049,30 @@ class _BlockParser:
         self.block_names: frozenset[str] = frozenset()  # names the first event takes from <weights>
         self.warned_columns = False
         self.warned_dropped = False
+        self._block = threading.local()  # the block each thread parses: its line ends and first line
 
     # -- lines and events ----------------------------------------------------------------------
 
     def _line_of(self, positions: np.ndarray) -> np.ndarray:
-        """1-based line numbers of byte positions of the block being parsed."""
-        return self._first_line + np.searchsorted(self._line_ends, positions)
+        """1-based line numbers of byte positions of the block being parsed (by this thread)."""
+        block = self._block
+        return block.first_line + np.searchsorted(block.line_ends, positions)
 
-    def parse(self, data: bytes, first_line: int, final: bool) -> tuple[dict | None, int, int, bool]:
-        """Parse the complete events in ``data`` (whole lines, ending with a newline).
+    def parse(self, padded: bytes, first_line: int, final: bool) -> tuple[dict | None, int, int, bool]:
+        """Parse the complete events in ``padded``: whole lines (ending with a newline) between
+        :data:`_PAD` spaces.
 
-        Returns the block's columns (None if it has no complete event), the number of bytes and
-        lines consumed, and whether ``</LesHouchesEvents>`` was reached.
+        Returns the block's columns (None if it has no complete event), the number of bytes
+        (after the leading spaces) and lines consumed, and whether ``</LesHouchesEvents>`` was
+        reached.
         """
         path = self.path
-        padded = b" " * _PAD + data + b" " * _PAD
         array = np.frombuffer(padded, dtype=np.uint8)
         line_ends = np.flatnonzero(array == 10)
         line_starts = np.empty_like(line_ends)
         line_starts[0] = _PAD
         line_starts[1:] = line_ends[:-1] + 1
-        self._line_ends, self._first_line = line_ends, first_line
+        self._block.line_ends, self._block.first_line = line_ends, first_line
         first = _first_non_space(array, line_starts, line_ends)
         first_byte = array[first]
         tag_lines = np.flatnonzero(first_byte == ord("<"))
@@ -1189,8 +1192,8 @@ class _BlockParser:
 
         # tokens of the whole block: runs of bytes > 32; the padding makes starts and ends alternate
         separator = array <= 32
-        changes = np.flatnonzero(separator[1:] != separator[:-1]) + 1
-        token_starts, token_ends = changes[0::2].copy(), changes[1::2].copy()
+        changes = np.flatnonzero(separator[1:] != separator[:-1])
+        token_starts, token_ends = changes[0::2] + 1, changes[1::2] + 1
 
         # event-information lines
         info_first = np.searchsorted(token_starts, line_starts[info_lines])
@@ -1575,53 +1578,166 @@ def _wgt_id(attributes: bytes) -> str | None:
 def _iter_blocks(stream: _ByteStream, parser: _BlockParser, rest: bytes, first_line: int) -> Iterator[dict]:
     """Read the event part block by block and yield the columns of each block's complete events.
 
-    The next block is read (and decompressed) in a second thread while one is parsed; both
-    zlib and most NumPy operations release the GIL.
+    Blocks are parsed by :data:`_PARSE_THREADS` threads (see :class:`_BlockPipeline`); the
+    threads are stopped, and pending work dropped, when the caller stops iterating.
     """
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="motherlode-lhe-read") as reader:
-        yield from _parse_blocks(stream, parser, rest, first_line, reader)
+    with ThreadPoolExecutor(max_workers=_PARSE_THREADS, thread_name_prefix="motherlode-lhe-parse") as pool:
+        pipeline = _BlockPipeline(stream, parser, rest, first_line, pool)
+        try:
+            yield from pipeline
+        finally:
+            pipeline.drop_pending()
 
 
-def _parse_blocks(
-    stream: _ByteStream, parser: _BlockParser, rest: bytes, first_line: int, reader: ThreadPoolExecutor
-) -> Iterator[dict]:
-    carry = rest
-    final = False
-    next_block = reader.submit(stream.read, BLOCK_SIZE)
-    while True:
-        data = b""
-        if not final:
-            data = next_block.result()
-            final = not data
-            if not final:
-                next_block = reader.submit(stream.read, BLOCK_SIZE)
-        buffer = carry + data
-        if final:
-            if buffer and not buffer.endswith(b"\n"):
-                buffer += b"\n"
-            complete = len(buffer)
-        else:
-            complete = buffer.rfind(b"\n") + 1
-        if complete == 0:
-            if final:
+@dataclass
+class _Pending:
+    """A block submitted for parsing, ``parser.parse(padded, first_line, final)``."""
+
+    future: Future
+    padded: bytes  # complete lines between _PAD spaces
+    rest: bytes  # the incomplete line after them
+    first_line: int
+    predicted: int  # the bytes the parse is expected to consume; the next block starts there
+    replay: list[tuple[bytes, int]]  # what was read after this block (bytes, newlines)
+
+
+_SPACES = b" " * _PAD
+
+
+class _BlockPipeline:
+    """Parses the blocks of the event part in worker threads, several at a time, in file order.
+
+    Parsing a block needs the bytes the previous block leaves unconsumed (the lines after its
+    last ``</event>``). Those are *predicted* (the bytes after the last ``</event>``, found with
+    ``bytes.rfind``) so that the next block can be parsed while the previous one still is; the
+    results are taken in file order, and where a parse consumed other bytes than predicted (a
+    malformed file, an event longer than a block), the blocks after it are dropped and parsed
+    again from the right bytes. So results and errors are those of parsing the blocks one after
+    the other: the first error in file order is raised, and nothing after ``</LesHouchesEvents>``
+    is looked at. NumPy and zlib release the GIL for most of the work, so the threads (and the
+    reading, in the calling thread) run in parallel. The file's first event sets the named
+    weights (the parser's state): blocks are parsed one at a time until it is known.
+    """
+
+    def __init__(
+        self,
+        stream: _ByteStream,
+        parser: _BlockParser,
+        rest: bytes,
+        first_line: int,
+        pool: ThreadPoolExecutor,
+    ) -> None:
+        self.stream, self.parser, self.pool = stream, parser, pool
+        self.carry = rest  # the predicted unconsumed bytes, start of the next block
+        self.carry_lines = rest.count(b"\n")
+        self.first_line = first_line  # line of the carry's first byte
+        self.replay: list[tuple[bytes, int] | FileFormatError] = []  # to use before reading again
+        self.pending: deque[_Pending] = deque()
+        self.exhausted = False  # the last block (or an error ending the file) was submitted
+
+    def __iter__(self) -> Iterator[dict]:
+        while True:
+            self._fill()
+            if not self.pending:
+                return
+            entry = self.pending.popleft()
+            columns, consumed, consumed_lines, finished = entry.future.result()
+            if columns is not None:
+                yield columns
+            if finished:
+                return
+            if consumed != entry.predicted:
+                self._restart(entry, consumed, consumed_lines)
+            if len(entry.padded) - 2 * _PAD + len(entry.rest) - consumed > _MAX_EVENT_BYTES:
                 raise _error(
-                    stream.path, first_line, "end of file without </LesHouchesEvents> (file truncated?)"
+                    self.stream.path,
+                    entry.first_line + consumed_lines,
+                    f"no complete event within {_MAX_EVENT_BYTES} bytes; expected </event>",
                 )
-            carry = buffer
-            continue
-        columns, consumed_bytes, consumed_lines, finished = parser.parse(buffer[:complete], first_line, final)
-        if columns is not None:
-            yield columns
-        if finished:
+
+    def _fill(self) -> None:
+        """Submit blocks until :data:`_PENDING_BLOCKS` are pending (one while the weights are unknown)."""
+        limit = _PENDING_BLOCKS if self.parser.weight_names is not None else 1
+        while not self.exhausted and len(self.pending) < limit:
+            if self.pending and len(self.carry) > _MAX_EVENT_BYTES:
+                break  # the pending block raises
+            self._submit_next()
+
+    def _read(self) -> tuple[bytes, int] | FileFormatError:
+        """The next bytes of the stream and their newlines, or the error reading them."""
+        if self.replay:
+            return self.replay.pop(0)
+        before = self.stream.lines_read
+        try:
+            data = self.stream.read(BLOCK_SIZE)
+        except FileFormatError as error:
+            return error
+        return data, self.stream.lines_read - before
+
+    def _submit_next(self) -> None:
+        read = self._read()
+        if isinstance(read, FileFormatError):  # raised when the blocks before it are taken
+            self.replay.insert(0, read)  # (and read again if they are parsed again)
+            self.pending.append(_Pending(_failed(read), b"", b"", self.first_line, 0, []))
+            self.exhausted = True
             return
-        carry = buffer[consumed_bytes:]
-        first_line += consumed_lines
-        if len(carry) > _MAX_EVENT_BYTES:
-            raise _error(
-                stream.path,
-                first_line,
-                f"no complete event within {_MAX_EVENT_BYTES} bytes; expected </event>",
-            )
+        if self.pending:
+            self.pending[-1].replay.append(read)
+        data, data_lines = read
+        carry, lines = self.carry, self.carry_lines + data_lines
+        if data:
+            complete = data.rfind(b"\n") + 1  # the lines to parse: the carry and data[:complete]
+            if complete == 0:  # no line ends in data: parse it with the next bytes
+                self.carry, self.carry_lines = carry + data, lines
+                return
+        else:  # the end of the file: the carry is the last block
+            self.exhausted = True
+            complete = 0
+            if not carry:
+                error = _error(
+                    self.stream.path,
+                    self.first_line,
+                    "end of file without </LesHouchesEvents> (file truncated?)",
+                )
+                self.pending.append(_Pending(_failed(error), b"", b"", self.first_line, 0, []))
+                return
+            if not carry.endswith(b"\n"):
+                carry += b"\n"
+                lines += 1
+        view = memoryview(data)
+        padded = b"".join((_SPACES, carry, view[:complete], _SPACES))  # one copy
+        rest = bytes(view[complete:])
+        future = self.pool.submit(self.parser.parse, padded, self.first_line, not data)
+        close = padded.rfind(b"</event", _PAD)
+        predicted = 0 if close < 0 else padded.index(b"\n", close) + 1 - _PAD
+        self.pending.append(_Pending(future, padded, rest, self.first_line, predicted, []))
+        self.carry = padded[_PAD + predicted : -_PAD] + rest
+        self.carry_lines = self.carry.count(b"\n")
+        self.first_line += lines - self.carry_lines
+
+    def _restart(self, entry: _Pending, consumed: int, consumed_lines: int) -> None:
+        """Drop the pending blocks, parsed from a wrong prediction, and go on from what ``entry`` left."""
+        replay = entry.replay + [read for pending in self.pending for read in pending.replay]
+        self.drop_pending()
+        self.replay = replay + self.replay
+        self.carry = entry.padded[_PAD + consumed : -_PAD] + entry.rest
+        self.carry_lines = self.carry.count(b"\n")
+        self.first_line = entry.first_line + consumed_lines
+        self.exhausted = False
+
+    def drop_pending(self) -> None:
+        """Cancel or wait for the pending blocks, ignoring their results and errors."""
+        for entry in self.pending:
+            if not entry.future.cancel():
+                entry.future.exception()
+        self.pending.clear()
+
+
+def _failed(error: Exception) -> Future:
+    """A future that raises ``error``."""
+    future: Future = Future()
+    future.set_exception(error)
+    return future
 
 
 class _ChunkBuilder:
