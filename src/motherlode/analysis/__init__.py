@@ -1,4 +1,5 @@
-"""Reading events files: weighted events, cross sections and their gradients (DataAnalyzer).
+"""Weighted events, cross sections and their gradients from an events file (:class:`DataAnalyzer`)."""
 
-This stage is not implemented yet; see docs/architecture.md for its place in the data path.
-"""
+from .dataanalyzer import DataAnalyzer
+
+__all__ = ["DataAnalyzer"]
