@@ -1,0 +1,858 @@
+"""``SampleAugmenter``: unweighted training samples with joint likelihood ratios and joint scores.
+
+A *set* is one sampling point ``(theta, nu)`` together with the points where augmented data are
+evaluated (for ratios: ``theta0`` and ``theta1``). All sets are processed together, in three
+streamed passes over the events of the partition, vectorised over sets and events:
+
+1. cross sections ``sigma`` and gradients ``grad sigma`` at every evaluation point;
+2. the normalisation and largest weight of each sampling distribution (after ``n_eff_forced``
+   trimming), giving the effective sample size ``n_eff = sigma / max w``;
+3. inverse-CDF sampling: ``n`` sorted uniforms per set are located in the running cumulative
+   weights with one ``searchsorted`` per set and batch.
+
+Events are drawn with replacement, with probability proportional to ``max(w(x|theta, nu), 0)``.
+The augmented data of a drawn event ``x`` (with benchmark weights ``w_b(x)``) are then exact:
+``r(x,z|theta0,theta1) = (w(x|theta0)/sigma(theta0)) / (w(x|theta1)/sigma(theta1))`` and
+``t(x,z|theta) = grad w(x|theta)/w(x|theta) - grad sigma(theta)/sigma(theta)``, where
+``w(x|theta, nu) = W(theta) . w_b(x) * exp(a(x) nu + b(x) nu^2)`` and the gradient runs over theta
+(and nu with ``nuisance_score``).
+
+MadMiner 0.9.6 instead re-reads the whole file at least three times per set (once per sample
+when each sample has its own theta) and stores augmented data in float32 computed with the
+train-partition cross sections; the same definitions are used here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..analysis.dataanalyzer import DataAnalyzer
+from ..errors import InputError, SetupError
+from ..fileformat import iter_samples
+from .parameters import draw_from_priors
+
+__all__ = ["SampleAugmenter"]
+
+logger = logging.getLogger(__name__)
+
+_ELEMENTS_PER_CHUNK = 4_000_000  # (points x events) entries computed at once
+
+
+@dataclass
+class _Points:
+    """``J`` parameter points: values, morphing matrices, benchmark names (for finite differences)."""
+
+    values: np.ndarray  # (J, P)
+    matrices: np.ndarray  # (J, B)
+    names: list[str | None]
+    nus: np.ndarray | None  # (J, K) or None (nominal)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def take(self, index: np.ndarray) -> _Points:
+        return _Points(
+            self.values[index],
+            self.matrices[index],
+            [self.names[i] for i in index],
+            None if self.nus is None else self.nus[index],
+        )
+
+
+@dataclass
+class _Sample:
+    """The drawn events: the set each belongs to, observations and benchmark weights."""
+
+    set_index: np.ndarray
+    x: np.ndarray
+    benchmark_weights: np.ndarray
+
+
+def _rng(random_state: int | np.random.Generator | None) -> np.random.Generator:
+    return np.random.default_rng(random_state)
+
+
+class SampleAugmenter(DataAnalyzer):
+    """Sampling (unweighting) and data augmentation.
+
+    Parameters
+    ----------
+    filename : str or path-like
+        An events file.
+    disable_morphing : bool, optional
+        If True, the morphing setup is not loaded. Default: False.
+    include_nuisance_parameters : bool, optional
+        If True, nuisance parameters are taken into account. Default: True.
+
+    Notes
+    -----
+    Every ``sample_*`` method takes a keyword ``random_state`` (an int seed or a NumPy
+    ``Generator``; an addition): the same seed gives identical samples. ``n_processes`` is
+    accepted for compatibility and ignored: the work is vectorised over all sets at once.
+    """
+
+    # ------------------------------------------------------------------ parameter points
+
+    def _parse_theta(self, spec: Any, n_samples: int, rng: np.random.Generator) -> tuple[_Points, np.ndarray]:
+        """Points and the number of samples of each (summing to ``n_samples``)."""
+        if not isinstance(spec, tuple) or len(spec) != 2:
+            raise InputError(
+                f"a theta specification is a (kind, value) tuple such as benchmark('sm'), got {spec!r}"
+            )
+        kind, value = spec
+        names: list[str | None]
+        if kind == "benchmark":
+            names = [value]
+        elif kind == "benchmarks":
+            names = list(value)
+        elif kind in ("morphing_point", "morphing_points", "random_morphing_points"):
+            if self.morpher is None:
+                raise SetupError(f"{kind} needs a morphing setup; use benchmark() or benchmarks()")
+            if kind == "random_morphing_points":
+                n_thetas, priors = value
+                if len(priors) != self.n_parameters:
+                    raise InputError(f"{len(priors)} priors given for {self.n_parameters} parameters")
+                if n_thetas is None or n_thetas > n_samples:
+                    n_thetas = n_samples
+                values = draw_from_priors(priors, n_thetas, rng)
+            else:
+                values = np.atleast_2d(np.asarray(value, dtype=np.float64))
+            if values.shape[1:] != (self.n_parameters,):
+                raise InputError(
+                    f"parameter points must have {self.n_parameters} entries, got shape {values.shape}"
+                )
+            matrices = np.zeros((len(values), self.n_benchmarks))
+            weights = self.morpher.calculate_morphing_weights(values)
+            matrices[:, : weights.shape[-1]] = weights
+            return _Points(values, matrices, [None] * len(values), None), _share(n_samples, len(values))
+        else:
+            raise InputError(f"unknown theta specification {kind!r}")
+        indices = [self._benchmark_index(name) for name in names]
+        matrices = np.zeros((len(names), self.n_benchmarks))
+        matrices[np.arange(len(names)), indices] = 1.0
+        values = self._benchmark_values()[indices]
+        return _Points(values, matrices, [list(self.benchmarks)[i] for i in indices], None), _share(
+            n_samples, len(names)
+        )
+
+    def _parse_nu(self, spec: Any, n_points: int, rng: np.random.Generator) -> np.ndarray | None:
+        """Nuisance parameters ``(n_points, K)``, or None for nominal."""
+        if spec is None or (isinstance(spec, tuple) and spec[0] == "nominal"):
+            return None
+        if self.nuisance_morpher is None:
+            raise SetupError(
+                f"{self.madminer_filename} has no nuisance parameters; nu = {spec!r} cannot be used"
+            )
+        kind, value = spec
+        k = self.n_nuisance_parameters
+        if kind == "iid":
+            return draw_from_priors([value] * k, n_points, rng)
+        if kind == "morphing_point":
+            nu = np.asarray(value, dtype=np.float64).reshape(1, -1)
+            nus = np.repeat(nu, n_points, axis=0)
+        elif kind == "morphing_points":
+            nus = np.atleast_2d(np.asarray(value, dtype=np.float64))
+            if len(nus) != n_points:
+                raise InputError(f"{len(nus)} nuisance points given for {n_points} parameter points")
+        else:
+            raise InputError(f"unknown nu specification {kind!r}")
+        if nus.shape[1] != k:
+            raise InputError(f"nuisance points must have {k} entries, got shape {nus.shape}")
+        return nus
+
+    def _points(
+        self, theta: Any, nu: Any, n_samples: int, rng: np.random.Generator
+    ) -> tuple[_Points, np.ndarray]:
+        points, counts = self._parse_theta(theta, n_samples, rng)
+        points.nus = self._parse_nu(nu, len(points), rng)
+        return points, counts
+
+    def _gradient_matrices(self, points: _Points) -> np.ndarray:
+        """``(J, P, B)`` with ``grad_theta w = G . w_b``."""
+        gradients = np.zeros((len(points), self.n_parameters, self.n_benchmarks))
+        if self.morpher is not None:
+            morphed = self.morpher.calculate_morphing_weight_gradient(points.values)
+            gradients[:, :, : morphed.shape[-1]] = morphed
+            return gradients
+        for j, name in enumerate(points.names):
+            gradients[j] = self._theta_gradient_matrix(name if name is not None else points.values[j])
+        return gradients
+
+    # ------------------------------------------------------------------ weights of many points
+
+    def _nuisance_coefficients(self, benchmark_weights: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        if self.nuisance_morpher is None:
+            return None
+        return self.nuisance_morpher.calculate_coefficients(benchmark_weights)  # (K, n) each
+
+    @staticmethod
+    def _log_factor(nus: np.ndarray | None, coefficients: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+        """``sum_k a_k nu_k + b_k nu_k^2``, shape ``(J, n)`` (0 for nominal nu)."""
+        if nus is None or coefficients is None:
+            return np.zeros((1, 1))
+        a, b = coefficients
+        return nus @ a + (nus**2) @ b
+
+    @staticmethod
+    def _chunks(n_points: int, n_events: int, width: int = 1) -> list[slice]:
+        size = max(1, _ELEMENTS_PER_CHUNK // max(1, n_events * width))
+        return [slice(start, min(start + size, n_points)) for start in range(0, n_points, size)]
+
+    def _event_factors(self, sampling_ids: np.ndarray, closest: np.ndarray | None) -> np.ndarray:
+        """Per set and event: 1/0 for events generated at the set's closest benchmark (or background),
+        or the sampling factors of all events."""
+        if closest is None:
+            factors = self._sampling_factors()
+            return factors[np.where(sampling_ids < 0, -1, sampling_ids)][None, :]
+        return ((sampling_ids[None, :] == closest[:, None]) | (sampling_ids[None, :] < 0)).astype(np.float64)
+
+    def _stream(self, start: int, end: int, batch_size: int = 100_000):
+        columns = self._all_columns if self.include_nuisance_parameters else self._physics_columns
+        for x, weights, ids in iter_samples(self.madminer_filename, start, end, batch_size=batch_size):
+            yield x, weights[:, columns], ids
+
+    # ------------------------------------------------------------------ the three passes
+
+    def _cross_sections(
+        self,
+        points: _Points,
+        set_of_point: np.ndarray,
+        closest: np.ndarray | None,
+        bounds: tuple[int, int],
+        need_gradients: bool,
+        nuisance_score: bool,
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Pass 1: ``sigma`` (M,) and ``grad sigma`` (M, P[+K]) of M evaluation points."""
+        n_points = len(points)
+        sigma = np.zeros(n_points)
+        n_gradients = self.n_parameters + (self.n_nuisance_parameters if nuisance_score else 0)
+        gradient = np.zeros((n_points, n_gradients)) if need_gradients else None
+        gradient_matrices = self._gradient_matrices(points) if need_gradients else None
+        for _, benchmark_weights, ids in self._stream(*bounds):
+            coefficients = self._nuisance_coefficients(benchmark_weights)
+            for chunk in self._chunks(n_points, len(ids), n_gradients + 1):
+                sets = set_of_point[chunk]
+                factors = self._event_factors(ids, None if closest is None else closest[sets])
+                nus = None if points.nus is None else points.nus[chunk]
+                nuisance = np.exp(self._log_factor(nus, coefficients)) * factors
+                nominal = points.matrices[chunk] @ benchmark_weights.T  # (Jc, n)
+                weights = nominal * nuisance
+                sigma[chunk] += weights.sum(axis=1)
+                if need_gradients:
+                    theta_part = np.einsum(
+                        "jpb,nb,jn->jp", gradient_matrices[chunk], benchmark_weights, nuisance
+                    )
+                    gradient[chunk, : self.n_parameters] += theta_part
+                    if nuisance_score:
+                        a, b = coefficients
+                        log_gradient = a[None, :, :] + 2.0 * b[None, :, :] * (
+                            0.0 if nus is None else nus[:, :, None]
+                        )
+                        gradient[chunk, self.n_parameters :] += np.einsum("jkn,jn->jk", log_gradient, weights)
+        return sigma, gradient
+
+    def _sampling_weights(
+        self,
+        points: _Points,
+        chunk: slice,
+        benchmark_weights: np.ndarray,
+        ids: np.ndarray,
+        closest: np.ndarray | None,
+        thresholds: np.ndarray | None,
+    ) -> np.ndarray:
+        """Non-negative (and trimmed) sampling weights ``(Jc, n)``."""
+        coefficients = self._nuisance_coefficients(benchmark_weights)
+        nus = None if points.nus is None else points.nus[chunk]
+        factors = self._event_factors(ids, None if closest is None else closest[chunk])
+        weights = (points.matrices[chunk] @ benchmark_weights.T) * np.exp(self._log_factor(nus, coefficients))
+        weights = np.maximum(weights * factors, 0.0)
+        if thresholds is not None:
+            weights = np.where(weights > thresholds[chunk, None], 0.0, weights)
+        return weights
+
+    def _sampling_totals(
+        self,
+        points: _Points,
+        closest: np.ndarray | None,
+        bounds: tuple[int, int],
+        thresholds: np.ndarray | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Pass 2: total and largest sampling weight per set."""
+        totals, largest = np.zeros(len(points)), np.zeros(len(points))
+        for _, benchmark_weights, ids in self._stream(*bounds):
+            for chunk in self._chunks(len(points), len(ids)):
+                weights = self._sampling_weights(points, chunk, benchmark_weights, ids, closest, thresholds)
+                totals[chunk] += weights.sum(axis=1)
+                largest[chunk] = np.maximum(largest[chunk], weights.max(axis=1, initial=0.0))
+        return totals, largest
+
+    def _draw(
+        self,
+        points: _Points,
+        counts: np.ndarray,
+        totals: np.ndarray,
+        closest: np.ndarray | None,
+        bounds: tuple[int, int],
+        thresholds: np.ndarray | None,
+        rng: np.random.Generator,
+    ) -> _Sample:
+        """Pass 3: inverse-CDF sampling of ``counts[j]`` events for every set ``j``."""
+        n_total = int(counts.sum())
+        set_index = np.repeat(np.arange(len(points)), counts)
+        # (1 - 1e-12): the running sums of pass 3 may round a hair below the totals of pass 2
+        targets = rng.random(n_total) * totals[set_index] * (1.0 - 1e-12)
+        order = np.lexsort((targets, set_index))
+        set_index, targets = set_index[order], targets[order]
+        first = np.searchsorted(set_index, np.arange(len(points) + 1))
+        event_rows = np.full(n_total, -1, dtype=np.int64)
+        batch_of_sample = np.full(n_total, -1, dtype=np.int64)
+        offsets = np.zeros(len(points))
+        kept_x, kept_weights = [], []
+        for batch_number, (x, benchmark_weights, ids) in enumerate(self._stream(*bounds)):
+            kept_x.append(None)
+            kept_weights.append(None)
+            selected_rows = []
+            for chunk in self._chunks(len(points), len(ids)):
+                weights = self._sampling_weights(points, chunk, benchmark_weights, ids, closest, thresholds)
+                cumulative = np.cumsum(weights, axis=1) + offsets[chunk, None]
+                for local, j in enumerate(range(chunk.start, chunk.stop)):
+                    lo, hi = first[j], first[j + 1]
+                    if lo == hi:
+                        continue
+                    row = cumulative[local]
+                    begin = np.searchsorted(targets[lo:hi], offsets[j], side="left") + lo
+                    end = np.searchsorted(targets[lo:hi], row[-1], side="left") + lo
+                    if end > begin:
+                        event_rows[begin:end] = np.searchsorted(row, targets[begin:end], side="right")
+                        batch_of_sample[begin:end] = batch_number
+                        selected_rows.append(event_rows[begin:end])
+                offsets[chunk] = cumulative[:, -1]
+            if selected_rows:
+                rows = np.unique(np.concatenate(selected_rows))
+                kept_x[-1] = (rows, x[rows])
+                kept_weights[-1] = benchmark_weights[rows]
+        if np.any(batch_of_sample < 0):
+            raise InputError("some samples could not be drawn: a sampling distribution has no events")
+        x_out = np.empty((n_total, self.n_observables))
+        weights_out = np.empty((n_total, self.n_benchmarks))
+        for batch_number, (kept, weights) in enumerate(zip(kept_x, kept_weights, strict=True)):
+            if kept is None:
+                continue
+            rows, x_rows = kept
+            mine = batch_of_sample == batch_number
+            position = np.searchsorted(rows, event_rows[mine])
+            x_out[mine] = x_rows[position]
+            weights_out[mine] = weights[position]
+        return _Sample(set_index, x_out, weights_out)
+
+    # ------------------------------------------------------------------ augmented data
+
+    def _augmented(
+        self,
+        sample: _Sample,
+        points: _Points,
+        gradient_matrices: np.ndarray | None,
+        sigma: np.ndarray,
+        sigma_gradient: np.ndarray | None,
+        nuisance_score: bool,
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """``w/sigma`` (n,) and the joint score (n, P[+K]) at one evaluation point per sample."""
+        j = sample.set_index
+        coefficients = self._nuisance_coefficients(sample.benchmark_weights)
+        nominal = np.einsum("nb,nb->n", points.matrices[j], sample.benchmark_weights)
+        log_factor = np.zeros(len(j))
+        nus = None if points.nus is None else points.nus[j]
+        if nus is not None and coefficients is not None:
+            a, b = coefficients
+            log_factor = np.sum(a.T * nus + b.T * nus**2, axis=1)
+        normalised = nominal * np.exp(log_factor) / sigma[j]
+        if gradient_matrices is None:
+            return normalised, None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            theta_score = (
+                np.einsum("npb,nb->np", gradient_matrices[j], sample.benchmark_weights) / nominal[:, None]
+            )
+        parts = [theta_score]
+        if nuisance_score:
+            a, b = coefficients
+            parts.append(a.T + 2.0 * b.T * (0.0 if nus is None else nus))
+        score = np.concatenate(parts, axis=1) - sigma_gradient[j] / sigma[j, None]
+        return normalised, score
+
+    # ------------------------------------------------------------------ driver
+
+    def _run(
+        self,
+        evaluation: list[_Points],
+        sampling_index: int,
+        counts: np.ndarray,
+        partition: str,
+        test_split: float,
+        validation_split: float,
+        only_closest: bool,
+        n_eff_forced: float | None,
+        scores_at: Sequence[int],
+        nuisance_score: bool,
+        rng: np.random.Generator,
+    ) -> tuple[_Sample, list[np.ndarray], dict[int, np.ndarray], np.ndarray]:
+        """Sample from ``evaluation[sampling_index]``; return the sample, ``w/sigma`` at every evaluation
+        point, the scores at ``scores_at`` and the effective sample size of every set."""
+        start, end, _ = self._partition_bounds(partition, test_split, validation_split)
+        bounds = (start, end)
+        n_sets = len(counts)
+        sampling_points = evaluation[sampling_index]
+        closest = (
+            np.array([self._find_closest_benchmark(theta) for theta in sampling_points.values])
+            if only_closest
+            else None
+        )
+        set_of_point = np.tile(np.arange(n_sets), len(evaluation))
+        stacked = _Points(
+            np.concatenate([p.values for p in evaluation]),
+            np.concatenate([p.matrices for p in evaluation]),
+            [name for p in evaluation for name in p.names],
+            None
+            if all(p.nus is None for p in evaluation)
+            else np.concatenate(
+                [
+                    p.nus if p.nus is not None else np.zeros((n_sets, self.n_nuisance_parameters))
+                    for p in evaluation
+                ]
+            ),
+        )
+        need_gradients = bool(scores_at)
+        sigma, sigma_gradient = self._cross_sections(
+            stacked, set_of_point, closest, bounds, need_gradients, nuisance_score
+        )
+        sigma = sigma.reshape(len(evaluation), n_sets)
+        if sigma_gradient is not None:
+            sigma_gradient = sigma_gradient.reshape(len(evaluation), n_sets, -1)
+        thresholds = None
+        if n_eff_forced is not None:
+            thresholds = sigma[sampling_index] / float(n_eff_forced)
+        totals, largest = self._sampling_totals(sampling_points, closest, bounds, thresholds)
+        if np.any(totals <= 0.0):
+            raise InputError(
+                f"{int(np.sum(totals <= 0))} sampling points have no events with positive weight in the "
+                f"{partition} partition"
+            )
+        # n_eff = 1 / max p(x) with p = w / sigma (as in MadMiner, also after trimming)
+        n_effective = np.divide(sigma[sampling_index], largest, out=np.zeros_like(totals), where=largest > 0)
+        sample = self._draw(sampling_points, counts, totals, closest, bounds, thresholds, rng)
+        normalised, scores = [], {}
+        for e, points in enumerate(evaluation):
+            gradient_matrices = self._gradient_matrices(points) if e in scores_at else None
+            ratio_part, score = self._augmented(
+                sample,
+                points,
+                gradient_matrices,
+                sigma[e],
+                None if sigma_gradient is None else sigma_gradient[e],
+                nuisance_score,
+            )
+            normalised.append(ratio_part)
+            if score is not None:
+                scores[e] = score
+        return sample, normalised, scores, n_effective
+
+    def _nuisance_score(self, nuisance_score: bool | str) -> bool:
+        if nuisance_score == "auto":
+            return self.nuisance_morpher is not None
+        if nuisance_score and self.nuisance_morpher is None:
+            raise SetupError("no nuisance parameters in the file: cannot calculate the nuisance score")
+        return bool(nuisance_score)
+
+    def _check_scores_possible(self) -> None:
+        if self.morpher is None and not self.finite_difference_benchmarks:
+            raise SetupError("joint scores need a morphing setup or finite-difference benchmarks")
+
+    @staticmethod
+    def _theta_output(points: _Points, set_index: np.ndarray, nontrivial_nu: bool) -> np.ndarray:
+        values = points.values[set_index]
+        if nontrivial_nu:
+            nus = points.nus[set_index] if points.nus is not None else np.zeros((len(set_index), 0))
+            values = np.concatenate([values, nus], axis=1)
+        return values
+
+    def _save(
+        self, folder: str | os.PathLike[str] | None, filename: str | None, arrays: dict[str, np.ndarray]
+    ) -> None:
+        if folder is None or filename is None:
+            return
+        directory = Path(folder)
+        directory.mkdir(parents=True, exist_ok=True)
+        for prefix, array in arrays.items():
+            target = directory / f"{prefix}_{filename}.npy"
+            temporary = directory / f".{prefix}_{filename}.npy.tmp"
+            with open(temporary, "wb") as handle:
+                np.save(handle, array)
+            os.replace(temporary, target)
+
+    @staticmethod
+    def _precision(arrays: dict[str, np.ndarray], double_precision: bool) -> dict[str, np.ndarray]:
+        dtype = np.float64 if double_precision else np.float32
+        return {key: value.astype(dtype) for key, value in arrays.items()}
+
+    @staticmethod
+    def _report_n_effective(n_effective: np.ndarray) -> None:
+        smallest = float(np.min(n_effective))
+        logger.info("Effective number of samples: smallest %.1f over %d sets", smallest, len(n_effective))
+        if smallest < 20:
+            logger.warning(
+                "Only %.1f effective samples for some parameter point: a few events carry most of the weight",
+                smallest,
+            )
+
+    # ------------------------------------------------------------------ public API
+
+    def sample_train_plain(
+        self,
+        theta: Any,
+        n_samples: int,
+        nu: Any = None,
+        sample_only_from_closest_benchmark: bool = True,
+        folder: str | None = None,
+        filename: str | None = None,
+        test_split: float = 0.2,
+        validation_split: float = 0.2,
+        partition: str = "train",
+        n_processes: int = 1,
+        n_eff_forced: float | None = None,
+        double_precision: bool = False,
+        *,
+        random_state: int | np.random.Generator | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, float]:
+        """Samples ``x ~ p(x|theta)`` without augmented data: returns ``x, theta, n_effective``.
+
+        Saved as ``x_<filename>.npy`` and ``theta_<filename>.npy`` when ``folder`` and
+        ``filename`` are given.
+        """
+        del n_processes
+        rng = _rng(random_state)
+        points, counts = self._points(theta, nu, int(n_samples), rng)
+        sample, _, _, n_effective = self._run(
+            [points], 0, counts, partition, test_split, validation_split,
+            sample_only_from_closest_benchmark, n_eff_forced, (), False, rng,
+        )  # fmt: skip
+        order = rng.permutation(len(sample.set_index))
+        arrays = self._precision(
+            {
+                "x": sample.x[order],
+                "theta": self._theta_output(points, sample.set_index[order], nu is not None),
+            },
+            double_precision,
+        )
+        self._save(folder, filename, arrays)
+        self._report_n_effective(n_effective)
+        return arrays["x"], arrays["theta"], float(np.min(n_effective))
+
+    def sample_test(
+        self,
+        theta: Any,
+        n_samples: int,
+        nu: Any = None,
+        sample_only_from_closest_benchmark: bool = True,
+        folder: str | None = None,
+        filename: str | None = None,
+        test_split: float = 0.2,
+        validation_split: float = 0.2,
+        partition: str = "test",
+        n_processes: int = 1,
+        n_eff_forced: float | None = None,
+        double_precision: bool = False,
+        *,
+        random_state: int | np.random.Generator | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, float]:
+        """Evaluation samples ``x ~ p(x|theta)`` from the test partition: ``x, theta, n_effective``."""
+        return self.sample_train_plain(
+            theta, n_samples, nu, sample_only_from_closest_benchmark, folder, filename, test_split,
+            validation_split, partition, n_processes, n_eff_forced, double_precision,
+            random_state=random_state,
+        )  # fmt: skip
+
+    def sample_train_local(
+        self,
+        theta: Any,
+        n_samples: int,
+        nu: Any = None,
+        sample_only_from_closest_benchmark: bool = True,
+        folder: str | None = None,
+        filename: str | None = None,
+        nuisance_score: bool | str = "auto",
+        test_split: float = 0.2,
+        validation_split: float = 0.2,
+        partition: str = "train",
+        n_processes: int = 1,
+        log_message: bool = True,
+        n_eff_forced: float | None = None,
+        double_precision: bool = False,
+        *,
+        random_state: int | np.random.Generator | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        """Samples ``x ~ p(x|theta)`` with the joint score ``t(x,z|theta)`` (SALLY, SALLINO).
+
+        Returns ``x, theta, t_xz, n_effective``; saved as ``x_``, ``theta_``, ``t_xz_<filename>.npy``.
+        ``t_xz`` has shape ``(n, n_parameters)``, or ``(n, n_parameters + n_nuisance_parameters)``
+        with the nuisance score.
+        """
+        del n_processes, log_message
+        self._check_scores_possible()
+        include_nuisance = self._nuisance_score(nuisance_score)
+        rng = _rng(random_state)
+        points, counts = self._points(theta, nu, int(n_samples), rng)
+        sample, _, scores, n_effective = self._run(
+            [points], 0, counts, partition, test_split, validation_split,
+            sample_only_from_closest_benchmark, n_eff_forced, (0,), include_nuisance, rng,
+        )  # fmt: skip
+        order = rng.permutation(len(sample.set_index))
+        arrays = self._precision(
+            {
+                "x": sample.x[order],
+                "theta": self._theta_output(points, sample.set_index[order], nu is not None),
+                "t_xz": scores[0][order],
+            },
+            double_precision,
+        )
+        self._save(folder, filename, arrays)
+        self._report_n_effective(n_effective)
+        return arrays["x"], arrays["theta"], arrays["t_xz"], float(np.min(n_effective))
+
+    def sample_train_density(
+        self,
+        theta: Any,
+        n_samples: int,
+        nu: Any = None,
+        sample_only_from_closest_benchmark: bool = True,
+        folder: str | None = None,
+        filename: str | None = None,
+        nuisance_score: bool | str = "auto",
+        test_split: float = 0.2,
+        validation_split: float = 0.2,
+        partition: str = "train",
+        n_processes: int = 1,
+        n_eff_forced: float | None = None,
+        double_precision: bool = False,
+        *,
+        random_state: int | np.random.Generator | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        """Samples ``x ~ p(x|theta)`` with joint scores, theta typically from a prior (NDE, SCANDAL).
+
+        The same as :meth:`sample_train_local`: returns ``x, theta, t_xz, n_effective``.
+        """
+        return self.sample_train_local(
+            theta, n_samples, nu, sample_only_from_closest_benchmark, folder, filename, nuisance_score,
+            test_split, validation_split, partition, n_processes, True, n_eff_forced, double_precision,
+            random_state=random_state,
+        )  # fmt: skip
+
+    def _ratio_halves(
+        self,
+        theta0: Any,
+        theta1: Any,
+        n_samples: int,
+        nu0: Any,
+        nu1: Any,
+        additional: Sequence[Any],
+        rng: np.random.Generator,
+    ) -> tuple[list[_Points], list[np.ndarray]]:
+        """Evaluation points (theta0, theta1, extra points) shared by both halves, and the number of
+        samples per set of the half sampled at theta0 and of the half sampled at theta1."""
+        halves = (n_samples // 2, n_samples - n_samples // 2)
+        points0, _ = self._points(theta0, nu0, halves[0], rng)
+        points1, _ = self._points(theta1, nu1, halves[1], rng)
+        extra = [self._points(spec, nu1, halves[0], rng)[0] for spec in additional]
+        n_sets = max(len(points0), len(points1), *(len(p) for p in extra))
+        evaluation = [_broadcast(p, n_sets) for p in (points0, points1, *extra)]
+        return evaluation, [_share(n_half, n_sets) for n_half in halves]
+
+    def sample_train_ratio(
+        self,
+        theta0: Any,
+        theta1: Any,
+        n_samples: int,
+        nu0: Any = None,
+        nu1: Any = None,
+        sample_only_from_closest_benchmark: bool = True,
+        folder: str | None = None,
+        filename: str | None = None,
+        nuisance_score: bool | str = "auto",
+        test_split: float = 0.2,
+        validation_split: float = 0.2,
+        partition: str = "train",
+        n_processes: int = 1,
+        return_individual_n_effective: bool = False,
+        n_eff_forced: float | None = None,
+        double_precision: bool = False,
+        *,
+        random_state: int | np.random.Generator | None = None,
+    ) -> tuple[np.ndarray, ...]:
+        """Half the samples from theta0 (y = 0), half from theta1 (y = 1), with the joint ratio
+        ``r(x,z|theta0,theta1)`` and the joint score ``t(x,z|theta0)`` (CARL, ROLR, CASCAL, RASCAL,
+        ALICE, ALICES).
+
+        Returns ``x, theta0, theta1, y, r_xz, t_xz, n_effective`` (``t_xz`` is None without
+        morphing or finite differences); saved as ``x_``, ``theta0_``, ``theta1_``, ``y_``,
+        ``r_xz_``, ``t_xz_<filename>.npy``.
+        """
+        del n_processes
+        outputs, n_effective = self._sample_ratios(
+            theta0, theta1, n_samples, nu0, nu1, (), sample_only_from_closest_benchmark, nuisance_score,
+            test_split, validation_split, partition, n_eff_forced, random_state,
+        )  # fmt: skip
+        arrays = {key: outputs[key] for key in ("x", "theta0", "theta1", "y", "r_xz")}
+        if outputs["t_xz0"] is not None:
+            arrays["t_xz"] = outputs["t_xz0"]
+        arrays = self._precision(arrays, double_precision)
+        self._save(folder, filename, arrays)
+        effective = n_effective if return_individual_n_effective else float(np.min(n_effective))
+        return (
+            arrays["x"], arrays["theta0"], arrays["theta1"], arrays["y"], arrays["r_xz"], arrays.get("t_xz"),
+            effective,
+        )  # fmt: skip
+
+    def sample_train_more_ratios(
+        self,
+        theta0: Any,
+        theta1: Any,
+        n_samples: int,
+        nu0: Any = None,
+        nu1: Any = None,
+        sample_only_from_closest_benchmark: bool = True,
+        folder: str | None = None,
+        filename: str | None = None,
+        additional_thetas: Sequence[Any] | None = None,
+        nuisance_score: bool | str = "auto",
+        test_split: float = 0.2,
+        validation_split: float = 0.2,
+        partition: str = "train",
+        n_processes: int = 1,
+        n_eff_forced: float | None = None,
+        double_precision: bool = False,
+        *,
+        random_state: int | np.random.Generator | None = None,
+    ) -> tuple[np.ndarray, ...]:
+        """Like :meth:`sample_train_ratio`, with scores at both hypotheses and more pairings.
+
+        Each extra point ``theta_a`` of ``additional_thetas`` adds the theta0 half again paired as
+        ``(theta0, theta_a)`` (y = 0) and the theta1 half paired as ``(theta_a, theta1)`` (y = 1),
+        with their joint ratios and scores: ``n_samples * (1 + len(additional_thetas))`` rows
+        for the doubly parameterised estimator. Returns ``x, theta0, theta1, y, r_xz, t_xz0,
+        t_xz1, n_effective``; saved with the prefixes ``x``, ``theta0``, ``theta1``, ``y``,
+        ``r_xz``, ``t_xz0``, ``t_xz1``.
+        """
+        del n_processes
+        outputs, n_effective = self._sample_ratios(
+            theta0, theta1, n_samples, nu0, nu1, additional_thetas or (), sample_only_from_closest_benchmark,
+            nuisance_score, test_split, validation_split, partition, n_eff_forced, random_state,
+        )  # fmt: skip
+        arrays = self._precision(
+            {key: outputs[key] for key in ("x", "theta0", "theta1", "y", "r_xz", "t_xz0", "t_xz1")},
+            double_precision,
+        )
+        self._save(folder, filename, arrays)
+        return (
+            arrays["x"], arrays["theta0"], arrays["theta1"], arrays["y"], arrays["r_xz"], arrays["t_xz0"],
+            arrays["t_xz1"], float(np.min(n_effective)),
+        )  # fmt: skip
+
+    def _sample_ratios(
+        self,
+        theta0: Any,
+        theta1: Any,
+        n_samples: int,
+        nu0: Any,
+        nu1: Any,
+        additional: Sequence[Any],
+        only_closest: bool,
+        nuisance_score: bool | str,
+        test_split: float,
+        validation_split: float,
+        partition: str,
+        n_eff_forced: float | None,
+        random_state: int | np.random.Generator | None,
+    ) -> tuple[dict[str, np.ndarray | None], np.ndarray]:
+        rng = _rng(random_state)
+        can_score = self.morpher is not None or bool(self.finite_difference_benchmarks)
+        include_nuisance = self._nuisance_score(nuisance_score) if can_score else False
+        evaluation, counts = self._ratio_halves(theta0, theta1, int(n_samples), nu0, nu1, additional, rng)
+        nontrivial_nu = nu0 is not None or nu1 is not None
+        rows: dict[str, list[np.ndarray]] = {
+            k: [] for k in ("x", "theta0", "theta1", "y", "r_xz", "t_xz0", "t_xz1")
+        }
+        n_effective = []
+        n_points = len(evaluation)
+        for label, half_counts in enumerate(counts):
+            scores_at = tuple(range(n_points)) if can_score else ()
+            sample, normalised, scores, effective = self._run(
+                evaluation, label, half_counts, partition, test_split, validation_split, only_closest,
+                n_eff_forced, scores_at, include_nuisance, rng,
+            )  # fmt: skip
+            n_effective.append(effective)
+            j = sample.set_index
+            pairs = [(0, 1)] + [((0, a) if label == 0 else (a, 1)) for a in range(2, n_points)]
+            for numerator, denominator in pairs:
+                rows["x"].append(sample.x)
+                rows["theta0"].append(self._theta_output(evaluation[numerator], j, nontrivial_nu))
+                rows["theta1"].append(self._theta_output(evaluation[denominator], j, nontrivial_nu))
+                rows["y"].append(np.full((len(j), 1), float(label)))
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    rows["r_xz"].append((normalised[numerator] / normalised[denominator])[:, None])
+                if can_score:
+                    rows["t_xz0"].append(scores[numerator])
+                    rows["t_xz1"].append(scores[denominator])
+        outputs: dict[str, np.ndarray | None] = {}
+        order = None
+        for key, parts in rows.items():
+            if not parts:
+                outputs[key] = None
+                continue
+            stacked = np.concatenate(parts)
+            if order is None:
+                order = rng.permutation(len(stacked))
+            outputs[key] = stacked[order]
+        return outputs, np.concatenate(n_effective)
+
+    def cross_sections(self, theta: Any, nu: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Total cross sections at the points of a theta (and nu) specification.
+
+        Returns ``thetas`` (with the nu values appended when ``nu`` is given), ``xsecs`` and
+        ``xsec_uncertainties`` (pb). Random specifications are drawn from NumPy's default generator.
+        """
+        rng = _rng(None)
+        kind, value = theta
+        n_points = value[0] if kind == "random_morphing_points" and value[0] else 1
+        points, _ = self._points(theta, nu, n_points, rng)
+        thetas = [
+            name if name is not None else value
+            for name, value in zip(points.names, points.values, strict=True)
+        ]
+        nus = None if points.nus is None else list(points.nus)
+        xsecs, uncertainties = self.xsecs(thetas, nus)
+        return self._theta_output(points, np.arange(len(points)), nu is not None), xsecs, uncertainties
+
+
+def _share(n_samples: int, n_points: int) -> np.ndarray:
+    """``n_samples`` split as evenly as possible over ``n_points`` (the first ones get the remainder)."""
+    if n_points < 1:
+        raise InputError("no parameter points given")
+    counts = np.full(n_points, n_samples // n_points, dtype=np.int64)
+    counts[: n_samples % n_points] += 1
+    return counts
+
+
+def _broadcast(points: _Points, n_sets: int) -> _Points:
+    if len(points) == n_sets:
+        return points
+    if len(points) != 1:
+        raise InputError(
+            f"cannot pair {len(points)} parameter points with {n_sets}: "
+            "give one point or the same number of points"
+        )
+    return points.take(np.zeros(n_sets, dtype=np.int64))
