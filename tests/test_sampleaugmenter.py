@@ -227,3 +227,44 @@ def test_benchmarks_share_samples_and_errors(toy):
     thetas, xsecs, errors = augmenter.cross_sections(benchmarks(["sm", "plus"]))
     np.testing.assert_allclose(xsecs, augmenter.xsecs(["sm", "plus"])[0], rtol=1e-14)
     assert thetas.shape == (2, 1) and np.all(errors > 0)
+
+
+def test_nuisance_score_at_nominal_nuisance_parameters(nuisance_toy):
+    path, x = nuisance_toy
+    train = _train_x(x)
+    augmenter = SampleAugmenter(path)
+    samples, _, t_xz, _ = augmenter.sample_train_local(
+        benchmark("plus"), 2000, random_state=4, double_precision=True
+    )
+    weights = _weights(train, 1.0)
+    expected_nu = 0.2 * samples[:, 0] - np.sum(weights * 0.2 * train) / weights.sum()
+    np.testing.assert_allclose(t_xz[:, 1], expected_nu, rtol=1e-9, atol=1e-12)
+    _, _, t_plain, _ = augmenter.sample_train_local(
+        benchmark("plus"), 10, nuisance_score=False, random_state=4
+    )
+    assert t_plain.shape == (10, 1)
+
+
+def test_scores_from_finite_differences(tmp_path):
+    miner = MadMiner()
+    miner.add_parameter("BLOCK", 1, parameter_name="theta", morphing_max_power=2, parameter_range=(-1.0, 1.0))
+    miner.add_benchmark({"theta": 0.0}, "sm")
+    miner.finite_differences(epsilon=0.01)
+    miner.save(tmp_path / "setup.h5")
+    x = np.random.default_rng(3).random(5000)
+    weights = np.stack([_weights(x, 0.0), _weights(x, 0.01)], axis=1)
+    with fileformat.atomic_h5(tmp_path / "events.h5", copy_from=tmp_path / "setup.h5") as handle:
+        fileformat.write_observables(handle, ["x"], ["x"])
+        fileformat.create_sample_datasets(handle, 1, 2)
+        fileformat.append_samples(handle, x[:, None], weights, np.zeros(5000, dtype=int))
+        fileformat.write_sample_summary(handle, [5000, 0], 0)
+    augmenter = SampleAugmenter(tmp_path / "events.h5")
+    samples, _, t_xz, _ = augmenter.sample_train_local(benchmark("sm"), 1000, partition="all", random_state=1,
+                                                       double_precision=True)  # fmt: skip
+    finite_difference = (1 + 0.01 * samples[:, 0]) ** 2 - 1
+    mean_difference = np.mean((1 + 0.01 * x) ** 2 - 1)
+    np.testing.assert_allclose(
+        t_xz[:, 0], (finite_difference - mean_difference) / 0.01, rtol=1e-9, atol=1e-12
+    )
+    with pytest.raises(SetupError, match="morphing"):
+        augmenter.sample_train_local(morphing_point([0.3]), 10)

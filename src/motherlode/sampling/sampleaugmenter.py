@@ -230,33 +230,70 @@ class SampleAugmenter(DataAnalyzer):
         nuisance_score: bool,
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """Pass 1: ``sigma`` (M,) and ``grad sigma`` (M, P[+K]) of M evaluation points."""
+        subset = None if closest is None else closest[set_of_point]
+        gradient_matrices = self._gradient_matrices(points) if need_gradients else None
+        if points.nus is None:
+            return self._cross_sections_nominal(points, subset, bounds, gradient_matrices, nuisance_score)
         n_points = len(points)
         sigma = np.zeros(n_points)
         n_gradients = self.n_parameters + (self.n_nuisance_parameters if nuisance_score else 0)
         gradient = np.zeros((n_points, n_gradients)) if need_gradients else None
-        gradient_matrices = self._gradient_matrices(points) if need_gradients else None
         for _, benchmark_weights, ids in self._stream(*bounds):
             coefficients = self._nuisance_coefficients(benchmark_weights)
             for chunk in self._chunks(n_points, len(ids), n_gradients + 1):
-                sets = set_of_point[chunk]
-                factors = self._event_factors(ids, None if closest is None else closest[sets])
-                nus = None if points.nus is None else points.nus[chunk]
-                nuisance = np.exp(self._log_factor(nus, coefficients)) * factors
-                nominal = points.matrices[chunk] @ benchmark_weights.T  # (Jc, n)
-                weights = nominal * nuisance
+                factors = self._event_factors(ids, None if subset is None else subset[chunk])
+                nus = points.nus[chunk]
+                nuisance = np.exp(self._log_factor(nus, coefficients)) * factors  # (Jc, n)
+                weights = (points.matrices[chunk] @ benchmark_weights.T) * nuisance
                 sigma[chunk] += weights.sum(axis=1)
                 if need_gradients:
-                    theta_part = np.einsum(
-                        "jpb,nb,jn->jp", gradient_matrices[chunk], benchmark_weights, nuisance
+                    matrices = gradient_matrices[chunk]
+                    nominal_gradient = (
+                        matrices.reshape(-1, matrices.shape[-1]) @ benchmark_weights.T
+                    ).reshape(len(matrices), self.n_parameters, -1)
+                    gradient[chunk, : self.n_parameters] += np.sum(
+                        nominal_gradient * nuisance[:, None, :], axis=2
                     )
-                    gradient[chunk, : self.n_parameters] += theta_part
                     if nuisance_score:
                         a, b = coefficients
-                        log_gradient = a[None, :, :] + 2.0 * b[None, :, :] * (
-                            0.0 if nus is None else nus[:, :, None]
+                        log_gradient = a[None, :, :] + 2.0 * b[None, :, :] * nus[:, :, None]
+                        gradient[chunk, self.n_parameters :] += np.sum(
+                            log_gradient * weights[:, None, :], axis=2
                         )
-                        gradient[chunk, self.n_parameters :] += np.einsum("jkn,jn->jk", log_gradient, weights)
         return sigma, gradient
+
+    def _cross_sections_nominal(
+        self,
+        points: _Points,
+        subset: np.ndarray | None,
+        bounds: tuple[int, int],
+        gradient_matrices: np.ndarray | None,
+        nuisance_score: bool,
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Pass 1 at nominal nuisance parameters: everything is linear in the benchmark weights, so
+        sums of benchmark weights per event subset (at most one per physics benchmark) suffice."""
+        keys = [-2] if subset is None else sorted(set(subset.tolist()))
+        n_nuisance = self.n_nuisance_parameters if nuisance_score else 0
+        sums = {key: np.zeros(self.n_benchmarks) for key in keys}
+        nuisance_sums = {key: np.zeros((n_nuisance, self.n_benchmarks)) for key in keys}
+        for _, benchmark_weights, ids in self._stream(*bounds):
+            a = self._nuisance_coefficients(benchmark_weights)[0] if n_nuisance else None  # (K, n)
+            for key in keys:
+                factors = self._event_factors(ids, None if key == -2 else np.array([key]))[0]
+                factors = np.broadcast_to(factors, ids.shape)
+                sums[key] += factors @ benchmark_weights
+                if n_nuisance:
+                    nuisance_sums[key] += (a * factors) @ benchmark_weights  # d sigma / d nu at nu = 0
+        row = np.zeros(len(points), dtype=np.int64) if subset is None else np.searchsorted(keys, subset)
+        per_point = np.stack([sums[key] for key in keys])[row]  # (M, B)
+        sigma = np.einsum("mb,mb->m", points.matrices, per_point)
+        if gradient_matrices is None:
+            return sigma, None
+        parts = [np.einsum("mpb,mb->mp", gradient_matrices, per_point)]
+        if n_nuisance:
+            per_point_nuisance = np.stack([nuisance_sums[key] for key in keys])[row]  # (M, K, B)
+            parts.append(np.einsum("mkb,mb->mk", per_point_nuisance, points.matrices))
+        return sigma, np.concatenate(parts, axis=1)
 
     def _sampling_weights(
         self,
@@ -352,6 +389,20 @@ class SampleAugmenter(DataAnalyzer):
             weights_out[mine] = weights[position]
         return _Sample(set_index, x_out, weights_out)
 
+    @staticmethod
+    def _deal(
+        unique_index: np.ndarray, inverse: np.ndarray, counts: np.ndarray, rng: np.random.Generator
+    ) -> np.ndarray:
+        """Set of each sample drawn from a shared distribution: ``counts[j]`` samples of the
+        distribution ``inverse[j]`` go to set ``j``, chosen at random among that distribution's samples
+        (``unique_index`` is sorted)."""
+        sets_by_distribution = np.argsort(inverse, kind="stable")
+        labels = np.repeat(sets_by_distribution, counts[sets_by_distribution])
+        shuffled = np.lexsort((rng.random(len(unique_index)), unique_index))
+        set_index = np.empty_like(labels)
+        set_index[shuffled] = labels
+        return set_index
+
     # ------------------------------------------------------------------ augmented data
 
     def _augmented(
@@ -434,18 +485,32 @@ class SampleAugmenter(DataAnalyzer):
         sigma = sigma.reshape(len(evaluation), n_sets)
         if sigma_gradient is not None:
             sigma_gradient = sigma_gradient.reshape(len(evaluation), n_sets, -1)
-        thresholds = None
-        if n_eff_forced is not None:
-            thresholds = sigma[sampling_index] / float(n_eff_forced)
-        totals, largest = self._sampling_totals(sampling_points, closest, bounds, thresholds)
+        # identical sampling distributions (same morphing row, nu and event subset; e.g. theta1 = sm
+        # in every set of a ratio sample) are sampled once and their samples dealt out to the sets
+        key_parts = [sampling_points.matrices]
+        if sampling_points.nus is not None:
+            key_parts.append(sampling_points.nus)
+        if closest is not None:
+            key_parts.append(closest[:, None].astype(np.float64))
+        _, first, inverse = np.unique(
+            np.concatenate(key_parts, axis=1), axis=0, return_index=True, return_inverse=True
+        )
+        inverse = inverse.reshape(-1)
+        unique_points = sampling_points.take(first)
+        unique_closest = None if closest is None else closest[first]
+        unique_sigma = sigma[sampling_index][first]
+        thresholds = None if n_eff_forced is None else unique_sigma / float(n_eff_forced)
+        totals, largest = self._sampling_totals(unique_points, unique_closest, bounds, thresholds)
         if np.any(totals <= 0.0):
             raise InputError(
                 f"{int(np.sum(totals <= 0))} sampling points have no events with positive weight in the "
                 f"{partition} partition"
             )
         # n_eff = 1 / max p(x) with p = w / sigma (as in MadMiner, also after trimming)
-        n_effective = np.divide(sigma[sampling_index], largest, out=np.zeros_like(totals), where=largest > 0)
-        sample = self._draw(sampling_points, counts, totals, closest, bounds, thresholds, rng)
+        n_effective = np.divide(unique_sigma, largest, out=np.zeros_like(totals), where=largest > 0)[inverse]
+        unique_counts = np.bincount(inverse, weights=counts, minlength=len(first)).astype(np.int64)
+        sample = self._draw(unique_points, unique_counts, totals, unique_closest, bounds, thresholds, rng)
+        sample.set_index = self._deal(sample.set_index, inverse, counts, rng)
         normalised, scores = [], {}
         for e, points in enumerate(evaluation):
             gradient_matrices = self._gradient_matrices(points) if e in scores_at else None
