@@ -268,3 +268,32 @@ def test_scores_from_finite_differences(tmp_path):
     )
     with pytest.raises(SetupError, match="morphing"):
         augmenter.sample_train_local(morphing_point([0.3]), 10)
+
+
+def test_priors_and_individual_effective_sizes(toy):
+    path, _ = toy
+    augmenter = SampleAugmenter(path)
+    _, thetas, _ = augmenter.sample_train_plain(
+        random_morphing_points(None, [("gaussian", 0.2, 0.3)]), 4000, random_state=9, double_precision=True
+    )
+    assert len(np.unique(thetas)) == 4000  # one point per sample
+    assert abs(thetas.mean() - 0.2) < 4 * 0.3 / np.sqrt(4000) and abs(thetas.std() - 0.3) < 0.02
+    out = augmenter.sample_train_ratio(
+        morphing_points([[0.5], [-0.5], [0.1]]), benchmark("sm"), 600, return_individual_n_effective=True,
+        random_state=1,
+    )  # fmt: skip
+    assert out[-1].shape == (6,) and np.all(out[-1] > 1000)  # 3 sets, two halves
+
+
+def test_memory_does_not_grow_with_the_file(tmp_path):
+    import tracemalloc
+
+    peaks = []
+    for n_events in (300_000, 1_200_000):
+        path, _ = _make_file(tmp_path / f"events_{n_events}.h5", n_events)
+        augmenter = SampleAugmenter(path)
+        tracemalloc.start()
+        augmenter.sample_train_ratio(morphing_points([[0.3], [-0.2]]), benchmark("sm"), 2000, random_state=1)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    assert peaks[1] < 1.3 * peaks[0]  # 4x the events, the same peak (batches of 10^5 events)
