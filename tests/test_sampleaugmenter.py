@@ -297,3 +297,37 @@ def test_memory_does_not_grow_with_the_file(tmp_path):
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
     assert peaks[1] < 1.3 * peaks[0]  # 4x the events, the same peak (batches of 10^5 events)
+
+
+def test_two_parameters_exact(tmp_path):
+    """Weights c (1 + t1 x1 + t2 x2)^2 at 6 benchmarks of a quadratic morphing basis."""
+    miner = MadMiner()
+    miner.add_parameter("BLOCK", 1, parameter_name="t1", morphing_max_power=2, parameter_range=(-1.0, 1.0))
+    miner.add_parameter("BLOCK", 2, parameter_name="t2", morphing_max_power=2, parameter_range=(-1.0, 1.0))
+    miner.add_benchmark({"t1": 0.0, "t2": 0.0}, "sm")
+    miner.set_morphing(include_existing_benchmarks=True, max_overall_power=2, random_state=3)
+    miner.save(tmp_path / "setup.h5")
+    setup = fileformat.read_setup(tmp_path / "setup.h5")
+    values = np.array([[b.values["t1"], b.values["t2"]] for b in setup.benchmarks.values()])
+    x = np.random.default_rng(8).uniform(-1, 1, size=(20_000, 2))
+    weights = SCALE * (1 + x @ values.T) ** 2
+    with fileformat.atomic_h5(tmp_path / "events.h5", copy_from=tmp_path / "setup.h5") as handle:
+        fileformat.write_observables(handle, ["x1", "x2"], ["x1", "x2"])
+        fileformat.create_sample_datasets(handle, 2, 6)
+        fileformat.append_samples(handle, x, weights, np.zeros(len(x), dtype=int))
+        fileformat.write_sample_summary(handle, [len(x)] + [0] * 5, 0)
+    augmenter = SampleAugmenter(tmp_path / "events.h5")
+    theta = np.array([0.4, -0.7])
+    train = x[:12_000]
+    w_train = SCALE * (1 + train @ theta) ** 2
+    np.testing.assert_allclose(augmenter.xsecs([theta])[0], SCALE * np.sum((1 + x @ theta) ** 2), rtol=1e-11)
+    samples, _, t_xz, _ = augmenter.sample_train_local(morphing_point(theta), 3000, random_state=2,
+                                                       double_precision=True)  # fmt: skip
+    gradient_sigma = np.sum(SCALE * 2 * train * (1 + train @ theta)[:, None], axis=0) / w_train.sum()
+    expected = 2 * samples / (1 + samples @ theta)[:, None] - gradient_sigma
+    np.testing.assert_allclose(t_xz, expected, rtol=1e-8, atol=1e-9)
+    # the samples follow p(x|theta): their means agree with the weighted means of the events
+    weighted_mean = (w_train[:, None] * train).sum(axis=0) / w_train.sum()
+    error = samples.std(axis=0) / np.sqrt(len(samples))
+    assert np.all(np.abs(samples.mean(axis=0) - weighted_mean) < 4 * error)
+    assert np.all(np.abs(weighted_mean) > 10 * error)  # and differ clearly from the flat x
