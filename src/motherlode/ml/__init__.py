@@ -1,4 +1,32 @@
-"""Neural estimators of likelihood ratios, scores and densities, their training and ensembles.
+"""Neural estimators of likelihood ratios, scores and densities, and their training.
 
-This stage is not implemented yet; see docs/architecture.md for its place in the data path.
+The package follows MadMiner's names: :class:`ParameterizedRatioEstimator` with the methods ``carl``,
+``rolr``, ``alice``, ``cascal``, ``rascal`` and ``alices``. Internally, a generic
+:class:`~motherlode.ml.trainer.Trainer` owns the training loop, the networks are plain
+:class:`torch.nn.Module` s (:mod:`motherlode.ml.networks`) and each method is one loss class
+(:mod:`motherlode.ml.losses`).
 """
+
+from __future__ import annotations
+
+from motherlode.ml.base import ConditionalEstimator, Estimator, TheresAGoodReasonThisDoesntWork, load_array
+from motherlode.ml.losses import LOSSES, Loss, get_loss
+from motherlode.ml.networks import ACTIVATIONS, DenseNetwork, ParameterizedRatioModel
+from motherlode.ml.parameterized_ratio import ParameterizedRatioEstimator
+from motherlode.ml.trainer import Trainer, TrainingError
+
+__all__ = [
+    "ACTIVATIONS",
+    "LOSSES",
+    "ConditionalEstimator",
+    "DenseNetwork",
+    "Estimator",
+    "Loss",
+    "ParameterizedRatioEstimator",
+    "ParameterizedRatioModel",
+    "TheresAGoodReasonThisDoesntWork",
+    "Trainer",
+    "TrainingError",
+    "get_loss",
+    "load_array",
+]

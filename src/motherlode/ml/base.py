@@ -1,0 +1,360 @@
+"""Base classes of the neural estimators: input and parameter scaling, saving and loading, Fisher information.
+
+Files written by :meth:`Estimator.save` use MadMiner's names and layout:
+
+* ``<filename>_settings.json``: ``n_observables``, ``n_parameters``, ``features``, ``n_hidden``,
+  ``activation``, ``dropout_prob``, ``estimator_type`` (plus estimator-specific extras);
+* ``<filename>_state_dict.pt``: the ``torch.save`` of the network's state dict (loaded with
+  ``weights_only=True``);
+* ``<filename>_x_means.npy``, ``<filename>_x_stds.npy`` and, for conditional estimators,
+  ``<filename>_theta_means.npy``, ``<filename>_theta_stds.npy``.
+
+Every file is written atomically (a temporary file in the same directory, then :func:`os.replace`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from motherlode.errors import FileFormatError, InputError
+
+__all__ = [
+    "ConditionalEstimator",
+    "Estimator",
+    "TheresAGoodReasonThisDoesntWork",
+    "load_array",
+]
+
+logger = logging.getLogger(__name__)
+
+_STD_FLOOR = 1.0e-6
+_MEMMAP_ALWAYS_BYTES = 1 << 30  # files above 1 GiB are always memory-mapped
+
+ArrayLike = np.ndarray | str | os.PathLike | None
+
+
+class TheresAGoodReasonThisDoesntWork(InputError):
+    """The requested quantity cannot be computed by this kind of estimator (MadMiner's name)."""
+
+
+def load_array(value: ArrayLike, memmap: bool = False) -> np.ndarray | None:
+    """Return ``value`` as an array; a ``str`` or path is read with :func:`numpy.load`.
+
+    Files are memory-mapped (``mmap_mode="r"``) when ``memmap`` is True and always when larger than 1 GiB.
+    """
+    if value is None:
+        return None
+    if isinstance(value, (str, os.PathLike)):
+        path = Path(value)
+        if not path.is_file():
+            raise InputError(f"Array file {str(path)!r} does not exist")
+        big = path.stat().st_size > _MEMMAP_ALWAYS_BYTES
+        return np.load(path, mmap_mode="r" if (memmap or big) else None, allow_pickle=False)
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def _as_2d(a: np.ndarray, name: str) -> np.ndarray:
+    if a.ndim == 1:
+        return a.reshape(-1, 1)
+    if a.ndim != 2:
+        raise InputError(f"{name} must be one- or two-dimensional, got shape {a.shape}")
+    return a
+
+
+def _atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+    """Write a file through ``write(fileobj)`` into a temporary file and move it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _scaling(a: np.ndarray, transform: bool) -> tuple[np.ndarray, np.ndarray]:
+    if not transform:
+        return np.zeros(a.shape[1]), np.ones(a.shape[1])
+    means = np.mean(a, axis=0, dtype=np.float64)
+    stds = np.maximum(np.std(a, axis=0, dtype=np.float64), _STD_FLOOR)
+    return means, stds
+
+
+class Estimator:
+    """Abstract base of every neural estimator.
+
+    Parameters
+    ----------
+    features : list of int or None, optional
+        Indices of the observables used as network inputs (None: all). Default None.
+    n_hidden : tuple of int, optional
+        Units of the hidden layers. Default ``(100,)``.
+    activation : str, optional
+        Activation function, see :data:`motherlode.ml.networks.ACTIVATIONS`. Default ``"tanh"``.
+    dropout_prob : float, optional
+        Dropout probability after each hidden layer. Default 0.
+    """
+
+    estimator_type: str = ""
+
+    def __init__(
+        self,
+        features: Sequence[int] | None = None,
+        n_hidden: Sequence[int] = (100,),
+        activation: str = "tanh",
+        dropout_prob: float = 0.0,
+    ) -> None:
+        self.features = None if features is None else [int(f) for f in features]
+        self.n_hidden = tuple(int(h) for h in n_hidden)
+        self.activation = activation
+        self.dropout_prob = float(dropout_prob)
+        self.model: nn.Module | None = None
+        self.n_observables: int | None = None
+        self.n_parameters: int | None = None
+        self.x_scaling_means: np.ndarray | None = None
+        self.x_scaling_stds: np.ndarray | None = None
+
+    # ------------------------------------------------------------------ interface
+
+    def train(self, *args: Any, **kwargs: Any) -> Any:
+        """Train the estimator (signature depends on the estimator)."""
+        raise NotImplementedError
+
+    def evaluate_log_likelihood(self, *args: Any, **kwargs: Any) -> Any:
+        """Log likelihood estimation, shape ``(n_thetas, n_x)``."""
+        raise NotImplementedError
+
+    def evaluate_log_likelihood_ratio(self, *args: Any, **kwargs: Any) -> Any:
+        """Log likelihood ratio estimation, shape ``(n_thetas, n_x)`` or ``(n_x,)``."""
+        raise NotImplementedError
+
+    def evaluate_score(self, *args: Any, **kwargs: Any) -> Any:
+        """Score estimation."""
+        raise NotImplementedError
+
+    def evaluate(self, *args: Any, **kwargs: Any) -> Any:
+        """The estimator's main output (alias of its principal ``evaluate_*`` method)."""
+        raise NotImplementedError
+
+    def _create_model(self) -> nn.Module:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ scaling
+
+    def initialize_input_transform(
+        self, x: np.ndarray, transform: bool = True, overwrite: bool = True
+    ) -> None:
+        """Set the observable scaling from ``x`` (mean, std floored at 1e-6; identity if not ``transform``).
+
+        With ``overwrite=False`` an existing scaling is kept.
+        """
+        if self.x_scaling_means is not None and not overwrite:
+            return
+        self.x_scaling_means, self.x_scaling_stds = _scaling(_as_2d(np.asarray(x), "x"), transform)
+
+    def _transform_inputs(self, x: np.ndarray) -> np.ndarray:
+        if self.x_scaling_means is None:
+            return x
+        return (x - self.x_scaling_means) / self.x_scaling_stds
+
+    def _select_features(self, x: np.ndarray) -> np.ndarray:
+        return x if self.features is None else x[:, self.features]
+
+    def _prepare_x(self, x: ArrayLike, memmap: bool = False) -> np.ndarray:
+        """Load, scale (with the stored scaling) and select the features of evaluation inputs."""
+        arr = _as_2d(load_array(x, memmap), "x")
+        return self._select_features(self._transform_inputs(arr)).astype(np.float32)
+
+    def _check_model(self) -> nn.Module:
+        if self.model is None:
+            raise InputError(f"No model: train or load the {type(self).__name__} before evaluating it")
+        return self.model
+
+    def _model_device(self) -> torch.device:
+        params = list(self._check_model().parameters())
+        return params[0].device if params else torch.device("cpu")
+
+    # ------------------------------------------------------------------ Fisher information
+
+    def calculate_fisher_information(
+        self,
+        x: ArrayLike,
+        theta: ArrayLike = None,
+        weights: np.ndarray | None = None,
+        n_events: float = 1,
+        sum_events: bool = True,
+    ) -> np.ndarray:
+        """Expected Fisher information ``n_events * sum_i w_i t_i t_i^T`` with weights normalised to 1.
+
+        Parameters
+        ----------
+        x : ndarray or str
+            Observations (or a ``.npy`` path), sampled at ``theta``.
+        theta : ndarray or str, optional
+            The parameter point where the score is evaluated.
+        weights : ndarray, optional
+            Event weights (default: equal). The caller's array is not modified.
+        n_events : float, optional
+            Expected number of events. Default 1.
+        sum_events : bool, optional
+            Sum over events (shape ``(P, P)``) or return per-event terms (``(n, P, P)``). Default True.
+        """
+        x_arr = _as_2d(load_array(x), "x")
+        n = len(x_arr)
+        t_hat = np.asarray(self._fisher_scores(x_arr, theta), dtype=np.float64)
+        w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64).reshape(-1)
+        if len(w) != n:
+            raise InputError(f"weights has {len(w)} entries but x has {n} events")
+        w = w / np.sum(w)
+        pattern = "n,ni,nj->ij" if sum_events else "n,ni,nj->nij"
+        return float(n_events) * np.einsum(pattern, w, t_hat, t_hat)
+
+    def _fisher_scores(self, x: np.ndarray, theta: ArrayLike) -> np.ndarray:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ saving
+
+    def _settings(self) -> dict[str, Any]:
+        return {
+            "n_observables": self.n_observables,
+            "n_parameters": self.n_parameters,
+            "features": self.features,
+            "n_hidden": list(self.n_hidden),
+            "activation": self.activation,
+            "dropout_prob": self.dropout_prob,
+            "estimator_type": self.estimator_type,
+        }
+
+    def _scaling_arrays(self) -> dict[str, np.ndarray | None]:
+        return {"x_means": self.x_scaling_means, "x_stds": self.x_scaling_stds}
+
+    def _apply_settings(self, settings: dict[str, Any]) -> None:
+        self.n_observables = int(settings["n_observables"])
+        self.n_parameters = int(settings["n_parameters"])
+        features = settings.get("features")
+        self.features = None if features in (None, "None") else [int(f) for f in features]
+        self.n_hidden = tuple(int(h) for h in settings["n_hidden"])
+        self.activation = str(settings["activation"])
+        self.dropout_prob = float(settings.get("dropout_prob", 0.0))
+
+    def _set_scaling_arrays(self, arrays: dict[str, np.ndarray | None]) -> None:
+        self.x_scaling_means, self.x_scaling_stds = arrays.get("x_means"), arrays.get("x_stds")
+
+    def save(self, filename: str | os.PathLike, save_model: bool = False) -> None:
+        """Save settings, state dict and scaling arrays to ``<filename>_*`` files (MadMiner's layout).
+
+        Parameters
+        ----------
+        filename : str or path
+            Prefix of the files.
+        save_model : bool, optional
+            Also pickle the whole module to ``<filename>_model.pt`` (for debugging only). Default False.
+        """
+        model = self._check_model()
+        prefix = str(filename)
+        text = json.dumps(self._settings(), indent=2).encode()
+        _atomic_write(Path(prefix + "_settings.json"), lambda f: f.write(text))
+        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        _atomic_write(Path(prefix + "_state_dict.pt"), lambda f: torch.save(state, f))
+        for suffix, arr in self._scaling_arrays().items():
+            if arr is not None:
+                _atomic_write(Path(f"{prefix}_{suffix}.npy"), lambda f, a=arr: np.save(f, np.asarray(a)))
+        if save_model:
+            _atomic_write(Path(prefix + "_model.pt"), lambda f: torch.save(model, f))
+        logger.debug("Saved %s to %s_*", type(self).__name__, prefix)
+
+    def load(self, filename: str | os.PathLike) -> None:
+        """Load an estimator saved by :meth:`save` (or by MadMiner) from ``<filename>_*`` files."""
+        prefix = str(filename)
+        try:
+            with open(prefix + "_settings.json", encoding="utf-8") as handle:
+                settings = json.load(handle)
+        except (OSError, json.JSONDecodeError) as exc:
+            raise FileFormatError(f"Cannot read {prefix}_settings.json: {exc}") from exc
+        found = settings.get("estimator_type")
+        if found != self.estimator_type:
+            raise FileFormatError(
+                f"{prefix}_settings.json holds a {found!r} estimator, not {self.estimator_type!r}"
+            )
+        self._apply_settings(settings)
+        arrays = {}
+        for suffix in self._scaling_arrays():
+            path = Path(f"{prefix}_{suffix}.npy")
+            arrays[suffix] = np.load(path, allow_pickle=False) if path.is_file() else None
+        self._set_scaling_arrays(arrays)
+        model = self._create_model()
+        state = torch.load(prefix + "_state_dict.pt", weights_only=True, map_location="cpu")
+        model.load_state_dict(state)
+        self.model = model
+
+
+class ConditionalEstimator(Estimator):
+    """Base of estimators conditional on parameters theta; adds parameter scaling.
+
+    With ``scale_parameters=True`` the network sees ``(theta - mean) / std``; score targets are multiplied by
+    ``std`` for training and predicted scores divided by it, consistently in training and evaluation.
+    """
+
+    def __init__(
+        self,
+        features: Sequence[int] | None = None,
+        n_hidden: Sequence[int] = (100,),
+        activation: str = "tanh",
+        dropout_prob: float = 0.0,
+    ) -> None:
+        super().__init__(features, n_hidden, activation, dropout_prob)
+        self.theta_scaling_means: np.ndarray | None = None
+        self.theta_scaling_stds: np.ndarray | None = None
+
+    def initialize_parameter_transform(
+        self, theta: np.ndarray, transform: bool = True, overwrite: bool = True
+    ) -> None:
+        """Set the parameter scaling from ``theta`` (identity if not ``transform``)."""
+        if self.theta_scaling_means is not None and not overwrite:
+            return
+        self.theta_scaling_means, self.theta_scaling_stds = _scaling(
+            _as_2d(np.asarray(theta), "theta"), transform
+        )
+
+    def _transform_parameters(self, theta: np.ndarray) -> np.ndarray:
+        if self.theta_scaling_means is None:
+            return theta
+        return (theta - self.theta_scaling_means) / self.theta_scaling_stds
+
+    def _transform_score(self, t: np.ndarray | None, inverse: bool = False) -> np.ndarray | None:
+        """Score in scaled-theta units (``inverse=False``: times std) or back in physical units (divided)."""
+        if t is None or self.theta_scaling_stds is None:
+            return t
+        return t / self.theta_scaling_stds if inverse else t * self.theta_scaling_stds
+
+    def _prepare_theta(self, theta: ArrayLike) -> np.ndarray:
+        arr = _as_2d(load_array(theta), "theta")
+        return self._transform_parameters(arr).astype(np.float32)
+
+    def _scaling_arrays(self) -> dict[str, np.ndarray | None]:
+        return {
+            **super()._scaling_arrays(),
+            "theta_means": self.theta_scaling_means,
+            "theta_stds": self.theta_scaling_stds,
+        }
+
+    def _set_scaling_arrays(self, arrays: dict[str, np.ndarray | None]) -> None:
+        super()._set_scaling_arrays(arrays)
+        self.theta_scaling_means, self.theta_scaling_stds = (
+            arrays.get("theta_means"),
+            arrays.get("theta_stds"),
+        )

@@ -1,0 +1,198 @@
+"""Loss functions of the likelihood-ratio methods, one class per method.
+
+Every loss is a callable ``loss(outputs, batch) -> dict`` mapping component names to scalar tensors; its
+``total`` method weights and sums them. ``outputs`` holds the network outputs (``"log_r_hat"`` of shape
+``(n, 1)`` and, for methods with a score term, ``"t_hat"`` of shape ``(n, P)``); ``batch`` holds the training
+data (``"y"``, ``"r_xz"``, ``"t_xz"``, ...). Each class declares which augmented data it needs in ``requires``
+and whether it needs the network's score in ``needs_score``.
+
+Conventions (label ``y = 0``: sampled from the numerator ``theta``; ``y = 1``: from the reference):
+
+* cross-entropies work on logits: ``s_hat = 1 / (1 + r_hat) = sigmoid(-log r_hat)``, so
+  ``BCEWithLogits(-log r_hat, target)`` is the numerically stable form of MadMiner's ``BCE(s_hat, target)``;
+* ROLR clamps ``log r_hat`` and ``r_xz`` to ``[-10, 10]`` (in log space) exactly as MadMiner;
+* the score term is the squared error of ``t_hat`` against ``t_xz`` **averaged over the y = 0 samples only**
+  (and over the parameter components): an estimate of E_{x ~ theta}[(t_hat - t)^2] that does not depend on
+  the class balance. MadMiner averages the masked errors over *all* samples including the zeros, which
+  scales its score term by the fraction of numerator samples (1/2 for ``sample_train_ratio`` output); so
+  ``alpha`` here corresponds to ``2 * alpha`` in MadMiner (use ``alpha / 2`` to reproduce a MadMiner run).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import torch
+from torch.nn import functional as F
+
+from motherlode.errors import InputError
+
+__all__ = [
+    "LOSSES",
+    "AliceLoss",
+    "AlicesLoss",
+    "CarlLoss",
+    "CascalLoss",
+    "Loss",
+    "RascalLoss",
+    "RolrLoss",
+    "get_loss",
+    "score_mse_numerator",
+]
+
+logger = logging.getLogger(__name__)
+
+_LOG_R_CLAMP = 10.0
+
+Tensors = dict[str, torch.Tensor]
+
+
+def score_mse_numerator(t_hat: torch.Tensor, t_xz: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean squared score error over the numerator (``y = 0``) samples; 0 if the batch has none."""
+    mask = (1.0 - y).reshape(-1, 1)
+    n_num = mask.sum().clamp_min(1.0)
+    return (mask * (t_hat - t_xz) ** 2).sum() / (n_num * t_hat.shape[1])
+
+
+def _xe(log_r_hat: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of ``s_hat = sigmoid(-log r_hat)`` against ``target``, on logits."""
+    return F.binary_cross_entropy_with_logits(-log_r_hat, target)
+
+
+def _rolr(log_r_hat: torch.Tensor, r_xz: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """MadMiner's ROLR loss: ``MSE((1-y)/r_hat, (1-y)/r) + MSE(y r_hat, y r)`` with clamping."""
+    log_r_hat = log_r_hat.clamp(-_LOG_R_CLAMP, _LOG_R_CLAMP)
+    r_xz = r_xz.clamp(math.exp(-_LOG_R_CLAMP), math.exp(_LOG_R_CLAMP))
+    num = F.mse_loss((1.0 - y) * torch.exp(-log_r_hat), (1.0 - y) / r_xz)
+    den = F.mse_loss(y * torch.exp(log_r_hat), y * r_xz)
+    return num + den
+
+
+class Loss:
+    """Base class: a weighted sum of named components.
+
+    Parameters
+    ----------
+    alpha : float, optional
+        Weight of the score term for methods that have one. Default 1.
+    """
+
+    method: str = ""
+    requires: tuple[str, ...] = ("y",)
+    needs_score: bool = False
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        self.alpha = float(alpha)
+
+    @property
+    def weights(self) -> dict[str, float]:
+        """Weights of the components in the total loss."""
+        return {"xe": 1.0}
+
+    def __call__(self, outputs: Tensors, batch: Tensors) -> Tensors:
+        """Return the loss components (unweighted scalars)."""
+        raise NotImplementedError
+
+    def total(self, components: Tensors) -> torch.Tensor:
+        """The weighted sum of the components."""
+        weights = self.weights
+        return sum(weights[k] * v for k, v in components.items())  # type: ignore[return-value]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(alpha={self.alpha})"
+
+
+class CarlLoss(Loss):
+    """CARL: cross-entropy of the classifier ``s_hat = 1/(1 + r_hat)`` against the labels ``y``."""
+
+    method = "carl"
+    requires = ("y",)
+
+    def __call__(self, outputs: Tensors, batch: Tensors) -> Tensors:
+        return {"xe": _xe(outputs["log_r_hat"], batch["y"])}
+
+
+class RolrLoss(Loss):
+    """ROLR: squared error of ``r_hat`` (y = 1) and ``1/r_hat`` (y = 0) against the joint ratio."""
+
+    method = "rolr"
+    requires = ("y", "r_xz")
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return {"mse_r": 1.0}
+
+    def __call__(self, outputs: Tensors, batch: Tensors) -> Tensors:
+        return {"mse_r": _rolr(outputs["log_r_hat"], batch["r_xz"], batch["y"])}
+
+
+class AliceLoss(Loss):
+    """ALICE: cross-entropy of ``s_hat`` against the joint ``s(x,z) = 1/(1 + r(x,z))``."""
+
+    method = "alice"
+    requires = ("y", "r_xz")
+
+    def __call__(self, outputs: Tensors, batch: Tensors) -> Tensors:
+        return {"xe": _xe(outputs["log_r_hat"], 1.0 / (1.0 + batch["r_xz"]))}
+
+
+class _WithScore(Loss):
+    """Adds ``alpha`` times the numerator score error to a base loss."""
+
+    needs_score = True
+    base: type[Loss] = Loss
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return {**self.base(self.alpha).weights, "mse_score": self.alpha}
+
+    def __call__(self, outputs: Tensors, batch: Tensors) -> Tensors:
+        components = self.base(self.alpha)(outputs, batch)
+        components["mse_score"] = score_mse_numerator(outputs["t_hat"], batch["t_xz"], batch["y"])
+        return components
+
+
+class CascalLoss(_WithScore):
+    """CASCAL: CARL plus ``alpha`` times the score error on numerator samples."""
+
+    method = "cascal"
+    requires = ("y", "t_xz")
+    base = CarlLoss
+
+
+class RascalLoss(_WithScore):
+    """RASCAL: ROLR plus ``alpha`` times the score error on numerator samples."""
+
+    method = "rascal"
+    requires = ("y", "r_xz", "t_xz")
+    base = RolrLoss
+
+
+class AlicesLoss(_WithScore):
+    """ALICES: ALICE plus ``alpha`` times the score error on numerator samples."""
+
+    method = "alices"
+    requires = ("y", "r_xz", "t_xz")
+    base = AliceLoss
+
+
+LOSSES: dict[str, type[Loss]] = {
+    cls.method: cls for cls in (CarlLoss, RolrLoss, AliceLoss, CascalLoss, RascalLoss, AlicesLoss)
+}
+"""Loss class per method name."""
+
+
+def get_loss(method: str, alpha: float = 1.0) -> Loss:
+    """Instantiate the loss of ``method`` (``carl``, ``rolr``, ``alice``, ``cascal``, ``rascal``, ``alices``).
+
+    Raises
+    ------
+    InputError
+        If the method is unknown.
+    """
+    try:
+        cls = LOSSES[method]
+    except KeyError:
+        raise InputError(f"Unknown method {method!r}; expected one of {', '.join(LOSSES)}") from None
+    return cls(alpha)

@@ -1,0 +1,387 @@
+"""The parameterized likelihood-ratio estimator ``r_hat(x|theta) = p(x|theta) / p(x|theta_ref)``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from motherlode.errors import InputError
+from motherlode.ml.base import (
+    ArrayLike,
+    ConditionalEstimator,
+    TheresAGoodReasonThisDoesntWork,
+    _as_2d,
+    load_array,
+)
+from motherlode.ml.losses import get_loss
+from motherlode.ml.networks import ParameterizedRatioModel
+from motherlode.ml.trainer import Trainer
+
+__all__ = ["ParameterizedRatioEstimator"]
+
+logger = logging.getLogger(__name__)
+
+_EVAL_BATCH = 100_000
+
+
+def _ratio_forward(
+    model: nn.Module, batch: dict[str, torch.Tensor], need_score: bool, create_graph: bool
+) -> dict[str, torch.Tensor]:
+    log_r_hat, t_hat = model(batch["theta"], batch["x"], track_score=need_score, create_graph=create_graph)
+    out = {"log_r_hat": log_r_hat}
+    if t_hat is not None:
+        out["t_hat"] = t_hat
+    return out
+
+
+def _shuffle_together(*arrays: np.ndarray | None) -> list[np.ndarray | None]:
+    """Apply one random permutation (from torch's generator) to all non-None arrays."""
+    n = next(len(a) for a in arrays if a is not None)
+    perm = torch.randperm(n).numpy()
+    return [None if a is None else np.asarray(a)[perm] for a in arrays]
+
+
+class ParameterizedRatioEstimator(ConditionalEstimator):
+    """Neural estimator of ``log r(x|theta) = log p(x|theta) - log p(x|theta_ref)``, with ``theta`` an input.
+
+    The reference hypothesis is fixed and not an input. Methods: ``carl``, ``rolr``, ``alice``, ``cascal``,
+    ``rascal``, ``alices``. Parameters as :class:`~motherlode.ml.base.Estimator`.
+    """
+
+    estimator_type = "parameterized_ratio"
+
+    def _create_model(self) -> nn.Module:
+        if self.n_observables is None or self.n_parameters is None:
+            raise InputError("The dimensions of the estimator are unknown; train or load it first")
+        self.model = ParameterizedRatioModel(
+            self.n_observables, self.n_parameters, self.n_hidden, self.activation, self.dropout_prob
+        )
+        return self.model
+
+    # ------------------------------------------------------------------ training
+
+    def train(
+        self,
+        method: str,
+        x: ArrayLike,
+        y: ArrayLike,
+        theta: ArrayLike,
+        r_xz: ArrayLike = None,
+        t_xz: ArrayLike = None,
+        x_val: ArrayLike = None,
+        y_val: ArrayLike = None,
+        theta_val: ArrayLike = None,
+        r_xz_val: ArrayLike = None,
+        t_xz_val: ArrayLike = None,
+        alpha: float = 1.0,
+        optimizer: str = "amsgrad",
+        n_epochs: int = 50,
+        batch_size: int = 128,
+        initial_lr: float = 0.001,
+        final_lr: float = 0.0001,
+        nesterov_momentum: float | None = None,
+        validation_split: float | None = 0.25,
+        early_stopping: bool = True,
+        scale_inputs: bool = True,
+        shuffle_labels: bool = False,
+        limit_samplesize: int | None = None,
+        memmap: bool = False,
+        verbose: str = "some",
+        scale_parameters: bool = True,
+        n_workers: int = 8,
+        clip_gradient: float | None = None,
+        early_stopping_patience: int | None = None,
+        *,
+        device: str | torch.device | None = "auto",
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Train the network.
+
+        Parameters
+        ----------
+        method : {"carl", "rolr", "alice", "cascal", "rascal", "alices"}
+            Inference method.
+        x, y, theta : ndarray or str
+            Observations ``(n, n_observables)``, labels (0: sampled from ``theta``, 1: from the reference) and
+            numerator parameter points ``(n, n_parameters)``; arrays or ``.npy`` paths.
+        r_xz, t_xz : ndarray or str, optional
+            Joint likelihood ratio and joint score at ``theta`` (needed by the methods that use them).
+        x_val, y_val, theta_val, r_xz_val, t_xz_val : ndarray or str, optional
+            Explicit validation data (used when ``x_val``, ``y_val`` and ``theta_val`` are all given).
+        alpha : float, optional
+            Weight of the score term (cascal, rascal, alices). Note: the score term is averaged over the
+            numerator samples only (MadMiner averages over all samples). Default 1.
+        optimizer, n_epochs, batch_size, initial_lr, final_lr, nesterov_momentum, validation_split,
+        early_stopping, clip_gradient, early_stopping_patience, verbose
+            See :meth:`motherlode.ml.trainer.Trainer.train`.
+        scale_inputs : bool, optional
+            Standardise the observables. Default True.
+        shuffle_labels : bool, optional
+            Shuffle ``y``, ``r_xz`` and ``t_xz`` together against ``x`` and ``theta`` (closure test).
+        limit_samplesize : int, optional
+            Use only the first ``limit_samplesize`` samples.
+        memmap : bool, optional
+            Memory-map ``.npy`` inputs (files above 1 GiB always are).
+        scale_parameters : bool, optional
+            Standardise theta (and the score targets accordingly). Default True.
+        n_workers : int, optional
+            Accepted for MadMiner compatibility and ignored (no worker processes are used).
+        device : str or torch.device, optional
+            ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda:0"``, ...
+
+        Returns
+        -------
+        train_losses, val_losses : ndarray
+            Loss per epoch.
+        """
+        del n_workers
+        loss = get_loss(method, alpha)
+        arrays = self._load_training(x, y, theta, r_xz, t_xz, memmap, limit_samplesize)
+        self._check_required(method, loss.requires, arrays)
+        external = x_val is not None and y_val is not None and theta_val is not None
+        val = (
+            self._load_training(x_val, y_val, theta_val, r_xz_val, t_xz_val, memmap, None)
+            if external
+            else None
+        )
+        if val is not None:
+            self._check_required(method, loss.requires, val, "_val")
+        self.initialize_input_transform(arrays["x"], transform=scale_inputs, overwrite=False)
+        self.initialize_parameter_transform(arrays["theta"], transform=scale_parameters)
+        data = self._package(arrays, loss.requires)
+        if shuffle_labels:
+            logger.info("Shuffling labels")
+            keys = [k for k in ("y", "r_xz", "t_xz") if k in data]
+            for key, arr in zip(keys, _shuffle_together(*(data[k] for k in keys)), strict=True):
+                data[key] = arr
+        data_val = None if val is None else self._package(val, loss.requires)
+        self._set_dimensions(data["x"].shape[1], data["theta"].shape[1])
+        model = self.model if self.model is not None else self._create_model()
+        logger.info(
+            "Training %s (%s) on %s samples: %s observables, %s parameters",
+            type(self).__name__,
+            method,
+            len(data["x"]),
+            self.n_observables,
+            self.n_parameters,
+        )
+        trainer = Trainer(model, loss, _ratio_forward, device=device)
+        return trainer.train(
+            data,
+            data_val,
+            optimizer=optimizer,
+            n_epochs=n_epochs,
+            batch_size=batch_size,
+            initial_lr=initial_lr,
+            final_lr=final_lr,
+            nesterov_momentum=nesterov_momentum,
+            validation_split=validation_split,
+            early_stopping=early_stopping,
+            early_stopping_patience=early_stopping_patience,
+            clip_gradient=clip_gradient,
+            verbose=verbose,
+        )
+
+    @staticmethod
+    def _load_training(
+        x: ArrayLike,
+        y: ArrayLike,
+        theta: ArrayLike,
+        r_xz: ArrayLike,
+        t_xz: ArrayLike,
+        memmap: bool,
+        limit: int | None,
+    ) -> dict[str, np.ndarray | None]:
+        names = ("x", "y", "theta", "r_xz", "t_xz")
+        arrays = {k: load_array(v, memmap) for k, v in zip(names, (x, y, theta, r_xz, t_xz), strict=True)}
+        for key in ("x", "y", "theta"):
+            if arrays[key] is None:
+                raise InputError(f"{key} is required for training")
+        if limit is not None:
+            arrays = {k: None if v is None else v[:limit] for k, v in arrays.items()}
+        out: dict[str, np.ndarray | None] = {}
+        for k, v in arrays.items():
+            out[k] = None if v is None else _as_2d(np.asarray(v), k)
+            bad = None if v is None else (np.isnan(v) if k == "r_xz" else ~np.isfinite(v))
+            if bad is not None and bad.any():
+                raise InputError(f"{k} contains {int(bad.sum())} NaN or infinite value(s)")
+        n = {k: len(v) for k, v in out.items() if v is not None}
+        if len(set(n.values())) != 1:
+            raise InputError(f"Training arrays have different numbers of samples: {n}")
+        return out
+
+    @staticmethod
+    def _check_required(method: str, requires: Sequence[str], arrays: dict, suffix: str = "") -> None:
+        missing = [k + suffix for k in requires if arrays.get(k) is None]
+        if missing:
+            raise InputError(f"Method {method!r} needs {', '.join(missing)}")
+
+    def _package(
+        self, arrays: dict[str, np.ndarray | None], requires: Sequence[str]
+    ) -> dict[str, np.ndarray]:
+        data = {
+            "x": self._select_features(self._transform_inputs(arrays["x"])),
+            "theta": self._transform_parameters(arrays["theta"]),
+        }
+        for key in requires:
+            value = arrays[key]
+            data[key] = self._transform_score(value) if key == "t_xz" else value
+        return data
+
+    def _set_dimensions(self, n_observables: int, n_parameters: int) -> None:
+        if self.n_observables is None:
+            self.n_observables = n_observables
+        if self.n_parameters is None:
+            self.n_parameters = n_parameters
+        if (self.n_observables, self.n_parameters) != (n_observables, n_parameters):
+            raise InputError(
+                f"Data have {n_observables} observables and {n_parameters} parameters, the estimator "
+                f"{self.n_observables} and {self.n_parameters}"
+            )
+
+    # ------------------------------------------------------------------ evaluation
+
+    def _evaluate_pairs(
+        self, theta: np.ndarray, x: np.ndarray, evaluate_score: bool
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """log r_hat ``(n,)`` and scaled-theta score ``(n, P)`` for paired, already transformed inputs."""
+        model = self._check_model()
+        model.eval()
+        device = self._model_device()
+        logs, scores = [], []
+        with torch.set_grad_enabled(evaluate_score):
+            for start in range(0, len(x), _EVAL_BATCH):
+                th = torch.as_tensor(theta[start : start + _EVAL_BATCH], device=device)
+                xx = torch.as_tensor(x[start : start + _EVAL_BATCH], device=device)
+                log_r, t = model(th, xx, track_score=evaluate_score, create_graph=False)
+                logs.append(log_r.detach()[:, 0].cpu().numpy())
+                if t is not None:
+                    scores.append(t.detach().cpu().numpy())
+        log_r_hat = np.concatenate(logs) if logs else np.zeros(0, dtype=np.float32)
+        t_hat = (
+            (np.concatenate(scores) if scores else np.zeros((0, theta.shape[1]))) if evaluate_score else None
+        )
+        return log_r_hat, t_hat
+
+    def evaluate_log_likelihood_ratio(
+        self,
+        x: ArrayLike,
+        theta: ArrayLike,
+        test_all_combinations: bool = True,
+        evaluate_score: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Estimated ``log r(x|theta)`` (and optionally the score ``d log r / d theta``).
+
+        Parameters
+        ----------
+        x : ndarray or str
+            Observations ``(n_x, n_observables)`` or a ``.npy`` path.
+        theta : ndarray or str
+            Parameter points ``(n_thetas, n_parameters)`` or a ``.npy`` path.
+        test_all_combinations : bool, optional
+            True: every theta with every x, shapes ``(n_thetas, n_x)`` and ``(n_thetas, n_x, P)``.
+            False: paired ``(x_i, theta_i)``, shapes ``(n,)`` and ``(n, P)``. Default True.
+        evaluate_score : bool, optional
+            Also return the score (else None). Default False.
+
+        Returns
+        -------
+        log_r_hat : ndarray
+        t_hat : ndarray or None
+        """
+        x_arr = self._prepare_x(x)
+        theta_arr = self._prepare_theta(theta)
+        if not test_all_combinations:
+            if len(theta_arr) != len(x_arr):
+                raise InputError(
+                    f"theta has {len(theta_arr)} rows but x has {len(x_arr)} (paired evaluation)"
+                )
+            log_r, t = self._evaluate_pairs(theta_arr, x_arr, evaluate_score)
+            return log_r, self._transform_score(t, inverse=True)
+        logs, scores = [], []
+        for row in theta_arr:
+            log_r, t = self._evaluate_pairs(
+                np.repeat(row[None, :], len(x_arr), axis=0), x_arr, evaluate_score
+            )
+            logs.append(log_r)
+            scores.append(self._transform_score(t, inverse=True))
+        n_p = theta_arr.shape[1]
+        log_r_hat = np.stack(logs) if logs else np.zeros((0, len(x_arr)), dtype=np.float32)
+        if not evaluate_score:
+            return log_r_hat, None
+        return log_r_hat, np.stack(scores) if scores else np.zeros((0, len(x_arr), n_p), dtype=np.float32)
+
+    def evaluate_log_likelihood_ratio_torch(
+        self, x: torch.Tensor, theta: torch.Tensor, test_all_combinations: bool = True
+    ) -> torch.Tensor:
+        """Differentiable ``log r_hat`` for tensors ``x`` and ``theta`` in physical (unscaled) units.
+
+        Scaling and feature selection are applied in torch, so gradients with respect to ``x`` and ``theta``
+        flow through. Shapes as :meth:`evaluate_log_likelihood_ratio`.
+        """
+        model = self._check_model()
+        model.eval()
+        device = self._model_device()
+        dtype = next(model.parameters()).dtype
+        x_t = self._torch_transform(x.to(device, dtype), self.x_scaling_means, self.x_scaling_stds)
+        if self.features is not None:
+            x_t = x_t[:, self.features]
+        th = self._torch_transform(theta.to(device, dtype), self.theta_scaling_means, self.theta_scaling_stds)
+        if not test_all_combinations:
+            return model(th, x_t, track_score=False)[0][:, 0]
+        rows = [model(row.expand(len(x_t), -1), x_t, track_score=False)[0][:, 0] for row in th]
+        return torch.stack(rows) if rows else x_t.new_zeros((0, len(x_t)))
+
+    @staticmethod
+    def _torch_transform(t: torch.Tensor, means: np.ndarray | None, stds: np.ndarray | None) -> torch.Tensor:
+        t = t.reshape(-1, 1) if t.ndim == 1 else t
+        if means is None or stds is None:
+            return t
+        m = torch.as_tensor(means, dtype=t.dtype, device=t.device)
+        s = torch.as_tensor(stds, dtype=t.dtype, device=t.device)
+        return (t - m) / s
+
+    def evaluate_score(self, x: ArrayLike, theta: ArrayLike, nuisance_mode: str = "keep") -> np.ndarray:
+        """Estimated score ``d log r_hat / d theta`` at paired ``(x_i, theta_i)``, shape ``(n, P)``.
+
+        A single parameter point (one row) is broadcast to all ``x``. Only ``nuisance_mode="keep"`` exists.
+        """
+        if nuisance_mode != "keep":
+            raise InputError(f"Unknown nuisance_mode {nuisance_mode!r}; this estimator supports only 'keep'")
+        x_arr = _as_2d(load_array(x), "x")
+        theta_arr = self._theta_rows(theta, len(x_arr))
+        _, t_hat = self.evaluate_log_likelihood_ratio(x_arr, theta_arr, False, evaluate_score=True)
+        return t_hat  # type: ignore[return-value]
+
+    def _theta_rows(self, theta: ArrayLike, n: int) -> np.ndarray:
+        arr = np.asarray(load_array(theta), dtype=np.float64)
+        n_p = self.n_parameters or 1
+        if arr.size == n_p:
+            return np.repeat(arr.reshape(1, n_p), n, axis=0)
+        return _as_2d(arr, "theta")
+
+    def _fisher_scores(self, x: np.ndarray, theta: ArrayLike) -> np.ndarray:
+        if theta is None:
+            raise InputError("calculate_fisher_information needs theta for a ParameterizedRatioEstimator")
+        return self.evaluate_score(x, theta)
+
+    def evaluate(self, *args: Any, **kwargs: Any) -> tuple[np.ndarray, np.ndarray | None]:
+        """Alias of :meth:`evaluate_log_likelihood_ratio`."""
+        return self.evaluate_log_likelihood_ratio(*args, **kwargs)
+
+    def evaluate_log_likelihood(self, *args: Any, **kwargs: Any) -> Any:
+        """Not available: a ratio estimator cannot give likelihoods.
+
+        Raises
+        ------
+        TheresAGoodReasonThisDoesntWork
+            Always.
+        """
+        raise TheresAGoodReasonThisDoesntWork(
+            "A ParameterizedRatioEstimator estimates likelihood ratios, not the likelihood itself; "
+            "use evaluate_log_likelihood_ratio, or a LikelihoodEstimator for densities"
+        )

@@ -1,0 +1,309 @@
+"""The training loop shared by the neural estimators.
+
+The data stay on the device as tensors for the whole training; batches are slices of a shuffled index
+permutation (no per-sample ``DataLoader``, no worker processes). The loop is generic: an estimator passes
+a ``forward(model, batch, need_score, create_graph) -> outputs`` function and a
+:class:`~motherlode.ml.losses.Loss`.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from motherlode.errors import InputError, MotherlodeError
+from motherlode.ml.losses import Loss
+from motherlode.progress import progress_bar
+
+__all__ = ["Trainer", "TrainingError", "learning_rate", "resolve_device"]
+
+logger = logging.getLogger(__name__)
+
+Forward = Callable[[nn.Module, dict[str, torch.Tensor], bool, bool], dict[str, torch.Tensor]]
+
+_VERBOSE_FRACTIONS = {"all": None, "many": 50, "some": 20, "few": 5}
+_EVAL_BATCH = 100_000
+
+
+class TrainingError(MotherlodeError, RuntimeError):
+    """Training failed, for instance because the loss became NaN or infinite."""
+
+
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    """``"auto"`` (or None): CUDA when available, else CPU; anything else goes to :class:`torch.device`."""
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def learning_rate(epoch: int, n_epochs: int, initial_lr: float, final_lr: float) -> float:
+    """MadMiner's per-epoch exponential schedule ``lr0 * (lr_f / lr0) ** (epoch / (n_epochs - 1))``."""
+    if n_epochs <= 1:
+        return initial_lr
+    return initial_lr * (final_lr / initial_lr) ** (epoch / (n_epochs - 1))
+
+
+def _verbose_every(verbose: str, n_epochs: int) -> int | None:
+    if verbose not in (*_VERBOSE_FRACTIONS, "none"):
+        raise InputError(f"Unknown verbose={verbose!r}; expected all, many, some, few or none")
+    if verbose == "none":
+        return None
+    parts = _VERBOSE_FRACTIONS[verbose]
+    return 1 if parts is None else max(round(n_epochs / parts), 1)
+
+
+@dataclass
+class _Split:
+    train: dict[str, torch.Tensor]
+    val: dict[str, torch.Tensor] | None
+
+
+class Trainer:
+    """Fits ``model`` by minimising ``loss``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network; moved to ``device``.
+    loss : Loss
+        The loss object (declares the data it needs and whether it needs the score).
+    forward : callable
+        ``forward(model, batch, need_score, create_graph)`` returning the outputs dict the loss expects.
+    device : str or torch.device, optional
+        ``"auto"`` (default): CUDA when available.
+    dtype : torch.dtype, optional
+        Floating point type of the data. Default float32.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        loss: Loss,
+        forward: Forward,
+        device: str | torch.device | None = "auto",
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        self.device = resolve_device(device)
+        self.dtype = dtype
+        self.model = model.to(self.device)
+        self.loss = loss
+        self.forward = forward
+
+    # ---------------------------------------------------------------- data
+
+    def _to_tensors(self, data: Mapping[str, np.ndarray]) -> dict[str, torch.Tensor]:
+        out = {}
+        for key, value in data.items():
+            arr = np.array(value, dtype=np.float32 if self.dtype == torch.float32 else np.float64, copy=True)
+            bad = np.isnan(arr) if key == "r_xz" else ~np.isfinite(arr)
+            if bad.any():
+                raise InputError(f"{key} contains {int(bad.sum())} NaN or infinite value(s)")
+            out[key] = torch.from_numpy(arr).to(self.device)
+        lengths = {len(v) for v in out.values()}
+        if len(lengths) != 1:
+            raise InputError(f"Training arrays have different numbers of samples: {sorted(lengths)}")
+        return out
+
+    def _split(
+        self,
+        data: Mapping[str, np.ndarray],
+        data_val: Mapping[str, np.ndarray] | None,
+        validation_split: float | None,
+    ) -> _Split:
+        tensors = self._to_tensors(data)
+        if data_val is not None:
+            return _Split(tensors, self._to_tensors(data_val))
+        if not validation_split:
+            return _Split(tensors, None)
+        if not 0.0 < validation_split < 1.0:
+            raise InputError(f"validation_split must be in (0, 1) or None, got {validation_split}")
+        n = len(next(iter(tensors.values())))
+        n_val = round(validation_split * n)
+        if n_val < 1 or n_val >= n:
+            raise InputError(f"validation_split={validation_split} leaves no training or validation samples")
+        perm = torch.randperm(n).to(self.device)
+        val_idx, train_idx = perm[:n_val], perm[n_val:]
+        return _Split(
+            {k: v[train_idx] for k, v in tensors.items()}, {k: v[val_idx] for k, v in tensors.items()}
+        )
+
+    # ---------------------------------------------------------------- optimisation
+
+    def _optimizer(self, optimizer: str, lr: float, nesterov_momentum: float | None) -> torch.optim.Optimizer:
+        params = self.model.parameters()
+        if optimizer == "amsgrad":
+            return torch.optim.Adam(params, lr=lr, amsgrad=True)
+        if optimizer == "adam":
+            return torch.optim.Adam(params, lr=lr)
+        if optimizer == "sgd":
+            if nesterov_momentum:
+                return torch.optim.SGD(params, lr=lr, momentum=nesterov_momentum, nesterov=True)
+            return torch.optim.SGD(params, lr=lr)
+        raise InputError(f"Unknown optimizer {optimizer!r}; expected amsgrad, adam or sgd")
+
+    def _batch_loss(self, batch: dict[str, torch.Tensor], create_graph: bool) -> tuple[torch.Tensor, dict]:
+        outputs = self.forward(self.model, batch, self.loss.needs_score, create_graph)
+        components = self.loss(outputs, batch)
+        return self.loss.total(components), components
+
+    def _train_epoch(
+        self,
+        data: dict[str, torch.Tensor],
+        opt: torch.optim.Optimizer,
+        batch_size: int,
+        clip_gradient: float | None,
+        bar,
+    ) -> float:
+        self.model.train()
+        n = len(next(iter(data.values())))
+        perm = torch.randperm(n).to(self.device)
+        running = torch.zeros((), device=self.device, dtype=torch.float64)
+        for start in range(0, n, batch_size):
+            idx = perm[start : start + batch_size]
+            batch = {k: v[idx] for k, v in data.items()}
+            opt.zero_grad(set_to_none=True)
+            loss, _ = self._batch_loss(batch, create_graph=True)
+            loss.backward()
+            if clip_gradient is not None:
+                nn.utils.clip_grad_norm_(self.model.parameters(), clip_gradient)
+            opt.step()
+            running += loss.detach().double() * len(idx)
+            bar.update(len(idx))
+        return float(running) / n
+
+    def evaluate_loss(
+        self, data: dict[str, torch.Tensor], batch_size: int = _EVAL_BATCH
+    ) -> tuple[float, dict]:
+        """Sample-weighted mean loss (and components) of the model in eval mode on tensors ``data``."""
+        self.model.eval()
+        n = len(next(iter(data.values())))
+        total, parts = 0.0, {}
+        with torch.set_grad_enabled(self.loss.needs_score):
+            for start in range(0, n, batch_size):
+                batch = {k: v[start : start + batch_size] for k, v in data.items()}
+                loss, components = self._batch_loss(batch, create_graph=False)
+                m = len(next(iter(batch.values())))
+                total += float(loss.detach()) * m
+                for k, v in components.items():
+                    parts[k] = parts.get(k, 0.0) + float(v.detach()) * m
+        return total / n, {k: v / n for k, v in parts.items()}
+
+    # ---------------------------------------------------------------- main loop
+
+    def train(
+        self,
+        data: Mapping[str, np.ndarray],
+        data_val: Mapping[str, np.ndarray] | None = None,
+        optimizer: str = "amsgrad",
+        n_epochs: int = 50,
+        batch_size: int = 128,
+        initial_lr: float = 0.001,
+        final_lr: float = 0.0001,
+        nesterov_momentum: float | None = None,
+        validation_split: float | None = 0.25,
+        early_stopping: bool = True,
+        early_stopping_patience: int | None = None,
+        clip_gradient: float | None = None,
+        verbose: str = "some",
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Run the training loop.
+
+        Parameters
+        ----------
+        data : mapping of str to ndarray
+            Training arrays, all with the same first dimension.
+        data_val : mapping of str to ndarray, optional
+            Explicit validation data; otherwise a random ``validation_split`` fraction of ``data`` is used.
+        optimizer : {"amsgrad", "adam", "sgd"}
+            Optimiser; ``"sgd"`` uses Nesterov momentum when ``nesterov_momentum`` is given.
+        n_epochs, batch_size, initial_lr, final_lr
+            Epochs, batch size and the exponential per-epoch learning-rate schedule.
+        validation_split : float or None
+            Fraction held out for validation when ``data_val`` is None; None or 0 disables validation.
+        early_stopping : bool
+            Restore a copy of the weights of the epoch with the lowest validation loss at the end.
+        early_stopping_patience : int or None
+            Stop after this many epochs without improvement (None: never stop early).
+        clip_gradient : float or None
+            Clip the gradient norm to this value.
+        verbose : {"all", "many", "some", "few", "none"}
+            How often progress is logged at INFO level.
+
+        Returns
+        -------
+        train_losses, val_losses : ndarray
+            Mean loss per epoch (``val_losses`` is empty without validation data).
+
+        Raises
+        ------
+        TrainingError
+            If the training loss becomes NaN or infinite.
+        """
+        if n_epochs < 1 or batch_size < 1:
+            raise InputError(f"n_epochs and batch_size must be positive, got {n_epochs} and {batch_size}")
+        every = _verbose_every(verbose, n_epochs)
+        split = self._split(data, data_val, validation_split)
+        opt = self._optimizer(optimizer, initial_lr, nesterov_momentum)
+        n_train = len(next(iter(split.train.values())))
+        logger.info(
+            "Training on %s samples (%s validation) on %s",
+            n_train,
+            0 if split.val is None else len(next(iter(split.val.values()))),
+            self.device,
+        )
+        train_losses: list[float] = []
+        val_losses: list[float] = []
+        best: tuple[float, int, dict] | None = None
+        with progress_bar(
+            total=n_epochs * n_train,
+            desc="Training",
+            unit="samples",
+            enabled=None if verbose != "none" else False,
+        ) as bar:
+            for epoch in range(n_epochs):
+                for group in opt.param_groups:
+                    group["lr"] = learning_rate(epoch, n_epochs, initial_lr, final_lr)
+                train_loss = self._train_epoch(split.train, opt, batch_size, clip_gradient, bar)
+                if not math.isfinite(train_loss):
+                    raise TrainingError(
+                        f"Training loss is {train_loss} in epoch {epoch + 1}; lower the learning rate, "
+                        "set clip_gradient, or check the inputs for NaN/inf values"
+                    )
+                train_losses.append(train_loss)
+                val_loss, parts = (math.nan, {}) if split.val is None else self.evaluate_loss(split.val)
+                if split.val is not None:
+                    val_losses.append(val_loss)
+                self._log_epoch(epoch, n_epochs, train_loss, val_loss, parts, every)
+                if early_stopping and split.val is not None and math.isfinite(val_loss):
+                    if best is None or val_loss < best[0]:
+                        best = (val_loss, epoch, copy.deepcopy(self.model.state_dict()))
+                    elif early_stopping_patience is not None and epoch - best[1] > early_stopping_patience:
+                        logger.info("No improvement for %s epochs, stopping", early_stopping_patience)
+                        break
+        self._restore(best, len(train_losses))
+        return np.asarray(train_losses), np.asarray(val_losses)
+
+    def _restore(self, best: tuple[float, int, dict] | None, n_done: int) -> None:
+        if best is None:
+            return
+        if best[1] < n_done - 1:
+            logger.info(
+                "Early stopping: restoring the weights of epoch %s (val. loss %.6g)", best[1] + 1, best[0]
+            )
+        self.model.load_state_dict(best[2])
+
+    @staticmethod
+    def _log_epoch(
+        epoch: int, n_epochs: int, train: float, val: float, parts: dict, every: int | None
+    ) -> None:
+        loud = every is not None and ((epoch + 1) % every == 0 or epoch == 0)
+        fn = logger.info if loud else logger.debug
+        detail = " ".join(f"{k}={v:.5g}" for k, v in parts.items())
+        fn("Epoch %3d/%d: train loss %.6g, val. loss %.6g %s", epoch + 1, n_epochs, train, val, detail)
