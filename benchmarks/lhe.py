@@ -44,6 +44,7 @@ import time
 import warnings
 from pathlib import Path
 
+from _common import madminer_python  # the script's folder is on sys.path
 from motherlode.lhe.lhefile import iter_lhe_events, read_lhe_header
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -164,16 +165,6 @@ def time_pylhe(path: Path, repeats: int = 2) -> tuple[float, int]:
                 assert event.weights  # the reweighting weights are parsed
         best = min(best, time.perf_counter() - start)
     return best, n_events
-
-
-def madminer_python(given: str | None) -> str | None:
-    candidates = [
-        given,
-        os.environ.get("MOTHERLODE_MADMINER_PYTHON"),
-        str(ROOT / ".venv-madminer/bin/python"),
-    ]
-    candidates.append("/tmp/mmvenv/bin/python")
-    return next((c for c in candidates if c and Path(c).exists()), None)
 
 
 def time_madminer(python: str, path: Path, weight_ids: list[str]) -> tuple[float, int]:

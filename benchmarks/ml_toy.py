@@ -17,16 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
+from _common import madminer_python  # the script's folder is on sys.path
 from _ml_toy_common import evaluation_grid, training_data, true_log_r
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,16 +61,6 @@ def train_madminer(python: str, method: str, n_samples: int, n_epochs: int) -> d
     if result.returncode != 0:
         raise RuntimeError(f"MadMiner failed (exit {result.returncode}):\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-def madminer_python(given: str | None) -> str | None:
-    candidates = [
-        given,
-        os.environ.get("MOTHERLODE_MADMINER_PYTHON"),
-        str(ROOT / ".venv-madminer/bin/python"),
-    ]
-    candidates.append("/tmp/mmvenv/bin/python")
-    return next((c for c in candidates if c and Path(c).exists()), None)
 
 
 def main() -> None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from _common import madminer_python  # the script's folder is on sys.path
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(__file__).resolve().parent / ".cache"
@@ -102,16 +103,6 @@ def time_madminer(python: str, path: Path, n_samples: int, n_thetas: int) -> dic
     if result.returncode != 0:
         raise RuntimeError(f"MadMiner failed (exit {result.returncode}):\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-def madminer_python(given: str | None) -> str | None:
-    candidates = [
-        given,
-        os.environ.get("MOTHERLODE_MADMINER_PYTHON"),
-        str(ROOT / ".venv-madminer/bin/python"),
-    ]
-    candidates.append("/tmp/mmvenv/bin/python")
-    return next((c for c in candidates if c and Path(c).exists()), None)
 
 
 _MEMORY_SCRIPT = """
