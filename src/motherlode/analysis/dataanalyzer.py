@@ -187,22 +187,33 @@ class DataAnalyzer:
         """
         if include_nuisance_parameters is None:
             include_nuisance_parameters = self.include_nuisance_parameters
-        include = include_nuisance_parameters and self.include_nuisance_parameters
-        columns = self._all_columns if include else self._physics_columns
         closest = self._find_closest_benchmark(generated_close_to)
-        factors = self._sampling_factors()
-        start = 0 if start is None else int(start)
-        batch_size = max(1, self.n_samples if batch_size is None else int(batch_size))
-        for observations, weights, sampling in iter_samples(
-            self.madminer_filename, start, end, batch_size=batch_size
+        batch_size = self.n_samples if batch_size is None else batch_size
+        for observations, weights, sampling in self._raw_batches(
+            start, end, batch_size, include_nuisance_parameters
         ):
-            weights = weights[:, columns]
             if closest is not None:
                 keep = (sampling == closest) | (sampling < 0)
                 observations, weights, sampling = observations[keep], weights[keep], sampling[keep]
             else:
-                weights = weights * factors[np.where(sampling < 0, -1, sampling)][:, None]
+                weights = weights * self._sampling_factors_of(sampling)[:, None]
             yield (observations, weights, sampling) if return_sampling_ids else (observations, weights)
+
+    def _raw_batches(
+        self, start: int | None, end: int | None, batch_size: int, include_nuisance_parameters: bool = True
+    ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """``(observations, weights, sampling_ids)`` as stored (unscaled), weight columns of this analyzer."""
+        include = include_nuisance_parameters and self.include_nuisance_parameters
+        columns = self._all_columns if include else self._physics_columns
+        start = 0 if start is None else int(start)
+        for observations, weights, sampling in iter_samples(
+            self.madminer_filename, start, end, batch_size=max(1, int(batch_size))
+        ):
+            yield observations, weights[:, columns], sampling
+
+    def _sampling_factors_of(self, sampling_ids: np.ndarray) -> np.ndarray:
+        """The weight factor of each event from its sampling id (see :meth:`_sampling_factors`)."""
+        return self._sampling_factors()[np.where(sampling_ids < 0, -1, sampling_ids)]
 
     def _load_all(
         self,

@@ -35,7 +35,6 @@ import numpy as np
 
 from ..analysis.dataanalyzer import DataAnalyzer
 from ..errors import InputError, SetupError
-from ..fileformat import iter_samples
 from .parameters import draw_from_priors
 
 __all__ = ["SampleAugmenter"]
@@ -209,14 +208,11 @@ class SampleAugmenter(DataAnalyzer):
         """Per set and event: 1/0 for events generated at the set's closest benchmark (or background),
         or the sampling factors of all events."""
         if closest is None:
-            factors = self._sampling_factors()
-            return factors[np.where(sampling_ids < 0, -1, sampling_ids)][None, :]
+            return self._sampling_factors_of(sampling_ids)[None, :]
         return ((sampling_ids[None, :] == closest[:, None]) | (sampling_ids[None, :] < 0)).astype(np.float64)
 
     def _stream(self, start: int, end: int, batch_size: int = 100_000):
-        columns = self._all_columns if self.include_nuisance_parameters else self._physics_columns
-        for x, weights, ids in iter_samples(self.madminer_filename, start, end, batch_size=batch_size):
-            yield x, weights[:, columns], ids
+        return self._raw_batches(start, end, batch_size)
 
     # ------------------------------------------------------------------ the three passes
 
