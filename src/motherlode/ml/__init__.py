@@ -1,7 +1,8 @@
 """Neural estimators of likelihood ratios, scores and densities, and their training.
 
 The package follows MadMiner's names: :class:`ParameterizedRatioEstimator` with the methods ``carl``,
-``rolr``, ``alice``, ``cascal``, ``rascal`` and ``alices``. Internally, a generic
+``rolr``, ``alice``, ``cascal``, ``rascal`` and ``alices``, and :class:`ScoreEstimator` (``sally``,
+``sallino``). Internally, a generic
 :class:`~motherlode.ml.trainer.Trainer` owns the training loop, the networks are plain
 :class:`torch.nn.Module` s (:mod:`motherlode.ml.networks`) and each method is one loss class
 (:mod:`motherlode.ml.losses`).
@@ -13,17 +14,21 @@ from motherlode.ml.base import ConditionalEstimator, Estimator, TheresAGoodReaso
 from motherlode.ml.losses import LOSSES, Loss, get_loss
 from motherlode.ml.networks import ACTIVATIONS, DenseNetwork, ParameterizedRatioModel
 from motherlode.ml.parameterized_ratio import ParameterizedRatioEstimator
+from motherlode.ml.score import NUISANCE_MODES, SallyLoss, ScoreEstimator
 from motherlode.ml.trainer import Trainer, TrainingError
 
 __all__ = [
     "ACTIVATIONS",
     "LOSSES",
+    "NUISANCE_MODES",
     "ConditionalEstimator",
     "DenseNetwork",
     "Estimator",
     "Loss",
     "ParameterizedRatioEstimator",
     "ParameterizedRatioModel",
+    "SallyLoss",
+    "ScoreEstimator",
     "TheresAGoodReasonThisDoesntWork",
     "Trainer",
     "TrainingError",

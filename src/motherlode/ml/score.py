@@ -1,0 +1,417 @@
+"""The local score estimator (SALLY / SALLINO): ``t_hat(x) = grad_theta log p(x|theta)`` at a fixed reference.
+
+The network maps the observables ``x`` directly to the score in ``R^(n_parameters)`` and is trained by the
+squared error against the joint score ``t(x,z|theta_ref)`` (``sally`` and ``sallino`` train identically; they
+differ only in the later inference).
+
+Nuisance parameters (arXiv:1903.01473): :meth:`ScoreEstimator.set_nuisance` builds from a Fisher information
+``I`` and the parameters of interest (POI) a projection matrix (select the POI components) and a profiling
+matrix, ``t_prof = t_poi - I_{poi,nu} I_{nu,nu}^-1 t_nu``. Unlike MadMiner 0.9 (whose ``set_nuisance`` never
+changes the default), after ``set_nuisance`` the mode ``"auto"`` means ``"profile"``, as documented.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from motherlode.errors import InputError
+from motherlode.ml.base import (
+    ArrayLike,
+    Estimator,
+    TheresAGoodReasonThisDoesntWork,
+    _as_2d,
+    _atomic_write,
+    load_array,
+)
+from motherlode.ml.losses import Loss
+from motherlode.ml.networks import DenseNetwork
+from motherlode.ml.trainer import Trainer
+
+__all__ = ["NUISANCE_MODES", "SallyLoss", "ScoreEstimator"]
+
+logger = logging.getLogger(__name__)
+
+_EVAL_BATCH = 100_000
+
+NUISANCE_MODES: tuple[str, ...] = ("auto", "keep", "profile", "project")
+"""Accepted values of ``nuisance_mode`` in :meth:`ScoreEstimator.evaluate_score`."""
+
+SCORE_METHODS: tuple[str, ...] = ("sally", "sallino")
+
+Tensors = dict[str, torch.Tensor]
+
+
+class SallyLoss(Loss):
+    """SALLY / SALLINO: mean squared error of ``t_hat(x)`` against the joint score ``t_xz``."""
+
+    method = "sally"
+    requires = ("t_xz",)
+    needs_score = False
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return {"mse_score": 1.0}
+
+    def __call__(self, outputs: Tensors, batch: Tensors) -> Tensors:
+        return {"mse_score": F.mse_loss(outputs["t_hat"], batch["t_xz"])}
+
+
+def _score_forward(model: nn.Module, batch: Tensors, need_score: bool, create_graph: bool) -> Tensors:
+    del need_score, create_graph
+    return {"t_hat": model(batch["x"])}
+
+
+class ScoreEstimator(Estimator):
+    """Neural estimator of the score at a fixed reference hypothesis as a function of ``x`` (SALLY, SALLINO).
+
+    Parameters as :class:`~motherlode.ml.base.Estimator`. The network is a
+    :class:`~motherlode.ml.networks.DenseNetwork` with ``n_parameters`` linear outputs (MadMiner's
+    ``DenseLocalScoreModel`` state-dict keys without dropout).
+    """
+
+    estimator_type = "score"
+
+    def __init__(
+        self,
+        features: Sequence[int] | None = None,
+        n_hidden: Sequence[int] = (100,),
+        activation: str = "tanh",
+        dropout_prob: float = 0.0,
+    ) -> None:
+        super().__init__(features, n_hidden, activation, dropout_prob)
+        self.nuisance_profile_matrix: np.ndarray | None = None
+        self.nuisance_project_matrix: np.ndarray | None = None
+        self.nuisance_mode_default = "keep"
+
+    def _create_model(self) -> nn.Module:
+        if self.n_observables is None or self.n_parameters is None:
+            raise InputError("The dimensions of the estimator are unknown; train or load it first")
+        self.model = DenseNetwork(
+            self.n_observables, self.n_hidden, self.n_parameters, self.activation, self.dropout_prob
+        )
+        return self.model
+
+    # ------------------------------------------------------------------ training
+
+    def train(
+        self,
+        method: str,
+        x: ArrayLike,
+        t_xz: ArrayLike,
+        x_val: ArrayLike = None,
+        t_xz_val: ArrayLike = None,
+        optimizer: str = "amsgrad",
+        n_epochs: int = 50,
+        batch_size: int = 128,
+        initial_lr: float = 0.001,
+        final_lr: float = 0.0001,
+        nesterov_momentum: float | None = None,
+        validation_split: float | None = 0.25,
+        early_stopping: bool = True,
+        scale_inputs: bool = True,
+        shuffle_labels: bool = False,
+        limit_samplesize: int | None = None,
+        memmap: bool = False,
+        verbose: str = "some",
+        n_workers: int = 8,
+        clip_gradient: float | None = None,
+        early_stopping_patience: int | None = None,
+        *,
+        device: str | torch.device | None = "auto",
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Train the network.
+
+        Parameters
+        ----------
+        method : {"sally", "sallino"}
+            Inference method (identical at training).
+        x : ndarray or str
+            Observations ``(n, n_observables)`` sampled at the reference, or a ``.npy`` path.
+        t_xz : ndarray or str
+            Joint scores at the reference ``(n, n_parameters)``, or a ``.npy`` path.
+        x_val, t_xz_val : ndarray or str, optional
+            Explicit validation data (used when both are given).
+        optimizer, n_epochs, batch_size, initial_lr, final_lr, nesterov_momentum, validation_split,
+        early_stopping, clip_gradient, early_stopping_patience, verbose
+            See :meth:`motherlode.ml.trainer.Trainer.train`.
+        scale_inputs : bool, optional
+            Standardise the observables. Default True.
+        shuffle_labels : bool, optional
+            Shuffle ``t_xz`` against ``x`` (closure test: nothing can be learned).
+        limit_samplesize : int, optional
+            Use only the first ``limit_samplesize`` samples.
+        memmap : bool, optional
+            Memory-map ``.npy`` inputs (files above 1 GiB always are).
+        n_workers : int, optional
+            Accepted for MadMiner compatibility and ignored.
+        device : str or torch.device, optional
+            ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda:0"``, ...
+
+        Returns
+        -------
+        train_losses, val_losses : ndarray
+            Loss per epoch.
+        """
+        del n_workers
+        if method not in SCORE_METHODS:
+            raise InputError(f"Unknown method {method!r}; expected one of {', '.join(SCORE_METHODS)}")
+        x_arr, t_arr = self._load_training(x, t_xz, memmap, limit_samplesize)
+        val = None
+        if x_val is not None and t_xz_val is not None:
+            val = self._load_training(x_val, t_xz_val, memmap, None)
+        self.initialize_input_transform(x_arr, transform=scale_inputs, overwrite=False)
+        if shuffle_labels:
+            logger.info("Shuffling labels")
+            t_arr = t_arr[torch.randperm(len(t_arr)).numpy()]
+        data = {"x": self._select_features(self._transform_inputs(x_arr)), "t_xz": t_arr}
+        data_val = (
+            None
+            if val is None
+            else {"x": self._select_features(self._transform_inputs(val[0])), "t_xz": val[1]}
+        )
+        self._set_dimensions(data["x"].shape[1], t_arr.shape[1])
+        model = self.model if self.model is not None else self._create_model()
+        logger.info(
+            "Training %s (%s) on %s samples: %s features, %s score components",
+            type(self).__name__,
+            method,
+            len(x_arr),
+            self.n_observables,
+            self.n_parameters,
+        )
+        trainer = Trainer(model, SallyLoss(), _score_forward, device=device)
+        return trainer.train(
+            data,
+            data_val,
+            optimizer=optimizer,
+            n_epochs=n_epochs,
+            batch_size=batch_size,
+            initial_lr=initial_lr,
+            final_lr=final_lr,
+            nesterov_momentum=nesterov_momentum,
+            validation_split=validation_split,
+            early_stopping=early_stopping,
+            early_stopping_patience=early_stopping_patience,
+            clip_gradient=clip_gradient,
+            verbose=verbose,
+        )
+
+    @staticmethod
+    def _load_training(
+        x: ArrayLike, t_xz: ArrayLike, memmap: bool, limit: int | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        x_arr, t_arr = load_array(x, memmap), load_array(t_xz, memmap)
+        if x_arr is None or t_arr is None:
+            raise InputError("x and t_xz are required for training")
+        if limit is not None:
+            x_arr, t_arr = x_arr[:limit], t_arr[:limit]
+        x_arr, t_arr = _as_2d(np.asarray(x_arr), "x"), _as_2d(np.asarray(t_arr), "t_xz")
+        if len(x_arr) != len(t_arr):
+            raise InputError(f"x has {len(x_arr)} samples but t_xz has {len(t_arr)}")
+        for name, arr in (("x", x_arr), ("t_xz", t_arr)):
+            bad = ~np.isfinite(arr)
+            if bad.any():
+                raise InputError(f"{name} contains {int(bad.sum())} NaN or infinite value(s)")
+        return x_arr, t_arr
+
+    def _set_dimensions(self, n_observables: int, n_parameters: int) -> None:
+        if self.n_observables is None:
+            self.n_observables = n_observables
+        if self.n_parameters is None:
+            self.n_parameters = n_parameters
+        if (self.n_observables, self.n_parameters) != (n_observables, n_parameters):
+            raise InputError(
+                f"Data have {n_observables} observables and {n_parameters} score components, the estimator "
+                f"{self.n_observables} and {self.n_parameters}"
+            )
+
+    # ------------------------------------------------------------------ nuisance parameters
+
+    def set_nuisance(self, fisher_information: np.ndarray, parameters_of_interest: Sequence[int]) -> None:
+        """Prepare profiled and projected scores (arXiv:1903.01473); then ``"auto"`` means ``"profile"``.
+
+        Parameters
+        ----------
+        fisher_information : ndarray
+            Fisher information ``(n_parameters, n_parameters)`` at the reference point.
+        parameters_of_interest : list of int
+            Indices of the parameters kept, in their new order; all others are nuisance parameters.
+
+        Raises
+        ------
+        InputError
+            On a wrong shape, invalid or repeated indices, or a singular nuisance block.
+        """
+        if self.n_parameters is None:
+            raise InputError("The dimensions of the estimator are unknown; train or load it first")
+        n = self.n_parameters
+        info = np.asarray(fisher_information, dtype=np.float64)
+        if info.shape != (n, n):
+            raise InputError(f"Fisher information has shape {info.shape}, expected {(n, n)}")
+        poi = [int(i) for i in parameters_of_interest]
+        if not poi or len(set(poi)) != len(poi) or any(not 0 <= i < n for i in poi):
+            raise InputError(f"parameters_of_interest must be distinct indices in [0, {n}), got {poi}")
+        nuisance = [i for i in range(n) if i not in poi]
+        project = np.zeros((len(poi), n))
+        project[np.arange(len(poi)), poi] = 1.0
+        profile = project.copy()
+        if nuisance:
+            i_mix = info[np.ix_(poi, nuisance)]  # (n_poi, n_nuisance)
+            i_nuis = info[np.ix_(nuisance, nuisance)]
+            try:
+                # I_{poi,nu} I_{nu,nu}^-1 = (I_{nu,nu}^-1 I_{nu,poi})^T, by a solve instead of an inverse
+                correction = np.linalg.solve(i_nuis, i_mix.T).T
+            except np.linalg.LinAlgError as exc:
+                raise InputError(f"The nuisance block of the Fisher information is singular: {exc}") from exc
+            profile[:, nuisance] -= correction
+        self.nuisance_project_matrix = project
+        self.nuisance_profile_matrix = profile
+        self.nuisance_mode_default = "profile"
+        logger.debug("Nuisance projection matrix:\n%s\nprofiling matrix:\n%s", project, profile)
+
+    # ------------------------------------------------------------------ evaluation
+
+    def _evaluate_raw(self, x: ArrayLike) -> np.ndarray:
+        """The network's score ``(n, n_parameters)`` (all components) for physical ``x``."""
+        model = self._check_model()
+        model.eval()
+        device = self._model_device()
+        x_arr = self._prepare_x(x)
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(x_arr), _EVAL_BATCH):
+                xx = torch.as_tensor(x_arr[start : start + _EVAL_BATCH], device=device)
+                out.append(model(xx).cpu().numpy())
+        if not out:
+            return np.zeros((0, self.n_parameters or 0), dtype=np.float32)
+        return np.concatenate(out)
+
+    def evaluate_score(
+        self, x: ArrayLike, theta: ArrayLike = None, nuisance_mode: str = "auto"
+    ) -> np.ndarray:
+        """Estimated score, shape ``(n_x, n_parameters)`` or ``(n_x, n_poi)`` when profiled or projected.
+
+        Parameters
+        ----------
+        x : ndarray or str
+            Observations or a ``.npy`` path.
+        theta : optional
+            Ignored (the score is at the fixed reference); for conformity with the other estimators.
+        nuisance_mode : {"auto", "keep", "profile", "project"}, optional
+            ``"keep"``: all components; ``"profile"``: the profiled score of the parameters of interest;
+            ``"project"``: the POI components only; ``"auto"`` (default): ``"profile"`` after
+            :meth:`set_nuisance`, else ``"keep"`` (precisely: ``nuisance_mode_default``).
+
+        Raises
+        ------
+        InputError
+            For an unknown mode, or ``profile``/``project`` before :meth:`set_nuisance`.
+        """
+        del theta
+        if nuisance_mode not in NUISANCE_MODES:
+            raise InputError(
+                f"Unknown nuisance_mode {nuisance_mode!r}; expected one of {', '.join(NUISANCE_MODES)}"
+            )
+        if nuisance_mode == "auto":
+            nuisance_mode = self.nuisance_mode_default
+        t_hat = self._evaluate_raw(x)
+        return self._apply_nuisance_mode(t_hat, nuisance_mode)
+
+    def _apply_nuisance_mode(self, t_hat: np.ndarray, nuisance_mode: str) -> np.ndarray:
+        if nuisance_mode == "keep":
+            return t_hat
+        if nuisance_mode not in ("profile", "project"):
+            raise InputError(f"Unknown nuisance_mode {nuisance_mode!r}")
+        matrix = self.nuisance_profile_matrix if nuisance_mode == "profile" else self.nuisance_project_matrix
+        if matrix is None:
+            raise InputError(f"nuisance_mode={nuisance_mode!r} needs set_nuisance() to be called first")
+        return np.einsum("ij,xj->xi", matrix, t_hat.astype(np.float64))
+
+    def _fisher_scores(self, x: np.ndarray, theta: ArrayLike) -> np.ndarray:
+        # MadMiner: the Fisher information uses the full score ("keep"), whatever the nuisance setup
+        return self.evaluate_score(x, theta, nuisance_mode="keep")
+
+    def evaluate(self, *args: Any, **kwargs: Any) -> np.ndarray:
+        """Alias of :meth:`evaluate_score`."""
+        return self.evaluate_score(*args, **kwargs)
+
+    def evaluate_log_likelihood(self, *args: Any, **kwargs: Any) -> Any:
+        """Not available: a score estimator gives neither likelihoods nor ratios.
+
+        Raises
+        ------
+        TheresAGoodReasonThisDoesntWork
+            Always.
+        """
+        raise TheresAGoodReasonThisDoesntWork(
+            "This estimator can only estimate the score, not the likelihood!"
+        )
+
+    def evaluate_log_likelihood_ratio(self, *args: Any, **kwargs: Any) -> Any:
+        """Not available, see :meth:`evaluate_log_likelihood`.
+
+        Raises
+        ------
+        TheresAGoodReasonThisDoesntWork
+            Always.
+        """
+        raise TheresAGoodReasonThisDoesntWork(
+            "This estimator can only estimate the score, not the likelihood ratio!"
+        )
+
+    # ------------------------------------------------------------------ saving
+
+    def _settings(self) -> dict[str, Any]:
+        return {**super()._settings(), "nuisance_mode_default": self.nuisance_mode_default}
+
+    def _apply_settings(self, settings: dict[str, Any]) -> None:
+        super()._apply_settings(settings)
+        mode = str(settings.get("nuisance_mode_default", "keep"))
+        if mode not in NUISANCE_MODES or mode == "auto":
+            logger.warning("Invalid nuisance_mode_default %r in the saved settings, using 'keep'", mode)
+            mode = "keep"
+        self.nuisance_mode_default = mode
+
+    def save(self, filename: str | os.PathLike, save_model: bool = False) -> None:
+        """Save as :meth:`Estimator.save`, plus ``<filename>_nuisance_profile_matrix.npy`` and
+        ``<filename>_nuisance_project_matrix.npy`` after :meth:`set_nuisance`; the settings hold
+        ``nuisance_mode_default``."""
+        super().save(filename, save_model)
+        prefix = str(filename)
+        if self.nuisance_profile_matrix is not None and self.nuisance_project_matrix is not None:
+            for name, arr in (
+                ("profile", self.nuisance_profile_matrix),
+                ("project", self.nuisance_project_matrix),
+            ):
+                _atomic_write(
+                    Path(f"{prefix}_nuisance_{name}_matrix.npy"), lambda f, a=arr: np.save(f, np.asarray(a))
+                )
+
+    def load(self, filename: str | os.PathLike) -> None:
+        """Load an estimator saved by :meth:`save` (or by MadMiner), with the nuisance matrices if present."""
+        super().load(filename)
+        prefix = str(filename)
+        profile = Path(f"{prefix}_nuisance_profile_matrix.npy")
+        project = Path(f"{prefix}_nuisance_project_matrix.npy")
+        if profile.is_file() and project.is_file():
+            self.nuisance_profile_matrix = np.load(profile, allow_pickle=False)
+            self.nuisance_project_matrix = np.load(project, allow_pickle=False)
+        else:
+            self.nuisance_profile_matrix = None
+            self.nuisance_project_matrix = None
+            if self.nuisance_mode_default != "keep":
+                logger.warning(
+                    "No nuisance matrices found for %s; nuisance_mode_default %r reset to 'keep'",
+                    prefix,
+                    self.nuisance_mode_default,
+                )
+                self.nuisance_mode_default = "keep"
