@@ -2,8 +2,8 @@
 
 The package follows MadMiner's names: :class:`ParameterizedRatioEstimator` with the methods ``carl``,
 ``rolr``, ``alice``, ``cascal``, ``rascal`` and ``alices``, and :class:`ScoreEstimator` (``sally``,
-``sallino``). Internally, a generic
-:class:`~motherlode.ml.trainer.Trainer` owns the training loop, the networks are plain
+``sallino``), and :class:`DoubleParameterizedRatioEstimator` (both hypotheses as inputs). Internally, a
+generic :class:`~motherlode.ml.trainer.Trainer` owns the training loop, the networks are plain
 :class:`torch.nn.Module` s (:mod:`motherlode.ml.networks`) and each method is one loss class
 (:mod:`motherlode.ml.losses`).
 """
@@ -11,7 +11,11 @@ The package follows MadMiner's names: :class:`ParameterizedRatioEstimator` with 
 from __future__ import annotations
 
 from motherlode.ml.base import ConditionalEstimator, Estimator, TheresAGoodReasonThisDoesntWork, load_array
-from motherlode.ml.losses import LOSSES, Loss, get_loss
+from motherlode.ml.double_parameterized_ratio import (
+    DoubleParameterizedRatioEstimator,
+    DoubleParameterizedRatioModel,
+)
+from motherlode.ml.losses import DOUBLE_LOSSES, LOSSES, Loss, get_double_loss, get_loss
 from motherlode.ml.networks import ACTIVATIONS, DenseNetwork, ParameterizedRatioModel
 from motherlode.ml.parameterized_ratio import ParameterizedRatioEstimator
 from motherlode.ml.score import NUISANCE_MODES, SallyLoss, ScoreEstimator
@@ -19,10 +23,13 @@ from motherlode.ml.trainer import Trainer, TrainingError
 
 __all__ = [
     "ACTIVATIONS",
+    "DOUBLE_LOSSES",
     "LOSSES",
     "NUISANCE_MODES",
     "ConditionalEstimator",
     "DenseNetwork",
+    "DoubleParameterizedRatioEstimator",
+    "DoubleParameterizedRatioModel",
     "Estimator",
     "Loss",
     "ParameterizedRatioEstimator",
@@ -32,6 +39,7 @@ __all__ = [
     "TheresAGoodReasonThisDoesntWork",
     "Trainer",
     "TrainingError",
+    "get_double_loss",
     "get_loss",
     "load_array",
 ]

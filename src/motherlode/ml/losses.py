@@ -29,14 +29,22 @@ from torch.nn import functional as F
 from motherlode.errors import InputError
 
 __all__ = [
+    "DOUBLE_LOSSES",
     "LOSSES",
+    "Alice2Loss",
     "AliceLoss",
+    "Alices2Loss",
     "AlicesLoss",
+    "Carl2Loss",
     "CarlLoss",
+    "Cascal2Loss",
     "CascalLoss",
     "Loss",
+    "Rascal2Loss",
     "RascalLoss",
+    "Rolr2Loss",
     "RolrLoss",
+    "get_double_loss",
     "get_loss",
     "score_mse_numerator",
 ]
@@ -195,4 +203,99 @@ def get_loss(method: str, alpha: float = 1.0) -> Loss:
         cls = LOSSES[method]
     except KeyError:
         raise InputError(f"Unknown method {method!r}; expected one of {', '.join(LOSSES)}") from None
+    return cls(alpha)
+
+
+# ---------------------------------------------------------------------- doubly parameterized ("2") variants
+#
+# For the doubly parameterized estimator the network outputs the scores at both hypotheses,
+# ``"t_hat0" = d log r_hat / d theta0`` and ``"t_hat1" = d log r_hat / d theta1``. The score term is the
+# squared error of ``t_hat0`` against ``t_xz0`` averaged over the y = 0 (numerator) samples plus that of
+# ``-t_hat1`` against ``t_xz1`` averaged over the y = 1 (denominator) samples: ``t_xz1`` is the joint score
+# at theta1, ``d log p(x,z|theta1) / d theta1``, which is *minus* the derivative of
+# ``log r(x,z|theta0,theta1)`` with respect to theta1. (MadMiner compares ``t_hat1`` with ``+t_xz1``, which
+# contradicts the ratio term; with alpha = 1 the network then collapses to a flat ratio on the toy model.
+# MadMiner also averages each masked error over all samples; the same factor-2 remark as above applies.)
+
+
+class Carl2Loss(CarlLoss):
+    """CARL for the doubly parameterized estimator (identical to :class:`CarlLoss`)."""
+
+    method = "carl2"
+
+
+class Rolr2Loss(RolrLoss):
+    """ROLR for the doubly parameterized estimator (identical to :class:`RolrLoss`)."""
+
+    method = "rolr2"
+
+
+class Alice2Loss(AliceLoss):
+    """ALICE for the doubly parameterized estimator (identical to :class:`AliceLoss`)."""
+
+    method = "alice2"
+
+
+class _WithScore2(Loss):
+    """Adds ``alpha`` times the score errors at theta0 (y = 0 samples) and theta1 (y = 1 samples)."""
+
+    needs_score = True
+    base: type[Loss] = Loss
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return {**self.base(self.alpha).weights, "mse_score0": self.alpha, "mse_score1": self.alpha}
+
+    def __call__(self, outputs: Tensors, batch: Tensors) -> Tensors:
+        components = self.base(self.alpha)(outputs, batch)
+        y = batch["y"]
+        components["mse_score0"] = score_mse_numerator(outputs["t_hat0"], batch["t_xz0"], y)
+        # t_xz1 is the joint score at theta1, d log p(x,z|theta1) / d theta1 = -d log r(x,z) / d theta1
+        components["mse_score1"] = score_mse_numerator(-outputs["t_hat1"], batch["t_xz1"], 1.0 - y)
+        return components
+
+
+class Cascal2Loss(_WithScore2):
+    """CASCAL2: CARL plus ``alpha`` times the score errors at both hypotheses."""
+
+    method = "cascal2"
+    requires = ("y", "t_xz0", "t_xz1")
+    base = CarlLoss
+
+
+class Rascal2Loss(_WithScore2):
+    """RASCAL2: ROLR plus ``alpha`` times the score errors at both hypotheses."""
+
+    method = "rascal2"
+    requires = ("y", "r_xz", "t_xz0", "t_xz1")
+    base = RolrLoss
+
+
+class Alices2Loss(_WithScore2):
+    """ALICES2: ALICE plus ``alpha`` times the score errors at both hypotheses."""
+
+    method = "alices2"
+    requires = ("y", "r_xz", "t_xz0", "t_xz1")
+    base = AliceLoss
+
+
+DOUBLE_LOSSES: dict[str, type[Loss]] = {
+    cls.method[:-1]: cls for cls in (Carl2Loss, Rolr2Loss, Alice2Loss, Cascal2Loss, Rascal2Loss, Alices2Loss)
+}
+"""Loss class of the doubly parameterized estimator per method name (``carl``, ..., ``alices``)."""
+
+
+def get_double_loss(method: str, alpha: float = 1.0) -> Loss:
+    """Instantiate the "2" loss of ``method`` (``carl``, ..., ``alices``; ``carl2``, ... are accepted too).
+
+    Raises
+    ------
+    InputError
+        If the method is unknown.
+    """
+    key = method[:-1] if method.endswith("2") else method
+    try:
+        cls = DOUBLE_LOSSES[key]
+    except KeyError:
+        raise InputError(f"Unknown method {method!r}; expected one of {', '.join(DOUBLE_LOSSES)}") from None
     return cls(alpha)

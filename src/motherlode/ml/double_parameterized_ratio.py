@@ -1,0 +1,412 @@
+"""The doubly parameterized ratio estimator ``r_hat(x|theta0, theta1) = p(x|theta0) / p(x|theta1)``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from motherlode.errors import InputError
+from motherlode.ml.base import (
+    ArrayLike,
+    ConditionalEstimator,
+    TheresAGoodReasonThisDoesntWork,
+    _as_2d,
+    load_array,
+)
+from motherlode.ml.losses import get_double_loss
+from motherlode.ml.networks import DenseNetwork
+from motherlode.ml.parameterized_ratio import _EVAL_BATCH, ParameterizedRatioEstimator, _shuffle_together
+from motherlode.ml.trainer import Trainer
+
+__all__ = ["DoubleParameterizedRatioEstimator", "DoubleParameterizedRatioModel"]
+
+logger = logging.getLogger(__name__)
+
+
+class DoubleParameterizedRatioModel(DenseNetwork):
+    """``(theta0, theta1, x) -> log r_hat = f(theta0, theta1, x) - f(theta1, theta0, x)`` (antisymmetric).
+
+    The scores ``t_hat0 = d log r_hat / d theta0`` and ``t_hat1 = d log r_hat / d theta1`` come from autograd.
+
+    Parameters
+    ----------
+    n_observables, n_parameters : int
+        Dimensions of x and of each theta.
+    n_hidden : sequence of int
+        Hidden layer sizes of f.
+    activation : str, optional
+        Activation name. Default ``"tanh"``.
+    dropout_prob : float, optional
+        Dropout probability. Default 0.
+    """
+
+    def __init__(
+        self,
+        n_observables: int,
+        n_parameters: int,
+        n_hidden: Sequence[int],
+        activation: str = "tanh",
+        dropout_prob: float = 0.0,
+    ) -> None:
+        super().__init__(int(n_observables) + 2 * int(n_parameters), n_hidden, 1, activation, dropout_prob)
+        self.n_observables = int(n_observables)
+        self.n_parameters = int(n_parameters)
+
+    def forward(  # type: ignore[override]
+        self,
+        theta0: torch.Tensor,
+        theta1: torch.Tensor,
+        x: torch.Tensor,
+        track_score: bool = True,
+        create_graph: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """``log r_hat`` ``(n, 1)`` and, if ``track_score``, the scores ``(n, P)`` at theta0 and theta1.
+
+        All inputs are already scaled; ``create_graph`` keeps the score graph for training.
+        """
+        if track_score:
+            theta0 = theta0.detach().requires_grad_(True) if not theta0.requires_grad else theta0
+            theta1 = theta1.detach().requires_grad_(True) if not theta1.requires_grad else theta1
+        f01 = super().forward(torch.cat((theta0, theta1, x), dim=1))
+        f10 = super().forward(torch.cat((theta1, theta0, x), dim=1))
+        log_r_hat = f01 - f10
+        if not track_score:
+            return log_r_hat, None, None
+        t_hat0, t_hat1 = torch.autograd.grad(
+            log_r_hat,
+            (theta0, theta1),
+            grad_outputs=torch.ones_like(log_r_hat),
+            create_graph=create_graph,
+        )
+        return log_r_hat, t_hat0, t_hat1
+
+
+def _double_forward(
+    model: nn.Module, batch: dict[str, torch.Tensor], need_score: bool, create_graph: bool
+) -> dict[str, torch.Tensor]:
+    log_r_hat, t0, t1 = model(
+        batch["theta0"], batch["theta1"], batch["x"], track_score=need_score, create_graph=create_graph
+    )
+    out = {"log_r_hat": log_r_hat}
+    if t0 is not None:
+        out["t_hat0"], out["t_hat1"] = t0, t1
+    return out
+
+
+class DoubleParameterizedRatioEstimator(ConditionalEstimator):
+    """Neural estimator of ``log r(x|theta0, theta1) = log p(x|theta0) - log p(x|theta1)``.
+
+    Both hypotheses are network inputs; one network ``f`` gives ``log r_hat = f(theta0, theta1, x) -
+    f(theta1, theta0, x)``, antisymmetric by construction. Methods: ``carl``, ``rolr``, ``alice``, ``cascal``,
+    ``rascal``, ``alices`` (trained with the "2" losses of :mod:`motherlode.ml.losses`: the score terms use
+    ``t_xz0`` on y = 0 and ``t_xz1`` on y = 1 samples, with ``t_xz1 ~ -d log r / d theta1``). The
+    parameter scaling is computed from the concatenation of theta0 and theta1 and applied, with the inverse
+    scaling of the scores, at evaluation.
+    Parameters as :class:`~motherlode.ml.base.Estimator`.
+    """
+
+    estimator_type = "double_parameterized_ratio"
+
+    def _create_model(self) -> nn.Module:
+        if self.n_observables is None or self.n_parameters is None:
+            raise InputError("The dimensions of the estimator are unknown; train or load it first")
+        self.model = DoubleParameterizedRatioModel(
+            self.n_observables, self.n_parameters, self.n_hidden, self.activation, self.dropout_prob
+        )
+        return self.model
+
+    # ------------------------------------------------------------------ training
+
+    def train(
+        self,
+        method: str,
+        x: ArrayLike,
+        y: ArrayLike,
+        theta0: ArrayLike,
+        theta1: ArrayLike,
+        r_xz: ArrayLike = None,
+        t_xz0: ArrayLike = None,
+        t_xz1: ArrayLike = None,
+        x_val: ArrayLike = None,
+        y_val: ArrayLike = None,
+        theta0_val: ArrayLike = None,
+        theta1_val: ArrayLike = None,
+        r_xz_val: ArrayLike = None,
+        t_xz0_val: ArrayLike = None,
+        t_xz1_val: ArrayLike = None,
+        alpha: float = 1.0,
+        optimizer: str = "amsgrad",
+        n_epochs: int = 50,
+        batch_size: int = 128,
+        initial_lr: float = 0.001,
+        final_lr: float = 0.0001,
+        nesterov_momentum: float | None = None,
+        validation_split: float | None = 0.25,
+        early_stopping: bool = True,
+        scale_inputs: bool = True,
+        shuffle_labels: bool = False,
+        limit_samplesize: int | None = None,
+        memmap: bool = False,
+        verbose: str = "some",
+        scale_parameters: bool = True,
+        n_workers: int = 8,
+        clip_gradient: float | None = None,
+        early_stopping_patience: int | None = None,
+        *,
+        device: str | torch.device | None = "auto",
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Train the network.
+
+        Parameters
+        ----------
+        method : {"carl", "rolr", "alice", "cascal", "rascal", "alices"}
+            Inference method (``"carl2"``, ... are accepted as aliases).
+        x, y, theta0, theta1 : ndarray or str
+            Observations ``(n, n_observables)``, labels (0: sampled from ``theta0``, 1: from ``theta1``),
+            numerator and denominator parameter points ``(n, n_parameters)``; arrays or ``.npy`` paths.
+        r_xz, t_xz0, t_xz1 : ndarray or str, optional
+            Joint likelihood ratio and joint scores at ``theta0`` and ``theta1``.
+        x_val, y_val, theta0_val, theta1_val, r_xz_val, t_xz0_val, t_xz1_val : ndarray or str, optional
+            Explicit validation data (used when x_val, y_val, theta0_val and theta1_val are all given).
+        alpha : float, optional
+            Weight of the score terms (cascal, rascal, alices). Default 1.
+        optimizer, ..., early_stopping_patience, device
+            As :meth:`ParameterizedRatioEstimator.train`; ``scale_parameters`` uses the statistics of
+            ``concat(theta0, theta1)``, ``shuffle_labels`` shuffles ``y``, ``r_xz``, ``t_xz0``, ``t_xz1``
+            together.
+
+        Returns
+        -------
+        train_losses, val_losses : ndarray
+            Loss per epoch.
+        """
+        del n_workers
+        loss = get_double_loss(method, alpha)
+        arrays = self._load_double(x, y, theta0, theta1, r_xz, t_xz0, t_xz1, memmap, limit_samplesize)
+        ParameterizedRatioEstimator._check_required(method, loss.requires, arrays)
+        external = (
+            x_val is not None and y_val is not None and theta0_val is not None and theta1_val is not None
+        )
+        val = (
+            self._load_double(
+                x_val, y_val, theta0_val, theta1_val, r_xz_val, t_xz0_val, t_xz1_val, memmap, None
+            )
+            if external
+            else None
+        )
+        if val is not None:
+            ParameterizedRatioEstimator._check_required(method, loss.requires, val, "_val")
+        self.initialize_input_transform(arrays["x"], transform=scale_inputs, overwrite=False)
+        self.initialize_parameter_transform(
+            np.concatenate([arrays["theta0"], arrays["theta1"]]), transform=scale_parameters
+        )
+        data = self._package(arrays, loss.requires)
+        if shuffle_labels:
+            logger.info("Shuffling labels")
+            keys = [k for k in ("y", "r_xz", "t_xz0", "t_xz1") if k in data]
+            for key, arr in zip(keys, _shuffle_together(*(data[k] for k in keys)), strict=True):
+                data[key] = arr
+        data_val = None if val is None else self._package(val, loss.requires)
+        ParameterizedRatioEstimator._set_dimensions(self, data["x"].shape[1], data["theta0"].shape[1])  # type: ignore[arg-type]
+        model = self.model if self.model is not None else self._create_model()
+        logger.info(
+            "Training %s (%s) on %s samples: %s observables, %s parameters",
+            type(self).__name__,
+            loss.method,
+            len(data["x"]),
+            self.n_observables,
+            self.n_parameters,
+        )
+        trainer = Trainer(model, loss, _double_forward, device=device)
+        return trainer.train(
+            data,
+            data_val,
+            optimizer=optimizer,
+            n_epochs=n_epochs,
+            batch_size=batch_size,
+            initial_lr=initial_lr,
+            final_lr=final_lr,
+            nesterov_momentum=nesterov_momentum,
+            validation_split=validation_split,
+            early_stopping=early_stopping,
+            early_stopping_patience=early_stopping_patience,
+            clip_gradient=clip_gradient,
+            verbose=verbose,
+        )
+
+    @staticmethod
+    def _load_double(
+        x: ArrayLike,
+        y: ArrayLike,
+        theta0: ArrayLike,
+        theta1: ArrayLike,
+        r_xz: ArrayLike,
+        t_xz0: ArrayLike,
+        t_xz1: ArrayLike,
+        memmap: bool,
+        limit: int | None,
+    ) -> dict[str, np.ndarray | None]:
+        """Load and check the arrays (via the single-parameterized loader, once per hypothesis)."""
+        if theta1 is None:
+            raise InputError("theta1 is required for training")
+        load = ParameterizedRatioEstimator._load_training
+        first = load(x, y, theta0, r_xz, t_xz0, memmap, limit)
+        second = load(first["x"], first["y"], theta1, None, t_xz1, memmap, limit)
+        return {
+            "x": first["x"],
+            "y": first["y"],
+            "theta0": first["theta"],
+            "theta1": second["theta"],
+            "r_xz": first["r_xz"],
+            "t_xz0": first["t_xz"],
+            "t_xz1": second["t_xz"],
+        }
+
+    def _package(
+        self, arrays: dict[str, np.ndarray | None], requires: Sequence[str]
+    ) -> dict[str, np.ndarray]:
+        data = {
+            "x": self._select_features(self._transform_inputs(arrays["x"])),  # type: ignore[arg-type]
+            "theta0": self._transform_parameters(arrays["theta0"]),  # type: ignore[arg-type]
+            "theta1": self._transform_parameters(arrays["theta1"]),  # type: ignore[arg-type]
+        }
+        for key in requires:
+            value = arrays[key]
+            data[key] = self._transform_score(value) if key.startswith("t_xz") else value  # type: ignore[assignment]
+        return data
+
+    # ------------------------------------------------------------------ evaluation
+
+    def _evaluate_pairs(
+        self, theta0: np.ndarray, theta1: np.ndarray, x: np.ndarray, evaluate_score: bool
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """log r_hat ``(n,)`` and physical-unit scores ``(n, P)`` for paired, already transformed inputs."""
+        model = self._check_model()
+        model.eval()
+        device = self._model_device()
+        logs, scores0, scores1 = [], [], []
+        with torch.set_grad_enabled(evaluate_score):
+            for start in range(0, len(x), _EVAL_BATCH):
+                sl = slice(start, start + _EVAL_BATCH)
+                th0 = torch.as_tensor(theta0[sl], device=device)
+                th1 = torch.as_tensor(theta1[sl], device=device)
+                xx = torch.as_tensor(x[sl], device=device)
+                log_r, t0, t1 = model(th0, th1, xx, track_score=evaluate_score, create_graph=False)
+                logs.append(log_r.detach()[:, 0].cpu().numpy())
+                if t0 is not None:
+                    scores0.append(t0.detach().cpu().numpy())
+                    scores1.append(t1.detach().cpu().numpy())
+        log_r_hat = np.concatenate(logs) if logs else np.zeros(0, dtype=np.float32)
+        if not evaluate_score:
+            return log_r_hat, None, None
+        empty = np.zeros((0, theta0.shape[1]), dtype=np.float32)
+        t_hat0 = np.concatenate(scores0) if scores0 else empty
+        t_hat1 = np.concatenate(scores1) if scores1 else empty
+        return (
+            log_r_hat,
+            self._transform_score(t_hat0, inverse=True),
+            self._transform_score(t_hat1, inverse=True),
+        )
+
+    def evaluate_log_likelihood_ratio(
+        self,
+        x: ArrayLike,
+        theta0: ArrayLike,
+        theta1: ArrayLike,
+        test_all_combinations: bool = True,
+        evaluate_score: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """Estimated ``log r(x|theta0, theta1)`` and optionally the scores at theta0 and theta1.
+
+        Parameters
+        ----------
+        x : ndarray or str
+            Observations ``(n_x, n_observables)`` or a ``.npy`` path.
+        theta0, theta1 : ndarray or str
+            Numerator and denominator parameter points ``(n_thetas, n_parameters)``, paired row by row.
+        test_all_combinations : bool, optional
+            True: every ``(theta0_j, theta1_j)`` with every x, shapes ``(n_thetas, n_x)`` and
+            ``(n_thetas, n_x, P)``. False: paired ``(x_i, theta0_i, theta1_i)``, shapes ``(n,)`` and
+            ``(n, P)``. Default True.
+        evaluate_score : bool, optional
+            Also return the scores (else None). Default False.
+
+        Returns
+        -------
+        log_r_hat : ndarray
+        t_hat0, t_hat1 : ndarray or None
+            ``d log r_hat / d theta0`` and ``d log r_hat / d theta1`` in physical units.
+        """
+        x_arr = self._prepare_x(x)
+        th0 = self._prepare_theta(theta0)
+        th1 = self._prepare_theta(theta1)
+        if len(th0) != len(th1):
+            raise InputError(f"theta0 has {len(th0)} rows but theta1 has {len(th1)}")
+        if not test_all_combinations:
+            if len(th0) != len(x_arr):
+                raise InputError(f"theta0 has {len(th0)} rows but x has {len(x_arr)} (paired evaluation)")
+            return self._evaluate_pairs(th0, th1, x_arr, evaluate_score)
+        n_x, n_p = len(x_arr), th0.shape[1]
+        results = [
+            self._evaluate_pairs(
+                np.repeat(r0[None, :], n_x, axis=0),
+                np.repeat(r1[None, :], n_x, axis=0),
+                x_arr,
+                evaluate_score,
+            )
+            for r0, r1 in zip(th0, th1, strict=True)
+        ]
+        log_r_hat = np.stack([r[0] for r in results]) if results else np.zeros((0, n_x), dtype=np.float32)
+        if not evaluate_score:
+            return log_r_hat, None, None
+        empty = np.zeros((0, n_x, n_p), dtype=np.float32)
+        t0 = np.stack([r[1] for r in results]) if results else empty  # type: ignore[misc]
+        t1 = np.stack([r[2] for r in results]) if results else empty  # type: ignore[misc]
+        return log_r_hat, t0, t1
+
+    def evaluate_score(
+        self, x: ArrayLike, theta0: ArrayLike, theta1: ArrayLike = None, nuisance_mode: str = "keep"
+    ) -> np.ndarray:
+        """Estimated score ``d log r_hat(x|theta0, theta1) / d theta0`` at fixed theta1, shape ``(n, P)``.
+
+        Paired ``(x_i, theta0_i, theta1_i)``; a single parameter row is broadcast to all x. ``theta1``
+        defaults to ``theta0`` (for the exact ratio the score does not depend on theta1). Only
+        ``nuisance_mode="keep"`` exists. (MadMiner raises NotImplementedError here.)
+        """
+        if nuisance_mode != "keep":
+            raise InputError(f"Unknown nuisance_mode {nuisance_mode!r}; this estimator supports only 'keep'")
+        x_arr = _as_2d(load_array(x), "x")
+        rows = ParameterizedRatioEstimator._theta_rows
+        th0 = rows(self, theta0, len(x_arr))  # type: ignore[arg-type]
+        th1 = th0 if theta1 is None else rows(self, theta1, len(x_arr))  # type: ignore[arg-type]
+        _, t_hat0, _ = self.evaluate_log_likelihood_ratio(x_arr, th0, th1, False, evaluate_score=True)
+        return t_hat0  # type: ignore[return-value]
+
+    def _fisher_scores(self, x: np.ndarray, theta: ArrayLike) -> np.ndarray:
+        if theta is None:
+            raise InputError(
+                "calculate_fisher_information needs theta for a DoubleParameterizedRatioEstimator"
+            )
+        return self.evaluate_score(x, theta)
+
+    def evaluate(self, *args: Any, **kwargs: Any) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """Alias of :meth:`evaluate_log_likelihood_ratio`."""
+        return self.evaluate_log_likelihood_ratio(*args, **kwargs)
+
+    def evaluate_log_likelihood(self, *args: Any, **kwargs: Any) -> Any:
+        """Not available: a ratio estimator cannot give likelihoods.
+
+        Raises
+        ------
+        TheresAGoodReasonThisDoesntWork
+            Always.
+        """
+        raise TheresAGoodReasonThisDoesntWork(
+            "A DoubleParameterizedRatioEstimator estimates likelihood ratios, not the likelihood itself; "
+            "use evaluate_log_likelihood_ratio, or a LikelihoodEstimator for densities"
+        )
