@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from motherlode.errors import FileFormatError, InputError
+from motherlode.ml.trainer import Trainer
 
 __all__ = [
     "ConditionalEstimator",
@@ -152,6 +153,32 @@ class Estimator:
 
     def _create_model(self) -> nn.Module:
         raise NotImplementedError
+
+    def _require_dimensions(self) -> None:
+        """Raise unless the input and output dimensions are known (after ``train`` or ``load``)."""
+        if self.n_observables is None or self.n_parameters is None:
+            raise InputError("The dimensions of the estimator are unknown; train or load it first")
+
+    def _fit(
+        self,
+        loss: Any,
+        forward: Callable[..., Any],
+        data: dict[str, np.ndarray],
+        data_val: dict[str, np.ndarray] | None,
+        device: str | torch.device | None,
+        trainer_options: dict[str, Any],
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Create the model if needed and train it with :class:`~motherlode.ml.trainer.Trainer`."""
+        model = self.model if self.model is not None else self._create_model()
+        logger.info(
+            "Training %s (%s) on %s samples: %s observables, %s outputs or parameters",
+            type(self).__name__,
+            getattr(loss, "method", type(loss).__name__),
+            len(data["x"]),
+            self.n_observables,
+            self.n_parameters,
+        )
+        return Trainer(model, loss, forward, device=device).train(data, data_val, **trainer_options)
 
     # ------------------------------------------------------------------ scaling
 

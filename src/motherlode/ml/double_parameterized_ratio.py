@@ -21,7 +21,6 @@ from motherlode.ml.base import (
 from motherlode.ml.losses import get_double_loss
 from motherlode.ml.networks import DenseNetwork
 from motherlode.ml.parameterized_ratio import _EVAL_BATCH, ParameterizedRatioEstimator, _shuffle_together
-from motherlode.ml.trainer import Trainer
 
 __all__ = ["DoubleParameterizedRatioEstimator", "DoubleParameterizedRatioModel"]
 
@@ -113,8 +112,7 @@ class DoubleParameterizedRatioEstimator(ConditionalEstimator):
     estimator_type = "double_parameterized_ratio"
 
     def _create_model(self) -> nn.Module:
-        if self.n_observables is None or self.n_parameters is None:
-            raise InputError("The dimensions of the estimator are unknown; train or load it first")
+        self._require_dimensions()
         self.model = DoubleParameterizedRatioModel(
             self.n_observables, self.n_parameters, self.n_hidden, self.activation, self.dropout_prob
         )
@@ -213,31 +211,20 @@ class DoubleParameterizedRatioEstimator(ConditionalEstimator):
                 data[key] = arr
         data_val = None if val is None else self._package(val, loss.requires)
         ParameterizedRatioEstimator._set_dimensions(self, data["x"].shape[1], data["theta0"].shape[1])  # type: ignore[arg-type]
-        model = self.model if self.model is not None else self._create_model()
-        logger.info(
-            "Training %s (%s) on %s samples: %s observables, %s parameters",
-            type(self).__name__,
-            loss.method,
-            len(data["x"]),
-            self.n_observables,
-            self.n_parameters,
-        )
-        trainer = Trainer(model, loss, _double_forward, device=device)
-        return trainer.train(
-            data,
-            data_val,
-            optimizer=optimizer,
-            n_epochs=n_epochs,
-            batch_size=batch_size,
-            initial_lr=initial_lr,
-            final_lr=final_lr,
-            nesterov_momentum=nesterov_momentum,
-            validation_split=validation_split,
-            early_stopping=early_stopping,
-            early_stopping_patience=early_stopping_patience,
-            clip_gradient=clip_gradient,
-            verbose=verbose,
-        )
+        options = {
+            "optimizer": optimizer,
+            "n_epochs": n_epochs,
+            "batch_size": batch_size,
+            "initial_lr": initial_lr,
+            "final_lr": final_lr,
+            "nesterov_momentum": nesterov_momentum,
+            "validation_split": validation_split,
+            "early_stopping": early_stopping,
+            "early_stopping_patience": early_stopping_patience,
+            "clip_gradient": clip_gradient,
+            "verbose": verbose,
+        }
+        return self._fit(loss, _double_forward, data, data_val, device, options)
 
     @staticmethod
     def _load_double(

@@ -20,7 +20,6 @@ from motherlode.ml.base import (
 )
 from motherlode.ml.losses import get_loss
 from motherlode.ml.networks import ParameterizedRatioModel
-from motherlode.ml.trainer import Trainer
 
 __all__ = ["ParameterizedRatioEstimator"]
 
@@ -56,8 +55,7 @@ class ParameterizedRatioEstimator(ConditionalEstimator):
     estimator_type = "parameterized_ratio"
 
     def _create_model(self) -> nn.Module:
-        if self.n_observables is None or self.n_parameters is None:
-            raise InputError("The dimensions of the estimator are unknown; train or load it first")
+        self._require_dimensions()
         self.model = ParameterizedRatioModel(
             self.n_observables, self.n_parameters, self.n_hidden, self.activation, self.dropout_prob
         )
@@ -160,31 +158,20 @@ class ParameterizedRatioEstimator(ConditionalEstimator):
                 data[key] = arr
         data_val = None if val is None else self._package(val, loss.requires)
         self._set_dimensions(data["x"].shape[1], data["theta"].shape[1])
-        model = self.model if self.model is not None else self._create_model()
-        logger.info(
-            "Training %s (%s) on %s samples: %s observables, %s parameters",
-            type(self).__name__,
-            method,
-            len(data["x"]),
-            self.n_observables,
-            self.n_parameters,
-        )
-        trainer = Trainer(model, loss, _ratio_forward, device=device)
-        return trainer.train(
-            data,
-            data_val,
-            optimizer=optimizer,
-            n_epochs=n_epochs,
-            batch_size=batch_size,
-            initial_lr=initial_lr,
-            final_lr=final_lr,
-            nesterov_momentum=nesterov_momentum,
-            validation_split=validation_split,
-            early_stopping=early_stopping,
-            early_stopping_patience=early_stopping_patience,
-            clip_gradient=clip_gradient,
-            verbose=verbose,
-        )
+        options = {
+            "optimizer": optimizer,
+            "n_epochs": n_epochs,
+            "batch_size": batch_size,
+            "initial_lr": initial_lr,
+            "final_lr": final_lr,
+            "nesterov_momentum": nesterov_momentum,
+            "validation_split": validation_split,
+            "early_stopping": early_stopping,
+            "early_stopping_patience": early_stopping_patience,
+            "clip_gradient": clip_gradient,
+            "verbose": verbose,
+        }
+        return self._fit(loss, _ratio_forward, data, data_val, device, options)
 
     @staticmethod
     def _load_training(

@@ -34,7 +34,6 @@ from motherlode.ml.base import (
 )
 from motherlode.ml.losses import Loss
 from motherlode.ml.networks import DenseNetwork
-from motherlode.ml.trainer import Trainer
 
 __all__ = ["NUISANCE_MODES", "SallyLoss", "ScoreEstimator"]
 
@@ -93,8 +92,7 @@ class ScoreEstimator(Estimator):
         self.nuisance_mode_default = "keep"
 
     def _create_model(self) -> nn.Module:
-        if self.n_observables is None or self.n_parameters is None:
-            raise InputError("The dimensions of the estimator are unknown; train or load it first")
+        self._require_dimensions()
         self.model = DenseNetwork(
             self.n_observables, self.n_hidden, self.n_parameters, self.activation, self.dropout_prob
         )
@@ -179,31 +177,20 @@ class ScoreEstimator(Estimator):
             else {"x": self._select_features(self._transform_inputs(val[0])), "t_xz": val[1]}
         )
         self._set_dimensions(data["x"].shape[1], t_arr.shape[1])
-        model = self.model if self.model is not None else self._create_model()
-        logger.info(
-            "Training %s (%s) on %s samples: %s features, %s score components",
-            type(self).__name__,
-            method,
-            len(x_arr),
-            self.n_observables,
-            self.n_parameters,
-        )
-        trainer = Trainer(model, SallyLoss(), _score_forward, device=device)
-        return trainer.train(
-            data,
-            data_val,
-            optimizer=optimizer,
-            n_epochs=n_epochs,
-            batch_size=batch_size,
-            initial_lr=initial_lr,
-            final_lr=final_lr,
-            nesterov_momentum=nesterov_momentum,
-            validation_split=validation_split,
-            early_stopping=early_stopping,
-            early_stopping_patience=early_stopping_patience,
-            clip_gradient=clip_gradient,
-            verbose=verbose,
-        )
+        options = {
+            "optimizer": optimizer,
+            "n_epochs": n_epochs,
+            "batch_size": batch_size,
+            "initial_lr": initial_lr,
+            "final_lr": final_lr,
+            "nesterov_momentum": nesterov_momentum,
+            "validation_split": validation_split,
+            "early_stopping": early_stopping,
+            "early_stopping_patience": early_stopping_patience,
+            "clip_gradient": clip_gradient,
+            "verbose": verbose,
+        }
+        return self._fit(SallyLoss(), _score_forward, data, data_val, device, options)
 
     @staticmethod
     def _load_training(
