@@ -2,7 +2,9 @@
 
 The package follows MadMiner's names: :class:`ParameterizedRatioEstimator` with the methods ``carl``,
 ``rolr``, ``alice``, ``cascal``, ``rascal`` and ``alices``, and :class:`ScoreEstimator` (``sally``,
-``sallino``), and :class:`DoubleParameterizedRatioEstimator` (both hypotheses as inputs). Internally, a
+``sallino``), :class:`DoubleParameterizedRatioEstimator` (both hypotheses as inputs),
+:class:`LikelihoodEstimator` (``nde``, ``scandal``: conditional normalising flows),
+:class:`MorphingAwareRatioEstimator` and :class:`QuadraticMorphingAwareRatioEstimator`. Internally, a
 generic :class:`~motherlode.ml.trainer.Trainer` owns the training loop, the networks are plain
 :class:`torch.nn.Module` s (:mod:`motherlode.ml.networks`) and each method is one loss class
 (:mod:`motherlode.ml.losses`).
@@ -15,7 +17,14 @@ from motherlode.ml.double_parameterized_ratio import (
     DoubleParameterizedRatioEstimator,
     DoubleParameterizedRatioModel,
 )
+from motherlode.ml.likelihood import ConditionalMAF, LikelihoodEstimator, NdeLoss, ScandalLoss
 from motherlode.ml.losses import DOUBLE_LOSSES, LOSSES, Loss, get_double_loss, get_loss
+from motherlode.ml.morphing_aware import (
+    MorphingAwareRatioEstimator,
+    MorphingAwareRatioModel,
+    QuadraticMorphingAwareRatioEstimator,
+    QuadraticMorphingAwareRatioModel,
+)
 from motherlode.ml.networks import ACTIVATIONS, DenseNetwork, ParameterizedRatioModel
 from motherlode.ml.parameterized_ratio import ParameterizedRatioEstimator
 from motherlode.ml.score import NUISANCE_MODES, SallyLoss, ScoreEstimator
@@ -27,14 +36,22 @@ __all__ = [
     "LOSSES",
     "NUISANCE_MODES",
     "ConditionalEstimator",
+    "ConditionalMAF",
     "DenseNetwork",
     "DoubleParameterizedRatioEstimator",
     "DoubleParameterizedRatioModel",
     "Estimator",
+    "LikelihoodEstimator",
     "Loss",
+    "MorphingAwareRatioEstimator",
+    "MorphingAwareRatioModel",
+    "NdeLoss",
     "ParameterizedRatioEstimator",
     "ParameterizedRatioModel",
+    "QuadraticMorphingAwareRatioEstimator",
+    "QuadraticMorphingAwareRatioModel",
     "SallyLoss",
+    "ScandalLoss",
     "ScoreEstimator",
     "TheresAGoodReasonThisDoesntWork",
     "Trainer",

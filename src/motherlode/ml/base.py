@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -312,10 +313,10 @@ class Estimator:
                 settings = json.load(handle)
         except (OSError, json.JSONDecodeError) as exc:
             raise FileFormatError(f"Cannot read {prefix}_settings.json: {exc}") from exc
-        found = settings.get("estimator_type")
-        if found != self.estimator_type:
+        if not self._accepts_settings(settings):
             raise FileFormatError(
-                f"{prefix}_settings.json holds a {found!r} estimator, not {self.estimator_type!r}"
+                f"{prefix}_settings.json holds a {settings.get('estimator_type')!r} estimator, not "
+                f"{self.estimator_type!r} (motherlode.ml.load_estimator picks the right class)"
             )
         self._apply_settings(settings)
         arrays = {}
@@ -324,9 +325,16 @@ class Estimator:
             arrays[suffix] = np.load(path, allow_pickle=False) if path.is_file() else None
         self._set_scaling_arrays(arrays)
         model = self._create_model()
-        state = torch.load(prefix + "_state_dict.pt", weights_only=True, map_location="cpu")
-        model.load_state_dict(state)
+        try:
+            state = torch.load(prefix + "_state_dict.pt", weights_only=True, map_location="cpu")
+            model.load_state_dict(state)
+        except (OSError, RuntimeError, pickle.UnpicklingError) as exc:
+            raise FileFormatError(f"Cannot load the network from {prefix}_state_dict.pt: {exc}") from exc
         self.model = model
+
+    def _accepts_settings(self, settings: dict[str, Any]) -> bool:
+        """Whether :meth:`load` can rebuild this class from ``settings`` (default: same type)."""
+        return settings.get("estimator_type") == self.estimator_type
 
 
 class ConditionalEstimator(Estimator):

@@ -61,6 +61,10 @@ class ParameterizedRatioEstimator(ConditionalEstimator):
         )
         return self.model
 
+    def _accepts_settings(self, settings: dict[str, Any]) -> bool:
+        # MadMiner saves morphing-aware estimators as "parameterized_ratio" with a morphing matrix
+        return super()._accepts_settings(settings) and "morphing_matrix" not in settings
+
     # ------------------------------------------------------------------ training
 
     def train(
