@@ -1,7 +1,10 @@
 """The training loop shared by the neural estimators.
 
 The data stay on the device as tensors for the whole training; batches are slices of a shuffled index
-permutation (no per-sample ``DataLoader``, no worker processes). The loop is generic: an estimator passes
+permutation (no per-sample ``DataLoader``, no worker processes). On CUDA the training step (forward pass,
+loss, backward pass, gradient clipping and optimiser step) is captured once as a CUDA graph and replayed
+for every full batch, which removes the kernel-launch overhead that dominates small networks; the last,
+shorter batch of an epoch runs eagerly. The loop is generic: an estimator passes
 a ``forward(model, batch, need_score, create_graph) -> outputs`` function and a
 :class:`~motherlode.ml.losses.Loss`.
 """
@@ -11,6 +14,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -30,6 +34,7 @@ Forward = Callable[[nn.Module, dict[str, torch.Tensor], bool, bool], dict[str, t
 
 _VERBOSE_FRACTIONS = {"all": None, "many": 50, "some": 20, "few": 5}
 _EVAL_BATCH = 100_000
+_GRAPH_WARMUP_STEPS = 3
 
 
 class TrainingError(MotherlodeError, RuntimeError):
@@ -71,6 +76,49 @@ def _adam(params: list[torch.Tensor], lr: float, amsgrad: bool) -> torch.optim.O
         return torch.optim.Adam(params, lr=lr, amsgrad=amsgrad)
 
 
+def _capturable_adam(
+    params: list[torch.Tensor], lr: float, amsgrad: bool, device: torch.device
+) -> torch.optim.Optimizer:
+    """Fused Adam whose state and learning rate live on the device, so that its step can be graph-captured."""
+    lr_tensor = torch.tensor(lr, dtype=torch.float32, device=device)
+    return torch.optim.Adam(params, lr=lr_tensor, amsgrad=amsgrad, fused=True, capturable=True)
+
+
+def _set_learning_rate(opt: torch.optim.Optimizer, lr: float) -> None:
+    for group in opt.param_groups:
+        if isinstance(group["lr"], torch.Tensor):
+            group["lr"].fill_(lr)  # in place: a captured graph reads this tensor
+        else:
+            group["lr"] = lr
+
+
+class _GraphedStep:
+    """The training step of a :class:`Trainer` for one batch size, captured once and replayed as a CUDA graph.
+
+    The graph reads the batch from static tensors, filled by ``index_select`` before each replay; it writes
+    the parameters, the gradients and the optimiser state in place, and the loss into a static tensor.
+    """
+
+    def __init__(
+        self,
+        trainer: Trainer,
+        batch: dict[str, torch.Tensor],
+        opt: torch.optim.Optimizer,
+        clip_gradient: float | None,
+    ) -> None:
+        self.static = {k: v.clone() for k, v in batch.items()}
+        self.graph = torch.cuda.CUDAGraph()
+        opt.zero_grad(set_to_none=True)  # the captured backward pass allocates (and then owns) the gradients
+        with torch.cuda.graph(self.graph):
+            self.loss = trainer._step(self.static, opt, clip_gradient)
+
+    def __call__(self, data: dict[str, torch.Tensor], idx: torch.Tensor) -> torch.Tensor:
+        for key, static in self.static.items():
+            torch.index_select(data[key], 0, idx, out=static)
+        self.graph.replay()
+        return self.loss
+
+
 @dataclass
 class _Split:
     train: dict[str, torch.Tensor]
@@ -92,6 +140,10 @@ class Trainer:
         ``"auto"`` (default): CUDA when available.
     dtype : torch.dtype, optional
         Floating point type of the data. Default float32.
+    cuda_graphs : bool or None, optional
+        Replay the training step as a CUDA graph (Adam and AMSGrad only). None (default): on CUDA devices, or
+        as the environment variable ``MOTHERLODE_CUDA_GRAPHS`` (``0``/``1``) says. If the capture fails, the
+        training goes on eagerly with a warning.
     """
 
     def __init__(
@@ -101,12 +153,18 @@ class Trainer:
         forward: Forward,
         device: str | torch.device | None = "auto",
         dtype: torch.dtype = torch.float32,
+        cuda_graphs: bool | None = None,
     ) -> None:
         self.device = resolve_device(device)
         self.dtype = dtype
         self.model = model.to(self.device)
         self.loss = loss
         self.forward = forward
+        if cuda_graphs is None:
+            cuda_graphs = os.environ.get("MOTHERLODE_CUDA_GRAPHS", "1") != "0"
+        self.cuda_graphs = bool(cuda_graphs) and self.device.type == "cuda"
+        self._graph: _GraphedStep | None = None
+        self._eager_full_steps = 0
 
     # ---------------------------------------------------------------- data
 
@@ -151,7 +209,10 @@ class Trainer:
     def _optimizer(self, optimizer: str, lr: float, nesterov_momentum: float | None) -> torch.optim.Optimizer:
         params = [p for p in self.model.parameters() if p.requires_grad]
         if optimizer in ("amsgrad", "adam"):
+            if self.cuda_graphs:
+                return _capturable_adam(params, lr, optimizer == "amsgrad", self.device)
             return _adam(params, lr, amsgrad=optimizer == "amsgrad")
+        self.cuda_graphs = False
         if optimizer == "sgd":
             if nesterov_momentum:
                 return torch.optim.SGD(params, lr=lr, momentum=nesterov_momentum, nesterov=True)
@@ -177,16 +238,58 @@ class Trainer:
         running = torch.zeros((), device=self.device, dtype=torch.float64)
         for start in range(0, n, batch_size):
             idx = perm[start : start + batch_size]
-            batch = {k: v[idx] for k, v in data.items()}
-            opt.zero_grad(set_to_none=True)
-            loss, _ = self._batch_loss(batch, create_graph=True)
-            loss.backward()
-            if clip_gradient is not None:
-                nn.utils.clip_grad_norm_(self.model.parameters(), clip_gradient)
-            opt.step()
-            running += loss.detach().double() * len(idx)
+            if self._graph is not None and len(idx) == batch_size:
+                loss = self._graph(data, idx)
+            else:
+                loss = self._eager_step(data, idx, opt, clip_gradient, full=len(idx) == batch_size)
+            running += loss.double() * len(idx)
             bar.update(len(idx))
         return float(running) / n
+
+    def _step(
+        self, batch: dict[str, torch.Tensor], opt: torch.optim.Optimizer, clip_gradient: float | None
+    ) -> torch.Tensor:
+        """Forward, loss, backward, clipping and optimiser step on ``batch`` (gradients must be zero/None)."""
+        loss, _ = self._batch_loss(batch, create_graph=True)
+        loss.backward()
+        if clip_gradient is not None:
+            nn.utils.clip_grad_norm_(self.model.parameters(), clip_gradient)
+        opt.step()
+        return loss.detach()
+
+    def _eager_step(
+        self,
+        data: dict[str, torch.Tensor],
+        idx: torch.Tensor,
+        opt: torch.optim.Optimizer,
+        clip_gradient: float | None,
+        full: bool,
+    ) -> torch.Tensor:
+        batch = {k: v[idx] for k, v in data.items()}
+        # once a graph holds the gradient tensors they must be zeroed in place, never replaced
+        opt.zero_grad(set_to_none=self._graph is None)
+        if not (self.cuda_graphs and self._graph is None and full):
+            return self._step(batch, opt, clip_gradient)
+        # the first full batches warm up on a side stream (cuBLAS, allocator), then the step is captured
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side):
+            loss = self._step(batch, opt, clip_gradient)
+        torch.cuda.current_stream(self.device).wait_stream(side)
+        self._eager_full_steps += 1
+        if self._eager_full_steps >= _GRAPH_WARMUP_STEPS:
+            self._capture(batch, opt, clip_gradient)
+        return loss
+
+    def _capture(
+        self, batch: dict[str, torch.Tensor], opt: torch.optim.Optimizer, clip_gradient: float | None
+    ) -> None:
+        try:
+            self._graph = _GraphedStep(self, batch, opt, clip_gradient)
+        except RuntimeError as exc:  # an operation that cannot be captured, e.g. a host synchronisation
+            logger.warning("CUDA graph capture failed, training eagerly: %s", exc)
+            self.cuda_graphs, self._graph = False, None
+            opt.zero_grad(set_to_none=True)
 
     def evaluate_loss(
         self, data: dict[str, torch.Tensor], batch_size: int = _EVAL_BATCH
@@ -278,8 +381,7 @@ class Trainer:
             enabled=None if verbose != "none" else False,
         ) as bar:
             for epoch in range(n_epochs):
-                for group in opt.param_groups:
-                    group["lr"] = learning_rate(epoch, n_epochs, initial_lr, final_lr)
+                _set_learning_rate(opt, learning_rate(epoch, n_epochs, initial_lr, final_lr))
                 train_loss = self._train_epoch(split.train, opt, batch_size, clip_gradient, bar)
                 if not math.isfinite(train_loss):
                     raise TrainingError(
@@ -297,6 +399,7 @@ class Trainer:
                     elif early_stopping_patience is not None and epoch - best[1] > early_stopping_patience:
                         logger.info("No improvement for %s epochs, stopping", early_stopping_patience)
                         break
+        self._graph, self._eager_full_steps = None, 0  # frees the graph's memory pool
         self._restore(best, len(train_losses))
         return np.asarray(train_losses), np.asarray(val_losses)
 
