@@ -85,7 +85,10 @@ def _track(theta: torch.Tensor, track_score: bool) -> torch.Tensor:
 
 
 def torch_morphing_weights(
-    theta: torch.Tensor, components: torch.Tensor, morphing_matrix: torch.Tensor
+    theta: torch.Tensor,
+    components: torch.Tensor,
+    morphing_matrix: torch.Tensor,
+    max_power: int | None = None,
 ) -> torch.Tensor:
     r"""Differentiable morphing weights :math:`w(\theta) = M^T c(\theta)`.
 
@@ -102,6 +105,9 @@ def torch_morphing_weights(
         Integer exponents ``(n_components, n_parameters)``.
     morphing_matrix : torch.Tensor
         ``(n_components, n_benchmarks)``.
+    max_power : int, optional
+        The largest exponent in ``components``; pass it to avoid reading it from the device (a host
+        synchronisation, which a CUDA graph cannot capture).
 
     Returns
     -------
@@ -109,7 +115,8 @@ def torch_morphing_weights(
         ``(n, n_benchmarks)``.
     """
     theta = theta.to(morphing_matrix.dtype)
-    max_power = int(components.max()) if components.numel() else 0
+    if max_power is None:
+        max_power = int(components.max()) if components.numel() else 0
     powers = [torch.ones_like(theta)]
     for _ in range(max_power):
         powers.append(powers[-1] * theta)
@@ -172,6 +179,7 @@ class MorphingAwareRatioModel(nn.Module):
         self.n_parameters = components.shape[1]
         self.n_benchmarks = morphing_matrix.shape[1]
         self.clamp = float(clamp)
+        self.max_power = int(components.max()) if components.size else 0
         self.register_buffer("components", torch.as_tensor(components))
         self.register_buffer("morphing_matrix", torch.as_tensor(morphing_matrix))
         self.dsigma_component_estimators = nn.ModuleList(
@@ -182,7 +190,7 @@ class MorphingAwareRatioModel(nn.Module):
 
     def morphing_weights(self, theta: torch.Tensor) -> torch.Tensor:
         """Morphing weights ``(n, n_benchmarks)`` in float64, differentiable in ``theta``."""
-        return torch_morphing_weights(theta, self.components, self.morphing_matrix)
+        return torch_morphing_weights(theta, self.components, self.morphing_matrix, self.max_power)
 
     def log_component_ratios(self, x: torch.Tensor) -> torch.Tensor:
         """Unclamped network outputs ``log r_b(x)``, shape ``(n, n_benchmarks)``."""
