@@ -55,3 +55,15 @@ def probe_with_madminer(madminer_python):
 def madminer_expected() -> dict:
     """The numbers MadMiner 0.9.6 computed from its own files (``tests/data/madminer096``)."""
     return json.loads((MADMINER_FILES / "expected.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Train with one torch thread in the module: the networks of the tests are small, one thread is as fast
+    as two, and two threads slow down by an order of magnitude on a machine whose cores are busy."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

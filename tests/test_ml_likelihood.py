@@ -64,12 +64,8 @@ def score_rmse(est: LikelihoodEstimator) -> float:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _single_thread():
-    """Tiny networks train much faster on one thread (no intra-op spin-waiting on a busy machine)."""
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
+def _one_thread(one_torch_thread):
+    """One torch thread for the module (see conftest)."""
 
 
 @pytest.fixture(scope="module")

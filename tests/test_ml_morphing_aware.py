@@ -95,12 +95,8 @@ def make_setup(path, n_parameters: int = 1, n_bases: int = 1, morphing: bool = T
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """One torch thread: small networks train faster, and timings do not suffer from busy cores."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+def _one_thread(one_torch_thread):
+    """One torch thread for the module (see conftest)."""
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,8 @@ from motherlode.ml import (
 )
 from motherlode.ml.networks import DenseNetwork, ParameterizedRatioModel
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 DATA = Path(__file__).parent / "data" / "ml"
 METHODS = ("carl", "rolr", "alice", "cascal", "rascal", "alices")
 

@@ -22,6 +22,8 @@ from motherlode.ml import (
     TheresAGoodReasonThisDoesntWork,
 )
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 GRID = np.linspace(-4.0, 4.0, 41)[:, None]
 
 

@@ -4,7 +4,9 @@ The package follows MadMiner's names: :class:`ParameterizedRatioEstimator` with 
 ``rolr``, ``alice``, ``cascal``, ``rascal`` and ``alices``, and :class:`ScoreEstimator` (``sally``,
 ``sallino``), :class:`DoubleParameterizedRatioEstimator` (both hypotheses as inputs),
 :class:`LikelihoodEstimator` (``nde``, ``scandal``: conditional normalising flows),
-:class:`MorphingAwareRatioEstimator` and :class:`QuadraticMorphingAwareRatioEstimator`. Internally, a
+:class:`MorphingAwareRatioEstimator` and :class:`QuadraticMorphingAwareRatioEstimator`; an
+:class:`Ensemble` of estimators (trained together when they share an architecture), and
+:func:`load_estimator`, which rebuilds any saved estimator or ensemble. Internally, a
 generic :class:`~motherlode.ml.trainer.Trainer` owns the training loop, the networks are plain
 :class:`torch.nn.Module` s (:mod:`motherlode.ml.networks`) and each method is one loss class
 (:mod:`motherlode.ml.losses`).
@@ -12,12 +14,20 @@ generic :class:`~motherlode.ml.trainer.Trainer` owns the training loop, the netw
 
 from __future__ import annotations
 
-from motherlode.ml.base import ConditionalEstimator, Estimator, TheresAGoodReasonThisDoesntWork, load_array
+from motherlode.ml.base import (
+    ConditionalEstimator,
+    Estimator,
+    TheresAGoodReasonThisDoesntWork,
+    TrainingSetup,
+    load_array,
+)
 from motherlode.ml.double_parameterized_ratio import (
     DoubleParameterizedRatioEstimator,
     DoubleParameterizedRatioModel,
 )
+from motherlode.ml.ensemble import Ensemble, EnsembleError
 from motherlode.ml.likelihood import ConditionalMAF, LikelihoodEstimator, NdeLoss, ScandalLoss
+from motherlode.ml.lookup import load_estimator
 from motherlode.ml.losses import DOUBLE_LOSSES, LOSSES, Loss, get_double_loss, get_loss
 from motherlode.ml.morphing_aware import (
     MorphingAwareRatioEstimator,
@@ -40,6 +50,8 @@ __all__ = [
     "DenseNetwork",
     "DoubleParameterizedRatioEstimator",
     "DoubleParameterizedRatioModel",
+    "Ensemble",
+    "EnsembleError",
     "Estimator",
     "LikelihoodEstimator",
     "Loss",
@@ -56,7 +68,9 @@ __all__ = [
     "TheresAGoodReasonThisDoesntWork",
     "Trainer",
     "TrainingError",
+    "TrainingSetup",
     "get_double_loss",
     "get_loss",
     "load_array",
+    "load_estimator",
 ]

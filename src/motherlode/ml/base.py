@@ -20,6 +20,7 @@ import os
 import pickle
 import tempfile
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -34,6 +35,7 @@ __all__ = [
     "ConditionalEstimator",
     "Estimator",
     "TheresAGoodReasonThisDoesntWork",
+    "TrainingSetup",
     "load_array",
 ]
 
@@ -43,6 +45,18 @@ _STD_FLOOR = 1.0e-6
 _MEMMAP_ALWAYS_BYTES = 1 << 30  # files above 1 GiB are always memory-mapped
 
 ArrayLike = np.ndarray | str | os.PathLike | None
+
+
+@dataclass
+class TrainingSetup:
+    """What :meth:`Estimator.train` hands to the training loop (see :meth:`Estimator.prepare_training`)."""
+
+    estimator: Estimator
+    loss: Any
+    data: dict[str, np.ndarray]
+    data_val: dict[str, np.ndarray] | None
+    device: Any
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 class TheresAGoodReasonThisDoesntWork(InputError):
@@ -129,6 +143,7 @@ class Estimator:
         self.n_parameters: int | None = None
         self.x_scaling_means: np.ndarray | None = None
         self.x_scaling_stds: np.ndarray | None = None
+        self._training_capture: list[TrainingSetup] | None = None
 
     # ------------------------------------------------------------------ interface
 
@@ -160,6 +175,23 @@ class Estimator:
         if self.n_observables is None or self.n_parameters is None:
             raise InputError("The dimensions of the estimator are unknown; train or load it first")
 
+    def prepare_training(self, **train_kwargs: Any) -> TrainingSetup:
+        """Run :meth:`train`'s preparation without training, and return what the training loop would get.
+
+        Loading, checks, scaling, feature selection and packaging run exactly as in ``train(**train_kwargs)``
+        (so the scaling is set), and the network is created if there is none; the loop itself does not run.
+        Used to train several estimators together (:mod:`motherlode.ml.stacked`).
+        """
+        captured: list[TrainingSetup] = []
+        self._training_capture = captured
+        try:
+            self.train(**train_kwargs)
+        finally:
+            self._training_capture = None
+        if len(captured) != 1:
+            raise InputError(f"{type(self).__name__}.train did not reach the training loop exactly once")
+        return captured[0]
+
     def _fit(
         self,
         loss: Any,
@@ -171,6 +203,10 @@ class Estimator:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Create the model if needed and train it with :class:`~motherlode.ml.trainer.Trainer`."""
         model = self.model if self.model is not None else self._create_model()
+        if self._training_capture is not None:  # prepare_training: hand over instead of training
+            setup = TrainingSetup(self, loss, dict(data), data_val, device, dict(trainer_options))
+            self._training_capture.append(setup)
+            return np.zeros(0), np.zeros(0)
         logger.info(
             "Training %s (%s) on %s samples: %s observables, %s outputs or parameters",
             type(self).__name__,
