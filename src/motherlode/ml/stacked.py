@@ -41,7 +41,13 @@ from motherlode.ml.losses import Loss
 from motherlode.ml.networks import DenseNetwork
 from motherlode.ml.parameterized_ratio import ParameterizedRatioEstimator
 from motherlode.ml.score import ScoreEstimator
-from motherlode.ml.trainer import TrainingError, learning_rate, resolve_device
+from motherlode.ml.trainer import (
+    TrainingError,
+    learning_rate,
+    make_optimizer,
+    resolve_device,
+    set_learning_rate,
+)
 
 __all__ = [
     "FitCall",
@@ -260,22 +266,6 @@ def _tensors(data: dict[str, np.ndarray], device: torch.device) -> Tensors:
     return out
 
 
-def _optimizer(
-    params: list[nn.Parameter], name: str, lr: float, momentum: float | None
-) -> torch.optim.Optimizer:
-    """The Trainer's optimisers; Adam and AMSGrad fused into one kernel where this torch build supports it."""
-    if name in ("amsgrad", "adam"):
-        try:
-            return torch.optim.Adam(params, lr=lr, amsgrad=name == "amsgrad", fused=True)
-        except (RuntimeError, TypeError):
-            return torch.optim.Adam(params, lr=lr, amsgrad=name == "amsgrad")
-    if name == "sgd":
-        if momentum:
-            return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=True)
-        return torch.optim.SGD(params, lr=lr)
-    raise InputError(f"Unknown optimizer {name!r}; expected amsgrad, adam or sgd")
-
-
 def _clip_per_member(params: list[nn.Parameter], max_norm: float) -> None:
     """``clip_grad_norm_`` applied to each member's own gradient (first axis of every parameter)."""
     grads = [p.grad for p in params if p.grad is not None]
@@ -377,7 +367,7 @@ def train_stacked(calls: Sequence[FitCall]) -> list[tuple[np.ndarray, np.ndarray
     n_train = train_idx.shape[1]
 
     params = list(net.parameters())
-    opt = _optimizer(params, opts["optimizer"], opts["initial_lr"], opts["nesterov_momentum"])
+    opt = make_optimizer(params, opts["optimizer"], opts["initial_lr"], opts["nesterov_momentum"])
     clip = opts["clip_gradient"]
     patience = opts["early_stopping_patience"]
     use_best = bool(opts["early_stopping"]) and val_data is not None
@@ -391,8 +381,7 @@ def train_stacked(calls: Sequence[FitCall]) -> list[tuple[np.ndarray, np.ndarray
 
     net.train()
     for epoch in range(n_epochs):
-        for group in opt.param_groups:
-            group["lr"] = learning_rate(epoch, n_epochs, opts["initial_lr"], opts["final_lr"])
+        set_learning_rate(opt, learning_rate(epoch, n_epochs, opts["initial_lr"], opts["final_lr"]))
         order = torch.gather(train_idx, 1, torch.argsort(torch.rand(k, n_train), dim=1).to(device))
         running = torch.zeros(k, dtype=torch.float64, device=device)
         for start in range(0, n_train, batch_size):
