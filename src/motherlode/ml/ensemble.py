@@ -42,6 +42,7 @@ from motherlode.ml.double_parameterized_ratio import DoubleParameterizedRatioEst
 from motherlode.ml.likelihood import LikelihoodEstimator
 from motherlode.ml.parameterized_ratio import ParameterizedRatioEstimator
 from motherlode.ml.score import ScoreEstimator
+from motherlode.ml.trainer import uses_cuda_graphs
 
 __all__ = ["CATEGORIES", "Ensemble", "EnsembleError"]
 
@@ -277,8 +278,9 @@ class Ensemble:
             keeps its own initialisation, validation split, batch order and early stopping, but one step
             trains all of them. Possible when all members are score, parameterized-ratio or doubly
             parameterized-ratio estimators of one class with one architecture (no PReLU) and identical
-            training arguments. ``"auto"`` (default): do so when possible, else train one after the other;
-            True: raise :class:`EnsembleError` when not possible; False: one after the other (MadMiner).
+            training arguments. ``"auto"`` (default): do so when possible on the CPU, else train one after
+            the other (on CUDA each member's step is replayed as a CUDA graph, which is faster); True:
+            raise :class:`EnsembleError` when not possible; False: one after the other (MadMiner).
         **kwargs
             Arguments of the members' ``train``. A value that is a ``list`` must have ``n_estimators``
             entries, one per member (MadMiner's convention); any other value is used for all members.
@@ -292,6 +294,11 @@ class Ensemble:
         if vectorize not in (True, False, "auto"):
             raise InputError(f"vectorize must be True, False or 'auto', got {vectorize!r}")
         per_member = self._per_member_kwargs(kwargs)
+        if vectorize == "auto" and uses_cuda_graphs(per_member[0].get("device", "auto")):
+            # measured on an H100: 5 members one after the other, each step a replayed CUDA graph, train
+            # about 3x faster than the stacked (eager) step
+            logger.info("Training the ensemble members one after the other (CUDA graphs are faster on GPU)")
+            vectorize = False
         if vectorize:
             results = self._train_stacked(per_member, required=vectorize is True)
             if results is not None:
