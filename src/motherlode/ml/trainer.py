@@ -179,6 +179,21 @@ def _threads_for(model: nn.Module, device: torch.device, batch_size: int) -> Ite
 
 
 @dataclass
+class _Schedule:
+    """Epochs, batch size, learning-rate schedule, clipping and logging cadence of one training run."""
+
+    n_epochs: int
+    batch_size: int
+    initial_lr: float
+    final_lr: float
+    clip_gradient: float | None
+    log_every: int | None
+
+    def learning_rate(self, epoch: int) -> float:
+        return learning_rate(epoch, self.n_epochs, self.initial_lr, self.final_lr)
+
+
+@dataclass
 class _Split:
     train: dict[str, torch.Tensor]
     val: dict[str, torch.Tensor] | None
@@ -410,63 +425,50 @@ class Trainer:
         TrainingError
             If the training loss becomes NaN or infinite.
         """
-        with _threads_for(self.model, self.device, batch_size):
-            return self._train(
-                data=data,
-                data_val=data_val,
-                optimizer=optimizer,
-                n_epochs=n_epochs,
-                batch_size=batch_size,
-                initial_lr=initial_lr,
-                final_lr=final_lr,
-                nesterov_momentum=nesterov_momentum,
-                validation_split=validation_split,
-                early_stopping=early_stopping,
-                early_stopping_patience=early_stopping_patience,
-                clip_gradient=clip_gradient,
-                verbose=verbose,
-            )
-
-    def _train(
-        self,
-        data: Mapping[str, np.ndarray],
-        data_val: Mapping[str, np.ndarray] | None = None,
-        optimizer: str = "amsgrad",
-        n_epochs: int = 50,
-        batch_size: int = 128,
-        initial_lr: float = 0.001,
-        final_lr: float = 0.0001,
-        nesterov_momentum: float | None = None,
-        validation_split: float | None = 0.25,
-        early_stopping: bool = True,
-        early_stopping_patience: int | None = None,
-        clip_gradient: float | None = None,
-        verbose: str = "some",
-    ) -> tuple[np.ndarray, np.ndarray]:
         if n_epochs < 1 or batch_size < 1:
             raise InputError(f"n_epochs and batch_size must be positive, got {n_epochs} and {batch_size}")
         every = _verbose_every(verbose, n_epochs)
         split = self._split(data, data_val, validation_split)
         opt = self._optimizer(optimizer, initial_lr, nesterov_momentum)
-        n_train = len(next(iter(split.train.values())))
         logger.info(
             "Training on %s samples (%s validation) on %s",
-            n_train,
+            len(next(iter(split.train.values()))),
             0 if split.val is None else len(next(iter(split.val.values()))),
             self.device,
         )
+        schedule = _Schedule(n_epochs, batch_size, initial_lr, final_lr, clip_gradient, every)
+        stopping = (early_stopping, early_stopping_patience)
+        with _threads_for(self.model, self.device, batch_size):
+            try:
+                return self._run_epochs(split, opt, schedule, stopping, bar_enabled=verbose != "none")
+            finally:
+                self._graph, self._eager_full_steps = None, 0  # frees the graph's memory pool
+
+    def _run_epochs(
+        self,
+        split: _Split,
+        opt: torch.optim.Optimizer,
+        schedule: _Schedule,
+        stopping: tuple[bool, int | None],
+        bar_enabled: bool,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The epoch loop: train, validate, log, keep the best weights; restore them at the end."""
+        early_stopping, patience = stopping
+        n_train = len(next(iter(split.train.values())))
         train_losses: list[float] = []
         val_losses: list[float] = []
         best: tuple[float, int, dict] | None = None
         with progress_bar(
-            total=n_epochs * n_train,
+            total=schedule.n_epochs * n_train,
             desc="Training",
             unit="samples",
-            enabled=None if verbose != "none" else False,
+            enabled=None if bar_enabled else False,
         ) as bar:
-            for epoch in range(n_epochs):
-                set_learning_rate(opt, learning_rate(epoch, n_epochs, initial_lr, final_lr))
-                train_loss = self._train_epoch(split.train, opt, batch_size, clip_gradient, bar)
+            for epoch in range(schedule.n_epochs):
+                set_learning_rate(opt, schedule.learning_rate(epoch))
+                train_loss = self._train_epoch(
+                    split.train, opt, schedule.batch_size, schedule.clip_gradient, bar
+                )
                 if not math.isfinite(train_loss):
                     raise TrainingError(
                         f"Training loss is {train_loss} in epoch {epoch + 1}; lower the learning rate, "
@@ -476,14 +478,13 @@ class Trainer:
                 val_loss, parts = (math.nan, {}) if split.val is None else self.evaluate_loss(split.val)
                 if split.val is not None:
                     val_losses.append(val_loss)
-                self._log_epoch(epoch, n_epochs, train_loss, val_loss, parts, every)
+                self._log_epoch(epoch, schedule.n_epochs, train_loss, val_loss, parts, schedule.log_every)
                 if early_stopping and split.val is not None and math.isfinite(val_loss):
                     if best is None or val_loss < best[0]:
                         best = (val_loss, epoch, copy.deepcopy(self.model.state_dict()))
-                    elif early_stopping_patience is not None and epoch - best[1] > early_stopping_patience:
-                        logger.info("No improvement for %s epochs, stopping", early_stopping_patience)
+                    elif patience is not None and epoch - best[1] > patience:
+                        logger.info("No improvement for %s epochs, stopping", patience)
                         break
-        self._graph, self._eager_full_steps = None, 0  # frees the graph's memory pool
         self._restore(best, len(train_losses))
         return np.asarray(train_losses), np.asarray(val_losses)
 
