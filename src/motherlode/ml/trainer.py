@@ -282,8 +282,13 @@ class Trainer:
         params = [p for p in self.model.parameters() if p.requires_grad]
         if optimizer not in ("amsgrad", "adam"):
             self.cuda_graphs = False  # only Adam's step is captured
-        capturable = self.device if self.cuda_graphs else None
-        return make_optimizer(params, optimizer, lr, nesterov_momentum, capturable_on=capturable)
+        if self.cuda_graphs:
+            try:
+                return make_optimizer(params, optimizer, lr, nesterov_momentum, capturable_on=self.device)
+            except (RuntimeError, TypeError, ValueError) as exc:  # older torch: no fused capturable Adam
+                logger.warning("No capturable Adam in this torch (%s); training without CUDA graphs", exc)
+                self.cuda_graphs = False
+        return make_optimizer(params, optimizer, lr, nesterov_momentum)
 
     def _batch_loss(self, batch: dict[str, torch.Tensor], create_graph: bool) -> tuple[torch.Tensor, dict]:
         outputs = self.forward(self.model, batch, self.loss.needs_score, create_graph)
