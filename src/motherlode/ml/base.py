@@ -32,11 +32,14 @@ from motherlode.errors import FileFormatError, InputError
 from motherlode.ml.trainer import Trainer
 
 __all__ = [
+    "TRAINER_OPTIONS",
     "ConditionalEstimator",
     "Estimator",
     "TheresAGoodReasonThisDoesntWork",
     "TrainingSetup",
     "load_array",
+    "load_training_arrays",
+    "shuffle_together",
 ]
 
 logger = logging.getLogger(__name__)
@@ -79,6 +82,59 @@ def load_array(value: ArrayLike, memmap: bool = False) -> np.ndarray | None:
     if isinstance(value, torch.Tensor):
         return value.detach().cpu().numpy()
     return np.asarray(value)
+
+
+TRAINER_OPTIONS: tuple[str, ...] = (
+    "optimizer",
+    "n_epochs",
+    "batch_size",
+    "initial_lr",
+    "final_lr",
+    "nesterov_momentum",
+    "validation_split",
+    "early_stopping",
+    "early_stopping_patience",
+    "clip_gradient",
+    "verbose",
+)
+"""The arguments of the estimators' ``train`` that go unchanged to :meth:`Trainer.train`."""
+
+
+def load_training_arrays(
+    values: dict[str, ArrayLike], required: Sequence[str], memmap: bool = False, limit: int | None = None
+) -> dict[str, np.ndarray | None]:
+    """Load named training arrays: ``.npy`` paths or arrays, the first ``limit`` samples, two-dimensional.
+
+    Raises
+    ------
+    InputError
+        If a ``required`` array is missing, an array holds NaN (or infinite values, except the joint
+        ratio ``r_xz``, which may overflow), or the arrays have different numbers of samples.
+    """
+    out: dict[str, np.ndarray | None] = {}
+    for name, value in values.items():
+        arr = load_array(value, memmap)
+        if arr is None:
+            if name in required:
+                raise InputError(f"{name} is required for training")
+            out[name] = None
+            continue
+        arr = _as_2d(np.asarray(arr if limit is None else arr[:limit]), name)
+        bad = np.isnan(arr) if name == "r_xz" else ~np.isfinite(arr)
+        if bad.any():
+            raise InputError(f"{name} contains {int(bad.sum())} NaN or infinite value(s)")
+        out[name] = arr
+    lengths = {k: len(v) for k, v in out.items() if v is not None}
+    if len(set(lengths.values())) > 1:
+        raise InputError(f"Training arrays have different numbers of samples: {lengths}")
+    return out
+
+
+def shuffle_together(*arrays: np.ndarray | None) -> list[np.ndarray | None]:
+    """Apply one random permutation (from torch's generator) to all non-None arrays."""
+    n = next(len(a) for a in arrays if a is not None)
+    perm = torch.randperm(n).numpy()
+    return [None if a is None else np.asarray(a)[perm] for a in arrays]
 
 
 def _as_2d(a: np.ndarray, name: str) -> np.ndarray:
@@ -174,6 +230,27 @@ class Estimator:
         """Raise unless the input and output dimensions are known (after ``train`` or ``load``)."""
         if self.n_observables is None or self.n_parameters is None:
             raise InputError("The dimensions of the estimator are unknown; train or load it first")
+
+    _output_name = "parameters"  # what n_parameters counts, for messages
+
+    @staticmethod
+    def _check_required(method: str, requires: Sequence[str], arrays: dict, suffix: str = "") -> None:
+        """Raise if ``arrays`` lacks data that the loss of ``method`` needs (names get ``suffix``)."""
+        missing = [k + suffix for k in requires if arrays.get(k) is None]
+        if missing:
+            raise InputError(f"Method {method!r} needs {', '.join(missing)}")
+
+    def _set_dimensions(self, n_observables: int, n_parameters: int) -> None:
+        """Record the dimensions of the first training data; later data must match them."""
+        if self.n_observables is None:
+            self.n_observables = n_observables
+        if self.n_parameters is None:
+            self.n_parameters = n_parameters
+        if (self.n_observables, self.n_parameters) != (n_observables, n_parameters):
+            raise InputError(
+                f"Data have {n_observables} observables and {n_parameters} {self._output_name}, the "
+                f"estimator {self.n_observables} and {self.n_parameters}"
+            )
 
     def prepare_training(self, **train_kwargs: Any) -> TrainingSetup:
         """Run :meth:`train`'s preparation without training, and return what the training loop would get.
@@ -415,6 +492,29 @@ class ConditionalEstimator(Estimator):
     def _prepare_theta(self, theta: ArrayLike) -> np.ndarray:
         arr = _as_2d(load_array(theta), "theta")
         return self._transform_parameters(arr).astype(np.float32)
+
+    def _theta_rows(self, theta: ArrayLike, n: int) -> np.ndarray:
+        """Parameter points as rows; a single point is repeated ``n`` times."""
+        arr = np.asarray(load_array(theta), dtype=np.float64)
+        n_p = self.n_parameters or 1
+        if arr.size == n_p:
+            return np.repeat(arr.reshape(1, n_p), n, axis=0)
+        return _as_2d(arr, "theta")
+
+    def _package(
+        self,
+        arrays: dict[str, np.ndarray | None],
+        requires: Sequence[str],
+        theta_keys: Sequence[str] = ("theta",),
+    ) -> dict[str, np.ndarray]:
+        """The training data as the network sees them: scaled x (features), scaled theta, scaled scores."""
+        data = {"x": self._select_features(self._transform_inputs(arrays["x"]))}  # type: ignore[arg-type]
+        for key in theta_keys:
+            data[key] = self._transform_parameters(arrays[key])  # type: ignore[arg-type]
+        for key in requires:
+            value = arrays[key]
+            data[key] = self._transform_score(value) if key.startswith("t_xz") else value  # type: ignore[assignment]
+        return data
 
     def _scaling_arrays(self) -> dict[str, np.ndarray | None]:
         return {

@@ -12,19 +12,25 @@ from torch import nn
 
 from motherlode.errors import InputError
 from motherlode.ml.base import (
+    TRAINER_OPTIONS,
     ArrayLike,
     ConditionalEstimator,
     TheresAGoodReasonThisDoesntWork,
     _as_2d,
     load_array,
+    load_training_arrays,
+    shuffle_together,
 )
 from motherlode.ml.losses import get_double_loss
 from motherlode.ml.networks import DenseNetwork
-from motherlode.ml.parameterized_ratio import _EVAL_BATCH, ParameterizedRatioEstimator, _shuffle_together
+from motherlode.ml.trainer import EVALUATION_BATCH
 
 __all__ = ["DoubleParameterizedRatioEstimator", "DoubleParameterizedRatioModel"]
 
 logger = logging.getLogger(__name__)
+
+_REQUIRED = ("x", "y", "theta0", "theta1")
+_THETAS = ("theta0", "theta1")
 
 
 class DoubleParameterizedRatioModel(DenseNetwork):
@@ -184,88 +190,34 @@ class DoubleParameterizedRatioEstimator(ConditionalEstimator):
             Loss per epoch.
         """
         del n_workers
+        arguments = locals()
         loss = get_double_loss(method, alpha)
-        arrays = self._load_double(x, y, theta0, theta1, r_xz, t_xz0, t_xz1, memmap, limit_samplesize)
-        ParameterizedRatioEstimator._check_required(method, loss.requires, arrays)
+        values = {"x": x, "y": y, "theta0": theta0, "theta1": theta1, "r_xz": r_xz, "t_xz0": t_xz0}
+        arrays = load_training_arrays(values | {"t_xz1": t_xz1}, _REQUIRED, memmap, limit_samplesize)
+        self._check_required(method, loss.requires, arrays)
         external = (
             x_val is not None and y_val is not None and theta0_val is not None and theta1_val is not None
         )
-        val = (
-            self._load_double(
-                x_val, y_val, theta0_val, theta1_val, r_xz_val, t_xz0_val, t_xz1_val, memmap, None
-            )
-            if external
-            else None
-        )
-        if val is not None:
-            ParameterizedRatioEstimator._check_required(method, loss.requires, val, "_val")
+        val = None
+        if external:
+            values_val = {"x": x_val, "y": y_val, "theta0": theta0_val, "theta1": theta1_val}
+            values_val |= {"r_xz": r_xz_val, "t_xz0": t_xz0_val, "t_xz1": t_xz1_val}
+            val = load_training_arrays(values_val, _REQUIRED, memmap)
+            self._check_required(method, loss.requires, val, "_val")
         self.initialize_input_transform(arrays["x"], transform=scale_inputs, overwrite=False)
         self.initialize_parameter_transform(
             np.concatenate([arrays["theta0"], arrays["theta1"]]), transform=scale_parameters
         )
-        data = self._package(arrays, loss.requires)
+        data = self._package(arrays, loss.requires, _THETAS)
         if shuffle_labels:
             logger.info("Shuffling labels")
             keys = [k for k in ("y", "r_xz", "t_xz0", "t_xz1") if k in data]
-            for key, arr in zip(keys, _shuffle_together(*(data[k] for k in keys)), strict=True):
+            for key, arr in zip(keys, shuffle_together(*(data[k] for k in keys)), strict=True):
                 data[key] = arr
-        data_val = None if val is None else self._package(val, loss.requires)
-        ParameterizedRatioEstimator._set_dimensions(self, data["x"].shape[1], data["theta0"].shape[1])  # type: ignore[arg-type]
-        options = {
-            "optimizer": optimizer,
-            "n_epochs": n_epochs,
-            "batch_size": batch_size,
-            "initial_lr": initial_lr,
-            "final_lr": final_lr,
-            "nesterov_momentum": nesterov_momentum,
-            "validation_split": validation_split,
-            "early_stopping": early_stopping,
-            "early_stopping_patience": early_stopping_patience,
-            "clip_gradient": clip_gradient,
-            "verbose": verbose,
-        }
+        data_val = None if val is None else self._package(val, loss.requires, _THETAS)
+        self._set_dimensions(data["x"].shape[1], data["theta0"].shape[1])
+        options = {k: arguments[k] for k in TRAINER_OPTIONS}
         return self._fit(loss, _double_forward, data, data_val, device, options)
-
-    @staticmethod
-    def _load_double(
-        x: ArrayLike,
-        y: ArrayLike,
-        theta0: ArrayLike,
-        theta1: ArrayLike,
-        r_xz: ArrayLike,
-        t_xz0: ArrayLike,
-        t_xz1: ArrayLike,
-        memmap: bool,
-        limit: int | None,
-    ) -> dict[str, np.ndarray | None]:
-        """Load and check the arrays (via the single-parameterized loader, once per hypothesis)."""
-        if theta1 is None:
-            raise InputError("theta1 is required for training")
-        load = ParameterizedRatioEstimator._load_training
-        first = load(x, y, theta0, r_xz, t_xz0, memmap, limit)
-        second = load(first["x"], first["y"], theta1, None, t_xz1, memmap, limit)
-        return {
-            "x": first["x"],
-            "y": first["y"],
-            "theta0": first["theta"],
-            "theta1": second["theta"],
-            "r_xz": first["r_xz"],
-            "t_xz0": first["t_xz"],
-            "t_xz1": second["t_xz"],
-        }
-
-    def _package(
-        self, arrays: dict[str, np.ndarray | None], requires: Sequence[str]
-    ) -> dict[str, np.ndarray]:
-        data = {
-            "x": self._select_features(self._transform_inputs(arrays["x"])),  # type: ignore[arg-type]
-            "theta0": self._transform_parameters(arrays["theta0"]),  # type: ignore[arg-type]
-            "theta1": self._transform_parameters(arrays["theta1"]),  # type: ignore[arg-type]
-        }
-        for key in requires:
-            value = arrays[key]
-            data[key] = self._transform_score(value) if key.startswith("t_xz") else value  # type: ignore[assignment]
-        return data
 
     # ------------------------------------------------------------------ evaluation
 
@@ -278,8 +230,8 @@ class DoubleParameterizedRatioEstimator(ConditionalEstimator):
         device = self._model_device()
         logs, scores0, scores1 = [], [], []
         with torch.set_grad_enabled(evaluate_score):
-            for start in range(0, len(x), _EVAL_BATCH):
-                sl = slice(start, start + _EVAL_BATCH)
+            for start in range(0, len(x), EVALUATION_BATCH):
+                sl = slice(start, start + EVALUATION_BATCH)
                 th0 = torch.as_tensor(theta0[sl], device=device)
                 th1 = torch.as_tensor(theta1[sl], device=device)
                 xx = torch.as_tensor(x[sl], device=device)
@@ -368,9 +320,8 @@ class DoubleParameterizedRatioEstimator(ConditionalEstimator):
         if nuisance_mode != "keep":
             raise InputError(f"Unknown nuisance_mode {nuisance_mode!r}; this estimator supports only 'keep'")
         x_arr = _as_2d(load_array(x), "x")
-        rows = ParameterizedRatioEstimator._theta_rows
-        th0 = rows(self, theta0, len(x_arr))  # type: ignore[arg-type]
-        th1 = th0 if theta1 is None else rows(self, theta1, len(x_arr))  # type: ignore[arg-type]
+        th0 = self._theta_rows(theta0, len(x_arr))
+        th1 = th0 if theta1 is None else self._theta_rows(theta1, len(x_arr))
         _, t_hat0, _ = self.evaluate_log_likelihood_ratio(x_arr, th0, th1, False, evaluate_score=True)
         return t_hat0  # type: ignore[return-value]
 

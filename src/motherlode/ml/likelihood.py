@@ -42,10 +42,18 @@ from torch.distributions import Transform, constraints
 from torch.nn import functional as F
 
 from motherlode.errors import InputError
-from motherlode.ml.base import ArrayLike, ConditionalEstimator, _as_2d, load_array
+from motherlode.ml.base import (
+    TRAINER_OPTIONS,
+    ArrayLike,
+    ConditionalEstimator,
+    _as_2d,
+    load_array,
+    load_training_arrays,
+    shuffle_together,
+)
 from motherlode.ml.losses import Loss
 from motherlode.ml.networks import make_activation
-from motherlode.ml.parameterized_ratio import ParameterizedRatioEstimator, _shuffle_together
+from motherlode.ml.trainer import EVALUATION_BATCH
 
 __all__ = [
     "LIKELIHOOD_METHODS",
@@ -58,7 +66,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_EVAL_BATCH = 100_000
 _BN_EPS = 1.0e-5
 
 Tensors = dict[str, torch.Tensor]
@@ -404,63 +411,26 @@ class LikelihoodEstimator(ConditionalEstimator):
         del n_workers
         if method not in LIKELIHOOD_METHODS:
             raise InputError(f"Unknown method {method!r}; expected one of {', '.join(LIKELIHOOD_METHODS)}")
+        arguments = locals()
         loss = LIKELIHOOD_METHODS[method](alpha)
-        arrays = self._load_training(x, theta, t_xz, memmap, limit_samplesize)
+        values = {"x": x, "theta": theta, "t_xz": t_xz}
+        arrays = load_training_arrays(values, ("x", "theta"), memmap, limit_samplesize)
         self._check_required(method, loss.requires, arrays)
         val = None
         if x_val is not None and theta_val is not None:
-            val = self._load_training(x_val, theta_val, t_xz_val, memmap, None)
+            values_val = {"x": x_val, "theta": theta_val, "t_xz": t_xz_val}
+            val = load_training_arrays(values_val, ("x", "theta"), memmap)
             self._check_required(method, loss.requires, val, "_val")
         self.initialize_input_transform(arrays["x"], transform=scale_inputs, overwrite=False)
         self.initialize_parameter_transform(arrays["theta"], transform=scale_parameters)
         data = self._package(arrays, loss.requires)
         if shuffle_labels and "t_xz" in data:
             logger.info("Shuffling labels")
-            (data["t_xz"],) = _shuffle_together(data["t_xz"])
+            (data["t_xz"],) = shuffle_together(data["t_xz"])
         data_val = None if val is None else self._package(val, loss.requires)
         self._set_dimensions(data["x"].shape[1], data["theta"].shape[1])
-        options = {
-            "optimizer": optimizer,
-            "n_epochs": n_epochs,
-            "batch_size": batch_size,
-            "initial_lr": initial_lr,
-            "final_lr": final_lr,
-            "nesterov_momentum": nesterov_momentum,
-            "validation_split": validation_split,
-            "early_stopping": early_stopping,
-            "early_stopping_patience": early_stopping_patience,
-            "clip_gradient": clip_gradient,
-            "verbose": verbose,
-        }
+        options = {k: arguments[k] for k in TRAINER_OPTIONS}
         return self._fit(loss, _likelihood_forward, data, data_val, device, options)
-
-    @staticmethod
-    def _load_training(
-        x: ArrayLike, theta: ArrayLike, t_xz: ArrayLike, memmap: bool, limit: int | None
-    ) -> dict[str, np.ndarray | None]:
-        arrays = {k: load_array(v, memmap) for k, v in (("x", x), ("theta", theta), ("t_xz", t_xz))}
-        out: dict[str, np.ndarray | None] = {}
-        for key, value in arrays.items():
-            if value is None:
-                if key != "t_xz":
-                    raise InputError(f"{key} is required for training")
-                out[key] = None
-                continue
-            arr = _as_2d(np.asarray(value if limit is None else value[:limit]), key)
-            bad = ~np.isfinite(arr)
-            if bad.any():
-                raise InputError(f"{key} contains {int(bad.sum())} NaN or infinite value(s)")
-            out[key] = arr
-        n = {k: len(v) for k, v in out.items() if v is not None}
-        if len(set(n.values())) != 1:
-            raise InputError(f"Training arrays have different numbers of samples: {n}")
-        return out
-
-    # Shared with the parameterized ratio estimator (same attributes and conventions).
-    _check_required = staticmethod(ParameterizedRatioEstimator._check_required)
-    _package = ParameterizedRatioEstimator._package
-    _set_dimensions = ParameterizedRatioEstimator._set_dimensions
-    _theta_rows = ParameterizedRatioEstimator._theta_rows
 
     # ------------------------------------------------------------------ evaluation
 
@@ -495,9 +465,9 @@ class LikelihoodEstimator(ConditionalEstimator):
         model.eval()
         device = self._model_device()
         logs, scores = [np.zeros(0, dtype=np.float32)], [np.zeros((0, theta.shape[1]), dtype=np.float32)]
-        for start in range(0, len(x), _EVAL_BATCH):
-            th = torch.as_tensor(theta[start : start + _EVAL_BATCH], device=device)
-            xx = torch.as_tensor(x[start : start + _EVAL_BATCH], device=device)
+        for start in range(0, len(x), EVALUATION_BATCH):
+            th = torch.as_tensor(theta[start : start + EVALUATION_BATCH], device=device)
+            xx = torch.as_tensor(x[start : start + EVALUATION_BATCH], device=device)
             with torch.no_grad():
                 log_p, t = model(th, xx, track_score=evaluate_score)
             logs.append(log_p.detach().cpu().numpy())
@@ -510,7 +480,7 @@ class LikelihoodEstimator(ConditionalEstimator):
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """All combinations, shapes ``(n_thetas, n_x)`` and ``(n_thetas, n_x, P)``; many thetas per batch."""
         n_x, n_p = len(x), theta.shape[1]
-        rows = max(1, _EVAL_BATCH // max(n_x, 1))
+        rows = max(1, EVALUATION_BATCH // max(n_x, 1))
         logs, scores = [np.zeros((0, n_x))], [np.zeros((0, n_x, n_p))]
         for start in range(0, len(theta), rows):
             block = theta[start : start + rows]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -12,20 +11,24 @@ from torch import nn
 
 from motherlode.errors import InputError
 from motherlode.ml.base import (
+    TRAINER_OPTIONS,
     ArrayLike,
     ConditionalEstimator,
     TheresAGoodReasonThisDoesntWork,
     _as_2d,
     load_array,
+    load_training_arrays,
+    shuffle_together,
 )
 from motherlode.ml.losses import get_loss
 from motherlode.ml.networks import ParameterizedRatioModel
+from motherlode.ml.trainer import EVALUATION_BATCH
 
 __all__ = ["ParameterizedRatioEstimator"]
 
 logger = logging.getLogger(__name__)
 
-_EVAL_BATCH = 100_000
+_REQUIRED = ("x", "y", "theta")
 
 
 def _ratio_forward(
@@ -36,13 +39,6 @@ def _ratio_forward(
     if t_hat is not None:
         out["t_hat"] = t_hat
     return out
-
-
-def _shuffle_together(*arrays: np.ndarray | None) -> list[np.ndarray | None]:
-    """Apply one random permutation (from torch's generator) to all non-None arrays."""
-    n = next(len(a) for a in arrays if a is not None)
-    perm = torch.randperm(n).numpy()
-    return [None if a is None else np.asarray(a)[perm] for a in arrays]
 
 
 class ParameterizedRatioEstimator(ConditionalEstimator):
@@ -141,15 +137,14 @@ class ParameterizedRatioEstimator(ConditionalEstimator):
             Loss per epoch.
         """
         del n_workers
+        arguments = locals()
         loss = get_loss(method, alpha)
-        arrays = self._load_training(x, y, theta, r_xz, t_xz, memmap, limit_samplesize)
+        values = {"x": x, "y": y, "theta": theta, "r_xz": r_xz, "t_xz": t_xz}
+        arrays = load_training_arrays(values, _REQUIRED, memmap, limit_samplesize)
         self._check_required(method, loss.requires, arrays)
         external = x_val is not None and y_val is not None and theta_val is not None
-        val = (
-            self._load_training(x_val, y_val, theta_val, r_xz_val, t_xz_val, memmap, None)
-            if external
-            else None
-        )
+        values_val = {"x": x_val, "y": y_val, "theta": theta_val, "r_xz": r_xz_val, "t_xz": t_xz_val}
+        val = load_training_arrays(values_val, _REQUIRED, memmap) if external else None
         if val is not None:
             self._check_required(method, loss.requires, val, "_val")
         self.initialize_input_transform(arrays["x"], transform=scale_inputs, overwrite=False)
@@ -158,81 +153,12 @@ class ParameterizedRatioEstimator(ConditionalEstimator):
         if shuffle_labels:
             logger.info("Shuffling labels")
             keys = [k for k in ("y", "r_xz", "t_xz") if k in data]
-            for key, arr in zip(keys, _shuffle_together(*(data[k] for k in keys)), strict=True):
+            for key, arr in zip(keys, shuffle_together(*(data[k] for k in keys)), strict=True):
                 data[key] = arr
         data_val = None if val is None else self._package(val, loss.requires)
         self._set_dimensions(data["x"].shape[1], data["theta"].shape[1])
-        options = {
-            "optimizer": optimizer,
-            "n_epochs": n_epochs,
-            "batch_size": batch_size,
-            "initial_lr": initial_lr,
-            "final_lr": final_lr,
-            "nesterov_momentum": nesterov_momentum,
-            "validation_split": validation_split,
-            "early_stopping": early_stopping,
-            "early_stopping_patience": early_stopping_patience,
-            "clip_gradient": clip_gradient,
-            "verbose": verbose,
-        }
+        options = {k: arguments[k] for k in TRAINER_OPTIONS}
         return self._fit(loss, _ratio_forward, data, data_val, device, options)
-
-    @staticmethod
-    def _load_training(
-        x: ArrayLike,
-        y: ArrayLike,
-        theta: ArrayLike,
-        r_xz: ArrayLike,
-        t_xz: ArrayLike,
-        memmap: bool,
-        limit: int | None,
-    ) -> dict[str, np.ndarray | None]:
-        names = ("x", "y", "theta", "r_xz", "t_xz")
-        arrays = {k: load_array(v, memmap) for k, v in zip(names, (x, y, theta, r_xz, t_xz), strict=True)}
-        for key in ("x", "y", "theta"):
-            if arrays[key] is None:
-                raise InputError(f"{key} is required for training")
-        if limit is not None:
-            arrays = {k: None if v is None else v[:limit] for k, v in arrays.items()}
-        out: dict[str, np.ndarray | None] = {}
-        for k, v in arrays.items():
-            out[k] = None if v is None else _as_2d(np.asarray(v), k)
-            bad = None if v is None else (np.isnan(v) if k == "r_xz" else ~np.isfinite(v))
-            if bad is not None and bad.any():
-                raise InputError(f"{k} contains {int(bad.sum())} NaN or infinite value(s)")
-        n = {k: len(v) for k, v in out.items() if v is not None}
-        if len(set(n.values())) != 1:
-            raise InputError(f"Training arrays have different numbers of samples: {n}")
-        return out
-
-    @staticmethod
-    def _check_required(method: str, requires: Sequence[str], arrays: dict, suffix: str = "") -> None:
-        missing = [k + suffix for k in requires if arrays.get(k) is None]
-        if missing:
-            raise InputError(f"Method {method!r} needs {', '.join(missing)}")
-
-    def _package(
-        self, arrays: dict[str, np.ndarray | None], requires: Sequence[str]
-    ) -> dict[str, np.ndarray]:
-        data = {
-            "x": self._select_features(self._transform_inputs(arrays["x"])),
-            "theta": self._transform_parameters(arrays["theta"]),
-        }
-        for key in requires:
-            value = arrays[key]
-            data[key] = self._transform_score(value) if key == "t_xz" else value
-        return data
-
-    def _set_dimensions(self, n_observables: int, n_parameters: int) -> None:
-        if self.n_observables is None:
-            self.n_observables = n_observables
-        if self.n_parameters is None:
-            self.n_parameters = n_parameters
-        if (self.n_observables, self.n_parameters) != (n_observables, n_parameters):
-            raise InputError(
-                f"Data have {n_observables} observables and {n_parameters} parameters, the estimator "
-                f"{self.n_observables} and {self.n_parameters}"
-            )
 
     # ------------------------------------------------------------------ evaluation
 
@@ -245,9 +171,9 @@ class ParameterizedRatioEstimator(ConditionalEstimator):
         device = self._model_device()
         logs, scores = [], []
         with torch.set_grad_enabled(evaluate_score):
-            for start in range(0, len(x), _EVAL_BATCH):
-                th = torch.as_tensor(theta[start : start + _EVAL_BATCH], device=device)
-                xx = torch.as_tensor(x[start : start + _EVAL_BATCH], device=device)
+            for start in range(0, len(x), EVALUATION_BATCH):
+                th = torch.as_tensor(theta[start : start + EVALUATION_BATCH], device=device)
+                xx = torch.as_tensor(x[start : start + EVALUATION_BATCH], device=device)
                 log_r, t = model(th, xx, track_score=evaluate_score, create_graph=False)
                 logs.append(log_r.detach()[:, 0].cpu().numpy())
                 if t is not None:
@@ -347,13 +273,6 @@ class ParameterizedRatioEstimator(ConditionalEstimator):
         theta_arr = self._theta_rows(theta, len(x_arr))
         _, t_hat = self.evaluate_log_likelihood_ratio(x_arr, theta_arr, False, evaluate_score=True)
         return t_hat  # type: ignore[return-value]
-
-    def _theta_rows(self, theta: ArrayLike, n: int) -> np.ndarray:
-        arr = np.asarray(load_array(theta), dtype=np.float64)
-        n_p = self.n_parameters or 1
-        if arr.size == n_p:
-            return np.repeat(arr.reshape(1, n_p), n, axis=0)
-        return _as_2d(arr, "theta")
 
     def _fisher_scores(self, x: np.ndarray, theta: ArrayLike) -> np.ndarray:
         if theta is None:

@@ -25,21 +25,22 @@ from torch.nn import functional as F
 
 from motherlode.errors import InputError
 from motherlode.ml.base import (
+    TRAINER_OPTIONS,
     ArrayLike,
     Estimator,
     TheresAGoodReasonThisDoesntWork,
-    _as_2d,
     _atomic_write,
-    load_array,
+    load_training_arrays,
+    shuffle_together,
 )
 from motherlode.ml.losses import Loss
 from motherlode.ml.networks import DenseNetwork
+from motherlode.ml.trainer import EVALUATION_BATCH
 
 __all__ = ["NUISANCE_MODES", "SallyLoss", "ScoreEstimator"]
 
 logger = logging.getLogger(__name__)
 
-_EVAL_BATCH = 100_000
 
 NUISANCE_MODES: tuple[str, ...] = ("auto", "keep", "profile", "project")
 """Accepted values of ``nuisance_mode`` in :meth:`ScoreEstimator.evaluate_score`."""
@@ -78,6 +79,7 @@ class ScoreEstimator(Estimator):
     """
 
     estimator_type = "score"
+    _output_name = "score components"
 
     def __init__(
         self,
@@ -162,64 +164,23 @@ class ScoreEstimator(Estimator):
         del n_workers
         if method not in SCORE_METHODS:
             raise InputError(f"Unknown method {method!r}; expected one of {', '.join(SCORE_METHODS)}")
-        x_arr, t_arr = self._load_training(x, t_xz, memmap, limit_samplesize)
+        arguments = locals()
+        arrays = load_training_arrays({"x": x, "t_xz": t_xz}, ("x", "t_xz"), memmap, limit_samplesize)
         val = None
         if x_val is not None and t_xz_val is not None:
-            val = self._load_training(x_val, t_xz_val, memmap, None)
-        self.initialize_input_transform(x_arr, transform=scale_inputs, overwrite=False)
+            val = load_training_arrays({"x": x_val, "t_xz": t_xz_val}, ("x", "t_xz"), memmap)
+        self.initialize_input_transform(arrays["x"], transform=scale_inputs, overwrite=False)
+        data = self._package(arrays)
         if shuffle_labels:
             logger.info("Shuffling labels")
-            t_arr = t_arr[torch.randperm(len(t_arr)).numpy()]
-        data = {"x": self._select_features(self._transform_inputs(x_arr)), "t_xz": t_arr}
-        data_val = (
-            None
-            if val is None
-            else {"x": self._select_features(self._transform_inputs(val[0])), "t_xz": val[1]}
-        )
-        self._set_dimensions(data["x"].shape[1], t_arr.shape[1])
-        options = {
-            "optimizer": optimizer,
-            "n_epochs": n_epochs,
-            "batch_size": batch_size,
-            "initial_lr": initial_lr,
-            "final_lr": final_lr,
-            "nesterov_momentum": nesterov_momentum,
-            "validation_split": validation_split,
-            "early_stopping": early_stopping,
-            "early_stopping_patience": early_stopping_patience,
-            "clip_gradient": clip_gradient,
-            "verbose": verbose,
-        }
+            (data["t_xz"],) = shuffle_together(data["t_xz"])
+        data_val = None if val is None else self._package(val)
+        self._set_dimensions(data["x"].shape[1], data["t_xz"].shape[1])
+        options = {k: arguments[k] for k in TRAINER_OPTIONS}
         return self._fit(SallyLoss(), _score_forward, data, data_val, device, options)
 
-    @staticmethod
-    def _load_training(
-        x: ArrayLike, t_xz: ArrayLike, memmap: bool, limit: int | None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        x_arr, t_arr = load_array(x, memmap), load_array(t_xz, memmap)
-        if x_arr is None or t_arr is None:
-            raise InputError("x and t_xz are required for training")
-        if limit is not None:
-            x_arr, t_arr = x_arr[:limit], t_arr[:limit]
-        x_arr, t_arr = _as_2d(np.asarray(x_arr), "x"), _as_2d(np.asarray(t_arr), "t_xz")
-        if len(x_arr) != len(t_arr):
-            raise InputError(f"x has {len(x_arr)} samples but t_xz has {len(t_arr)}")
-        for name, arr in (("x", x_arr), ("t_xz", t_arr)):
-            bad = ~np.isfinite(arr)
-            if bad.any():
-                raise InputError(f"{name} contains {int(bad.sum())} NaN or infinite value(s)")
-        return x_arr, t_arr
-
-    def _set_dimensions(self, n_observables: int, n_parameters: int) -> None:
-        if self.n_observables is None:
-            self.n_observables = n_observables
-        if self.n_parameters is None:
-            self.n_parameters = n_parameters
-        if (self.n_observables, self.n_parameters) != (n_observables, n_parameters):
-            raise InputError(
-                f"Data have {n_observables} observables and {n_parameters} score components, the estimator "
-                f"{self.n_observables} and {self.n_parameters}"
-            )
+    def _package(self, arrays: dict[str, np.ndarray | None]) -> dict[str, np.ndarray]:
+        return {"x": self._select_features(self._transform_inputs(arrays["x"])), "t_xz": arrays["t_xz"]}  # type: ignore[arg-type,dict-item]
 
     # ------------------------------------------------------------------ nuisance parameters
 
@@ -275,8 +236,8 @@ class ScoreEstimator(Estimator):
         x_arr = self._prepare_x(x)
         out = []
         with torch.no_grad():
-            for start in range(0, len(x_arr), _EVAL_BATCH):
-                xx = torch.as_tensor(x_arr[start : start + _EVAL_BATCH], device=device)
+            for start in range(0, len(x_arr), EVALUATION_BATCH):
+                xx = torch.as_tensor(x_arr[start : start + EVALUATION_BATCH], device=device)
                 out.append(model(xx).cpu().numpy())
         if not out:
             return np.zeros((0, self.n_parameters or 0), dtype=np.float32)

@@ -42,6 +42,7 @@ from motherlode.ml.networks import DenseNetwork
 from motherlode.ml.parameterized_ratio import ParameterizedRatioEstimator
 from motherlode.ml.score import ScoreEstimator
 from motherlode.ml.trainer import (
+    EVALUATION_BATCH,
     TrainingError,
     learning_rate,
     make_optimizer,
@@ -61,7 +62,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_EVAL_BATCH = 100_000
 _KINDS: dict[type, str] = {
     ScoreEstimator: "score",
     ParameterizedRatioEstimator: "ratio",
@@ -294,8 +294,8 @@ class _StackedTrainer:
         self.net.eval()
         total = torch.zeros(idx.shape[0], dtype=torch.float64, device=self.device)
         with torch.set_grad_enabled(self.loss.needs_score):
-            for start in range(0, idx.shape[1], _EVAL_BATCH):
-                part = idx[:, start : start + _EVAL_BATCH]
+            for start in range(0, idx.shape[1], EVALUATION_BATCH):
+                part = idx[:, start : start + EVALUATION_BATCH]
                 total += self.losses(data, part, create_graph=False).detach().double() * part.shape[1]
         self.net.train()
         return total / idx.shape[1]

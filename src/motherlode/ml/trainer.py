@@ -28,6 +28,7 @@ from motherlode.ml.losses import Loss
 from motherlode.progress import progress_bar
 
 __all__ = [
+    "EVALUATION_BATCH",
     "Trainer",
     "TrainingError",
     "learning_rate",
@@ -42,7 +43,8 @@ logger = logging.getLogger(__name__)
 Forward = Callable[[nn.Module, dict[str, torch.Tensor], bool, bool], dict[str, torch.Tensor]]
 
 _VERBOSE_FRACTIONS = {"all": None, "many": 50, "some": 20, "few": 5}
-_EVAL_BATCH = 100_000
+EVALUATION_BATCH = 100_000
+"""Samples per batch when evaluating networks (no gradient steps): bounds the memory of evaluation."""
 _GRAPH_WARMUP_STEPS = 3
 
 
@@ -363,7 +365,7 @@ class Trainer:
             opt.zero_grad(set_to_none=True)
 
     def evaluate_loss(
-        self, data: dict[str, torch.Tensor], batch_size: int = _EVAL_BATCH
+        self, data: dict[str, torch.Tensor], batch_size: int = EVALUATION_BATCH
     ) -> tuple[float, dict]:
         """Sample-weighted mean loss (and components) of the model in eval mode on tensors ``data``."""
         self.model.eval()
