@@ -409,7 +409,7 @@ class Estimator:
         prefix = str(filename)
         text = json.dumps(self._settings(), indent=2).encode()
         _atomic_write(Path(prefix + "_settings.json"), lambda f: f.write(text))
-        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        state = self._state_dict_to_file({k: v.detach().cpu() for k, v in model.state_dict().items()})
         _atomic_write(Path(prefix + "_state_dict.pt"), lambda f: torch.save(state, f))
         for suffix, arr in self._scaling_arrays().items():
             if arr is not None:
@@ -440,10 +440,18 @@ class Estimator:
         model = self._create_model()
         try:
             state = torch.load(prefix + "_state_dict.pt", weights_only=True, map_location="cpu")
-            model.load_state_dict(state)
+            model.load_state_dict(self._state_dict_from_file(state))
         except (OSError, RuntimeError, pickle.UnpicklingError) as exc:
             raise FileFormatError(f"Cannot load the network from {prefix}_state_dict.pt: {exc}") from exc
         self.model = model
+
+    def _state_dict_to_file(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The state dict as written to ``<filename>_state_dict.pt`` (MadMiner's keys; default: unchanged)."""
+        return state
+
+    def _state_dict_from_file(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The network's state dict from the file's (inverse of :meth:`_state_dict_to_file`)."""
+        return state
 
     def _accepts_settings(self, settings: dict[str, Any]) -> bool:
         """Whether :meth:`load` can rebuild this class from ``settings`` (default: same type)."""

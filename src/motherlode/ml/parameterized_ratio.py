@@ -57,6 +57,16 @@ class ParameterizedRatioEstimator(ConditionalEstimator):
         )
         return self.model
 
+    # MadMiner 0.9's ratio network registers its layer list twice, as ``layers`` and ``append`` (it keeps
+    # the return value of ``ModuleList.append``), so its files hold every layer under both names and its
+    # ``load`` requires both.
+    def _state_dict_to_file(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        layers = {k.removeprefix("layers."): v for k, v in state.items() if k.startswith("layers.")}
+        return {**state, **{"append." + k: v for k, v in layers.items()}}
+
+    def _state_dict_from_file(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {k: v for k, v in state.items() if not k.startswith("append.")}
+
     def _accepts_settings(self, settings: dict[str, Any]) -> bool:
         # MadMiner saves morphing-aware estimators as "parameterized_ratio" with a morphing matrix
         return super()._accepts_settings(settings) and "morphing_matrix" not in settings
