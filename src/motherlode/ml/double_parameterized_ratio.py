@@ -22,7 +22,7 @@ from motherlode.ml.base import (
     shuffle_together,
 )
 from motherlode.ml.losses import get_double_loss
-from motherlode.ml.networks import DenseNetwork
+from motherlode.ml.networks import DenseNetwork, differentiable, parameter_gradients
 from motherlode.ml.trainer import EVALUATION_BATCH
 
 __all__ = ["DoubleParameterizedRatioEstimator", "DoubleParameterizedRatioModel"]
@@ -75,19 +75,13 @@ class DoubleParameterizedRatioModel(DenseNetwork):
         All inputs are already scaled; ``create_graph`` keeps the score graph for training.
         """
         if track_score:
-            theta0 = theta0.detach().requires_grad_(True) if not theta0.requires_grad else theta0
-            theta1 = theta1.detach().requires_grad_(True) if not theta1.requires_grad else theta1
+            theta0, theta1 = differentiable(theta0), differentiable(theta1)
         f01 = super().forward(torch.cat((theta0, theta1, x), dim=1))
         f10 = super().forward(torch.cat((theta1, theta0, x), dim=1))
         log_r_hat = f01 - f10
         if not track_score:
             return log_r_hat, None, None
-        t_hat0, t_hat1 = torch.autograd.grad(
-            log_r_hat,
-            (theta0, theta1),
-            grad_outputs=torch.ones_like(log_r_hat),
-            create_graph=create_graph,
-        )
+        t_hat0, t_hat1 = parameter_gradients(log_r_hat, (theta0, theta1), create_graph)
         return log_r_hat, t_hat0, t_hat1
 
 

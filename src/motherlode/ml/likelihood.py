@@ -52,7 +52,7 @@ from motherlode.ml.base import (
     shuffle_together,
 )
 from motherlode.ml.losses import Loss
-from motherlode.ml.networks import make_activation
+from motherlode.ml.networks import differentiable, make_activation, parameter_gradients
 from motherlode.ml.trainer import EVALUATION_BATCH
 
 __all__ = [
@@ -243,9 +243,9 @@ class ConditionalMAF(nn.Module):
         if not track_score:
             return self.flow(theta).log_prob(x), None
         with torch.enable_grad():
-            theta = theta.detach().requires_grad_(True)
+            theta = differentiable(theta)
             log_p = self.flow(theta).log_prob(x)
-            (t_hat,) = torch.autograd.grad(log_p.sum(), theta, create_graph=create_graph)
+            (t_hat,) = parameter_gradients(log_p, (theta,), create_graph)
         return log_p, t_hat
 
 

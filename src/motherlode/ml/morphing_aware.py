@@ -45,7 +45,7 @@ from torch import nn
 from motherlode.errors import InputError
 from motherlode.fileformat import read_setup
 from motherlode.ml.base import _as_2d
-from motherlode.ml.networks import DenseNetwork
+from motherlode.ml.networks import DenseNetwork, differentiable, parameter_gradients
 from motherlode.ml.parameterized_ratio import ParameterizedRatioEstimator
 from motherlode.morphing import PhysicsMorpher
 
@@ -72,16 +72,8 @@ def _score(
     """Return ``(log_r_hat, d log_r_hat / d theta)`` (the score only if ``track_score``)."""
     if not track_score:
         return log_r_hat, None
-    (t_hat,) = torch.autograd.grad(
-        log_r_hat, theta, grad_outputs=torch.ones_like(log_r_hat), create_graph=create_graph
-    )
+    (t_hat,) = parameter_gradients(log_r_hat, (theta,), create_graph)
     return log_r_hat, t_hat
-
-
-def _track(theta: torch.Tensor, track_score: bool) -> torch.Tensor:
-    if track_score and not theta.requires_grad:
-        return theta.detach().requires_grad_(True)
-    return theta
 
 
 def torch_morphing_weights(
@@ -216,7 +208,7 @@ class MorphingAwareRatioModel(nn.Module):
         create_graph : bool, optional
             Keep the graph of the score (training with a score loss).
         """
-        theta = _track(theta, track_score)
+        theta = differentiable(theta) if track_score else theta
         low, high = math.exp(-self.clamp), math.exp(self.clamp)
         r_b = torch.exp(self.log_component_ratios(x).clamp(-self.clamp, self.clamp)).double()
         sigma_b = torch.exp(self.log_sigma_ratio_components.clamp(-self.clamp, self.clamp)).double()
@@ -273,7 +265,7 @@ class QuadraticMorphingAwareRatioModel(nn.Module):
 
         ``theta`` has shape ``(n, 1)`` in physical units; ``x`` is already scaled.
         """
-        theta = _track(theta, track_score)
+        theta = differentiable(theta) if track_score else theta
         numerator = (1.0 + theta * self.dsigma_a(x)) ** 2 + (theta * self.dsigma_b(x)) ** 2
         denominator = (1.0 + theta * self.sigma_a) ** 2 + (theta * self.sigma_b) ** 2
         log_r_hat = torch.log(numerator + self._EPS) - torch.log(denominator + self._EPS)

@@ -24,7 +24,9 @@ __all__ = [
     "ACTIVATIONS",
     "DenseNetwork",
     "ParameterizedRatioModel",
+    "differentiable",
     "make_activation",
+    "parameter_gradients",
 ]
 
 logger = logging.getLogger(__name__)
@@ -58,6 +60,24 @@ def make_activation(name: str) -> nn.Module:
         return _STATELESS[name]()
     except KeyError:
         raise InputError(f"Unknown activation {name!r}; expected one of {', '.join(ACTIVATIONS)}") from None
+
+
+def differentiable(theta: torch.Tensor) -> torch.Tensor:
+    """``theta`` as a tensor that autograd differentiates with respect to (a fresh leaf if it is not one)."""
+    return theta if theta.requires_grad else theta.detach().requires_grad_(True)
+
+
+def parameter_gradients(
+    output: torch.Tensor, thetas: tuple[torch.Tensor, ...], create_graph: bool
+) -> tuple[torch.Tensor, ...]:
+    """The scores: per-sample derivatives of ``output`` (one value per sample, samples independent)
+    with respect to each of ``thetas`` (made with :func:`differentiable`).
+
+    ``create_graph`` keeps their graph, so that a loss on them can be back-propagated (training).
+    """
+    return torch.autograd.grad(
+        output, thetas, grad_outputs=torch.ones_like(output), create_graph=create_graph
+    )
 
 
 def _check_hidden(n_hidden: Sequence[int]) -> tuple[int, ...]:
@@ -158,15 +178,9 @@ class ParameterizedRatioModel(DenseNetwork):
         create_graph : bool, optional
             Keep the graph of the score so that a loss on it can be back-propagated (training).
         """
-        if track_score and not theta.requires_grad:
-            theta = theta.detach().requires_grad_(True)
+        theta = differentiable(theta) if track_score else theta
         log_r_hat = super().forward(torch.cat((theta, x), dim=1))
         if not track_score:
             return log_r_hat, None
-        (t_hat,) = torch.autograd.grad(
-            log_r_hat,
-            theta,
-            grad_outputs=torch.ones_like(log_r_hat),
-            create_graph=create_graph,
-        )
+        (t_hat,) = parameter_gradients(log_r_hat, (theta,), create_graph)
         return log_r_hat, t_hat

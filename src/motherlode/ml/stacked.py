@@ -38,7 +38,7 @@ from motherlode.errors import InputError
 from motherlode.ml.base import Estimator, TrainingSetup
 from motherlode.ml.double_parameterized_ratio import DoubleParameterizedRatioEstimator
 from motherlode.ml.losses import Loss
-from motherlode.ml.networks import DenseNetwork
+from motherlode.ml.networks import DenseNetwork, differentiable, parameter_gradients
 from motherlode.ml.parameterized_ratio import ParameterizedRatioEstimator
 from motherlode.ml.score import ScoreEstimator
 from motherlode.ml.trainer import (
@@ -218,13 +218,11 @@ def _forward_score(net: StackedDenseNetwork, batch: Tensors, need_score: bool, c
 def _forward_ratio(net: StackedDenseNetwork, batch: Tensors, need_score: bool, create_graph: bool) -> Tensors:
     theta = batch["theta"]
     if need_score:
-        theta = theta.detach().requires_grad_(True)
+        theta = differentiable(theta)
     log_r_hat = net(torch.cat((theta, batch["x"]), dim=-1))
     out = {"log_r_hat": log_r_hat}
     if need_score:
-        (out["t_hat"],) = torch.autograd.grad(
-            log_r_hat, theta, grad_outputs=torch.ones_like(log_r_hat), create_graph=create_graph
-        )
+        (out["t_hat"],) = parameter_gradients(log_r_hat, (theta,), create_graph)
     return out
 
 
@@ -233,13 +231,11 @@ def _forward_double(
 ) -> Tensors:
     theta0, theta1, x = batch["theta0"], batch["theta1"], batch["x"]
     if need_score:
-        theta0, theta1 = theta0.detach().requires_grad_(True), theta1.detach().requires_grad_(True)
+        theta0, theta1 = differentiable(theta0), differentiable(theta1)
     log_r_hat = net(torch.cat((theta0, theta1, x), dim=-1)) - net(torch.cat((theta1, theta0, x), dim=-1))
     out = {"log_r_hat": log_r_hat}
     if need_score:
-        out["t_hat0"], out["t_hat1"] = torch.autograd.grad(
-            log_r_hat, (theta0, theta1), grad_outputs=torch.ones_like(log_r_hat), create_graph=create_graph
-        )
+        out["t_hat0"], out["t_hat1"] = parameter_gradients(log_r_hat, (theta0, theta1), create_graph)
     return out
 
 
