@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import keyword
 import logging
-import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,39 +32,11 @@ import numpy as np
 from . import events
 from .errors import InputError
 from .expressions import Expression
+from .models.readers import Cut, Efficiency, Observable
 
 __all__ = ["Cut", "Efficiency", "Observable", "Selection", "SelectionResult"]
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Observable:
-    """An observable: an expression ``definition`` or a Python ``function``."""
-
-    name: str
-    definition: str | None
-    function: Callable[..., Any] | None = None
-    vectorized: bool = False
-    required: bool = False
-    default: float | None = None
-    expression: Expression | None = field(default=None, repr=False, compare=False)
-
-
-@dataclass(frozen=True)
-class Cut:
-    """A selection cut: events pass where ``definition`` is true."""
-
-    definition: str
-    pass_if_not_parsed: bool = False
-
-
-@dataclass(frozen=True)
-class Efficiency:
-    """An efficiency factor multiplying the event weights."""
-
-    definition: str
-    value_if_not_parsed: float = 1.0
 
 
 @dataclass
@@ -108,15 +79,6 @@ def _check_name(name: str, taken: Iterable[str]) -> None:
         )
 
 
-def _check_default(default: float | None, name: str) -> float | None:
-    if default is None:
-        return None
-    try:
-        return float(default)
-    except (TypeError, ValueError):
-        raise InputError(f"observable {name!r}: default must be a number or None, got {default!r}") from None
-
-
 class Selection:
     """Observables, cuts and efficiencies of an analysis.
 
@@ -131,6 +93,7 @@ class Selection:
         self.observables: dict[str, Observable] = {}
         self.cuts: list[Cut] = []
         self.efficiencies: list[Efficiency] = []
+        self._expressions: dict[str, Expression] = {}
         self._compiled_cuts: list[Expression] | None = None
         self._compiled_efficiencies: list[Expression] | None = None
         self.statistics = _Statistics()
@@ -146,12 +109,11 @@ class Selection:
             raise InputError(
                 f"observable {name!r}: the definition must be a string, got {type(definition).__name__}"
             )
-        expression = events.compile_definition(
+        observable = Observable(name, definition, val_default=default, is_required=required)
+        self._expressions[name] = events.compile_definition(
             definition, extra_names=self.global_names, context=f"observable {name!r}"
         )
-        self.observables[name] = Observable(
-            name, definition, None, False, bool(required), _check_default(default, name), expression
-        )
+        self.observables[name] = observable
         self._invalidate()
 
     def add_observable_from_function(
@@ -167,28 +129,27 @@ class Selection:
         if not callable(fn):
             raise InputError(f"observable {name!r}: fn must be callable, got {type(fn).__name__}")
         self.observables[name] = Observable(
-            name, None, fn, bool(vectorized), bool(required), _check_default(default, name)
+            name, fn, val_default=default, is_required=required, vectorized=vectorized
         )
         self._invalidate()
 
     def add_cut(self, definition: str, pass_if_not_parsed: bool = False) -> None:
         """Add a cut; the expression may use physics objects and observables by name."""
         self._compile_condition(definition, "cut", strict=False)
-        self.cuts.append(Cut(definition, bool(pass_if_not_parsed)))
+        self.cuts.append(Cut(f"cut_{len(self.cuts)}", definition, is_required=pass_if_not_parsed))
         self._invalidate()
 
     def add_efficiency(self, definition: str, value_if_not_parsed: float = 1.0) -> None:
         """Add an efficiency factor; the expression may use physics objects and observables."""
         self._compile_condition(definition, "efficiency", strict=False)
-        value = float(value_if_not_parsed)
-        if not math.isfinite(value):
-            raise InputError(f"efficiency {definition!r}: value_if_not_parsed must be finite, got {value}")
-        self.efficiencies.append(Efficiency(definition, value))
+        name = f"efficiency_{len(self.efficiencies)}"
+        self.efficiencies.append(Efficiency(name, definition, val_default=value_if_not_parsed))
         self._invalidate()
 
     def reset_observables(self) -> None:
         """Remove all observables."""
         self.observables = {}
+        self._expressions = {}
         self._invalidate()
 
     def reset_cuts(self) -> None:
@@ -213,9 +174,9 @@ class Selection:
 
     def compile(self) -> None:
         """Check every cut and efficiency against the final list of observables."""
-        self._compiled_cuts = [self._compile_condition(cut.definition, "cut", True) for cut in self.cuts]
+        self._compiled_cuts = [self._compile_condition(cut.val_expression, "cut", True) for cut in self.cuts]
         self._compiled_efficiencies = [
-            self._compile_condition(efficiency.definition, "efficiency", True)
+            self._compile_condition(efficiency.val_expression, "efficiency", True)
             for efficiency in self.efficiencies
         ]
 
@@ -231,9 +192,10 @@ class Selection:
     # ---------------------------------------------------------------- evaluation
 
     def _evaluate_observable(self, observable: Observable, objects: Any) -> tuple[np.ndarray, np.ndarray]:
-        if observable.expression is not None:
-            return events.evaluate(observable.expression, objects)
-        return events.evaluate_function(observable.function, objects, vectorized=observable.vectorized)
+        expression = self._expressions.get(observable.name)
+        if expression is not None:
+            return events.evaluate(expression, objects)
+        return events.evaluate_function(observable.val_expression, objects, vectorized=observable.vectorized)
 
     def apply(self, objects: Any) -> SelectionResult:
         """Evaluate everything on the events of ``objects`` (an :class:`~motherlode.events.EventObjects`)."""
@@ -252,20 +214,20 @@ class Selection:
             values, parsed = self._evaluate_observable(observable, objects)
             values = np.asarray(values, dtype=np.float64).reshape(n)
             parsed = np.asarray(parsed, dtype=bool).reshape(n)
-            if observable.required:
+            if observable.is_required:
                 keep &= parsed
                 failed = self.statistics.failed_observables
                 failed[observable.name] = failed.get(observable.name, 0) + int(n - parsed.sum())
-            if observable.default is None:
+            if observable.val_default is None:
                 column = np.where(parsed, values, np.nan)
                 by_name[observable.name] = np.ma.MaskedArray(column, mask=~parsed)
             else:
-                column = np.where(parsed, values, observable.default)
+                column = np.where(parsed, values, observable.val_default)
                 by_name[observable.name] = column
             columns.append(column)
         for i, (cut, expression) in enumerate(zip(self.cuts, self._compiled_cuts, strict=True)):
             values, parsed = events.evaluate(expression, objects, extra=by_name)
-            passed = np.where(parsed, np.asarray(values) != 0.0, cut.pass_if_not_parsed)
+            passed = np.where(parsed, np.asarray(values) != 0.0, cut.is_required)
             self.statistics.failed_cuts[i] += int(n - passed.sum())
             keep &= passed
         efficiency = np.ones(n)
@@ -273,7 +235,7 @@ class Selection:
             zip(self.efficiencies, self._compiled_efficiencies, strict=True)
         ):
             values, parsed = events.evaluate(expression, objects, extra=by_name)
-            factor = np.where(parsed, values, entry.value_if_not_parsed)
+            factor = np.where(parsed, values, entry.val_default)
             self.statistics.failed_efficiencies[i] += int(np.sum(factor <= 0.0))
             self.statistics.efficiency_sums[i] += float(np.sum(factor))
             keep &= factor > 0.0
@@ -288,12 +250,12 @@ class Selection:
         stats = self.statistics
         logger.info("%s: %d of %d events pass", label, stats.passed, stats.events)
         for name, failed in stats.failed_observables.items():
-            if self.observables.get(name) is not None and self.observables[name].required:
+            if self.observables.get(name) is not None and self.observables[name].is_required:
                 logger.info("  required observable %s not parsed in %d events", name, failed)
         for cut, failed in zip(self.cuts, stats.failed_cuts, strict=False):
-            logger.info("  cut %s: %d events fail", cut.definition, failed)
+            logger.info("  cut %s: %d events fail", cut.val_expression, failed)
         for entry, failed, total in zip(
             self.efficiencies, stats.failed_efficiencies, stats.efficiency_sums, strict=False
         ):
             mean = total / stats.events if stats.events else float("nan")
-            logger.info("  efficiency %s: mean %.4g, %d events rejected", entry.definition, mean, failed)
+            logger.info("  efficiency %s: mean %.4g, %d events rejected", entry.val_expression, mean, failed)

@@ -49,7 +49,7 @@ from ..fileformat import (
     write_observables,
     write_sample_summary,
 )
-from ..models import Benchmark, NuisanceParameter
+from ..models import Benchmark, Cut, Efficiency, NuisanceParameter, Observable
 from ..progress import progress_bar
 from ..selection import Selection
 from .lhefile import LHEEventChunk, LHEHeader, iter_lhe_events, read_lhe_header
@@ -258,18 +258,18 @@ class LHEReader:
     # ------------------------------------------------------------------ observables, cuts, efficiencies
 
     @property
-    def observables(self) -> dict[str, Any]:
-        """The observables, by name, in column order."""
+    def observables(self) -> dict[str, Observable]:
+        """The observables (:class:`~motherlode.models.Observable`), by name, in column order."""
         return self.selection.observables
 
     @property
-    def cuts(self) -> list[Any]:
-        """The cuts."""
+    def cuts(self) -> list[Cut]:
+        """The cuts (:class:`~motherlode.models.Cut`)."""
         return self.selection.cuts
 
     @property
-    def efficiencies(self) -> list[Any]:
-        """The efficiencies."""
+    def efficiencies(self) -> list[Efficiency]:
+        """The efficiencies (:class:`~motherlode.models.Efficiency`)."""
         return self.selection.efficiencies
 
     def add_observable(
