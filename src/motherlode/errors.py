@@ -17,6 +17,7 @@ __all__ = [
     "InputError",
     "MorphingError",
     "MotherlodeError",
+    "NotYetAvailableError",
     "SetupError",
 ]
 
@@ -59,3 +60,12 @@ class MorphingError(MotherlodeError, ValueError):
     def __init__(self, message: str, condition_number: float | None = None) -> None:
         super().__init__(message)
         self.condition_number = condition_number
+
+
+class NotYetAvailableError(MotherlodeError):
+    """A MadMiner feature whose motherlode stage is planned but not built yet.
+
+    The names of such stages import (so a ported script fails at the first call, with this
+    message, not at its imports); calling them raises this error, which names the feature and
+    where its plan is tracked. See :mod:`motherlode.pending`.
+    """

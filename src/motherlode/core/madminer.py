@@ -25,6 +25,7 @@ from ..models import (
     parse_scale_factors,
 )
 from ..morphing import PhysicsMorpher, RandomState
+from ..pending import MADGRAPH, pending_function
 
 __all__ = ["MadMiner"]
 
@@ -670,3 +671,11 @@ class MadMiner:
             "morphing" if self.morpher is not None else "no morphing",
             len(self.systematics),
         )
+
+    # ------------------------------------------------------------------ event generation
+
+    run = pending_function("run", __name__, MADGRAPH, owner="MadMiner")
+    run_multiple = pending_function("run_multiple", __name__, MADGRAPH, owner="MadMiner")
+    reweight_existing_sample = pending_function(
+        "reweight_existing_sample", __name__, MADGRAPH, owner="MadMiner"
+    )

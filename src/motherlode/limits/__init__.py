@@ -1,4 +1,9 @@
-"""Asymptotic limits on the parameters.
+"""Asymptotic limits on the parameters (:class:`AsymptoticLimits`).
 
-This stage is not implemented yet; see docs/architecture.md for its place in the data path.
+This stage is planned and not built yet: its MadMiner names import, and using them raises
+:class:`~motherlode.errors.NotYetAvailableError` (see :mod:`motherlode.pending`).
 """
+
+from .asymptotic_limits import AsymptoticLimits
+
+__all__ = ["AsymptoticLimits"]

@@ -1,4 +1,35 @@
-"""Plots of morphing bases, distributions, Fisher information and limits.
+"""Plots of distributions, morphing bases, Fisher information, limits and uncertainties.
 
-This stage is not implemented yet; see docs/architecture.md for its place in the data path.
+This stage is planned and not built yet: its MadMiner names import, and using them raises
+:class:`~motherlode.errors.NotYetAvailableError` (see :mod:`motherlode.pending`).
 """
+
+from .distributions import plot_distributions, plot_histograms
+from .fisherinformation import (
+    plot_distribution_of_information,
+    plot_fisher_information_contours_2d,
+    plot_fisherinfo_barplot,
+)
+from .limits import plot_pvalue_limits
+from .morphing import (
+    plot_1d_morphing_basis,
+    plot_2d_morphing_basis,
+    plot_nd_morphing_basis_scatter,
+    plot_nd_morphing_basis_slices,
+)
+from .uncertainties import plot_systematics, plot_uncertainty
+
+__all__ = [
+    "plot_1d_morphing_basis",
+    "plot_2d_morphing_basis",
+    "plot_distribution_of_information",
+    "plot_distributions",
+    "plot_fisher_information_contours_2d",
+    "plot_fisherinfo_barplot",
+    "plot_histograms",
+    "plot_nd_morphing_basis_scatter",
+    "plot_nd_morphing_basis_slices",
+    "plot_pvalue_limits",
+    "plot_systematics",
+    "plot_uncertainty",
+]

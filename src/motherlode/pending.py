@@ -1,0 +1,110 @@
+"""Placeholders for MadMiner names whose motherlode stage is planned but not built yet.
+
+motherlode keeps every public name of MadMiner 0.9.6 importable from the same path, so a ported
+script fails at the first *use* of a missing stage with a clear message, never at its imports
+with an ``ImportError``. A placeholder is a class or function with MadMiner's name that raises
+:class:`~motherlode.errors.NotYetAvailableError` naming the feature. When the stage lands, the
+placeholder is replaced by the real thing and the API-parity test
+(``tests/test_api_parity.py``), which knows placeholders by :func:`pending_feature`, starts
+checking its signature.
+
+Examples
+--------
+>>> from motherlode.fisherinformation import FisherInformation
+>>> FisherInformation("events.h5")  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+motherlode.errors.NotYetAvailableError: FisherInformation is not available yet: Fisher information ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from .errors import NotYetAvailableError
+
+__all__ = [
+    "DELPHES",
+    "FISHER_INFORMATION",
+    "HISTOGRAMS",
+    "LIKELIHOOD",
+    "LIMITS",
+    "MADGRAPH",
+    "PLOTTING",
+    "Feature",
+    "pending_class",
+    "pending_feature",
+    "pending_function",
+]
+
+_MARK = "__motherlode_pending__"
+
+
+@dataclass(frozen=True)
+class Feature:
+    """A planned stage: its name and where it will live."""
+
+    name: str
+    location: str
+
+    def message(self, what: str) -> str:
+        return (
+            f"{what} is not available yet: {self.name} ({self.location}) is planned and not built. "
+            "See the status table in the README; until it lands, MadMiner 0.9.6 can run this step "
+            "on the same files."
+        )
+
+
+DELPHES = Feature("the detector-level reader of Delphes files", "motherlode.delphes")
+MADGRAPH = Feature(
+    "steering MadGraph5_aMC and Pythia 8", "MadMiner.run, run_multiple and reweight_existing_sample"
+)
+FISHER_INFORMATION = Feature("Fisher information and information geometry", "motherlode.fisherinformation")
+HISTOGRAMS = Feature("histograms with adaptive binning for likelihoods and limits", "motherlode.utils.histo")
+LIKELIHOOD = Feature("histogram and neural likelihoods with profiling", "motherlode.likelihood")
+LIMITS = Feature("asymptotic limits", "motherlode.limits")
+PLOTTING = Feature("plots", "motherlode.plotting")
+
+
+def pending_feature(obj: Any) -> Feature | None:
+    """The planned feature behind a placeholder, or None for anything that is built."""
+    return getattr(obj, _MARK, None)
+
+
+def _raiser(what: str, feature: Feature) -> Callable[..., NoReturn]:
+    def unavailable(*args: Any, **kwargs: Any) -> NoReturn:
+        raise NotYetAvailableError(feature.message(what))
+
+    return unavailable
+
+
+def pending_function(
+    name: str, module: str, feature: Feature, owner: str | None = None
+) -> Callable[..., NoReturn]:
+    """A function called ``name`` in ``module`` that raises :class:`NotYetAvailableError`.
+
+    With ``owner`` (a class name) it is a method of a built class, e.g. ``MadMiner.run``.
+    """
+    qualname = name if owner is None else f"{owner}.{name}"
+    function = _raiser(qualname, feature)
+    function.__name__ = name
+    function.__qualname__ = qualname
+    function.__module__ = module
+    function.__doc__ = f"Not available yet: {feature.name} is planned ({feature.location})."
+    setattr(function, _MARK, feature)
+    return function
+
+
+def pending_class(name: str, module: str, feature: Feature) -> type:
+    """A class called ``name`` in ``module`` whose construction raises :class:`NotYetAvailableError`."""
+    init = _raiser(name, feature)
+    namespace = {
+        "__init__": init,
+        "__module__": module,
+        "__qualname__": name,
+        "__doc__": f"Not available yet: {feature.name} is planned ({feature.location}).",
+        _MARK: feature,
+    }
+    return type(name, (), namespace)
