@@ -282,7 +282,7 @@ def test_priors_and_individual_effective_sizes(toy):
         morphing_points([[0.5], [-0.5], [0.1]]), benchmark("sm"), 600, return_individual_n_effective=True,
         random_state=1,
     )  # fmt: skip
-    assert out[-1].shape == (6,) and np.all(out[-1] > 1000)  # 3 sets, two halves
+    assert out[-1].shape == (600,) and np.all(out[-1] > 1000)  # one value per sample, as MadMiner
 
 
 def test_memory_does_not_grow_with_the_file(tmp_path):
@@ -331,3 +331,74 @@ def test_two_parameters_exact(tmp_path):
     error = samples.std(axis=0) / np.sqrt(len(samples))
     assert np.all(np.abs(samples.mean(axis=0) - weighted_mean) < 4 * error)
     assert np.all(np.abs(weighted_mean) > 10 * error)  # and differ clearly from the flat x
+
+
+def _n_effective(train, theta):
+    """Independent effective sample size of p(x|theta) on the train events: 1 / max_x p(x|theta)."""
+    weights = _weights(train, np.asarray(theta, dtype=np.float64)[..., None])
+    return weights.sum(axis=-1) / weights.max(axis=-1)
+
+
+def test_individual_n_effective_one_value_per_sample_aligned_with_x(toy, tmp_path):
+    """MadMiner 0.9.6: float64 (n_samples,), shuffled with x; each sample carries the n_eff of the
+    distribution it was drawn from (theta0 for y = 0, theta1 for y = 1); not saved to disk."""
+    path, x = toy
+    train = _train_x(x)
+    augmenter = SampleAugmenter(path)
+    arguments = (morphing_points([[0.5], [-0.5], [0.1]]), benchmark("sm"), 601)
+    out = augmenter.sample_train_ratio(
+        *arguments, return_individual_n_effective=True, random_state=3, double_precision=True,
+        folder=tmp_path, filename="train",
+    )  # fmt: skip
+    samples, theta0, theta1, y, _, _, n_effective = out
+    assert isinstance(n_effective, np.ndarray) and n_effective.dtype == np.float64
+    assert n_effective.shape == (601,) == samples.shape[:1] and y.shape == (601, 1)
+    assert (y[:, 0] == 0).sum() == 300 and not np.all(np.diff(y[:, 0]) >= 0)  # both halves, shuffled
+    # alignment: every sample has the n_eff of its own sampling point, recomputed from the weights
+    sampling_theta = np.where(y[:, 0] == 0, theta0[:, 0], theta1[:, 0])
+    np.testing.assert_allclose(n_effective, _n_effective(train, sampling_theta), rtol=1e-10)
+    # MadMiner's tutorial: the numerator half, indexed with the flattened labels
+    cut = y.flatten() == 0
+    assert n_effective[cut].shape == (300,)
+    per_theta = {
+        float(t): set(n_effective[cut & (theta0[:, 0] == t)].tolist()) for t in np.unique(theta0[cut])
+    }
+    assert sorted(per_theta) == [-0.5, 0.1, 0.5]
+    for theta, values in per_theta.items():
+        assert len(values) == 1  # one value per parameter point
+        assert values.pop() == pytest.approx(_n_effective(train, theta), rel=1e-10)
+    np.testing.assert_allclose(n_effective[y[:, 0] == 1], _n_effective(train, 0.0), rtol=1e-10)
+    # the default is the smallest of them, and the flag changes nothing else
+    default = augmenter.sample_train_ratio(*arguments, random_state=3, double_precision=True)
+    assert isinstance(default[-1], float) and default[-1] == pytest.approx(n_effective.min(), rel=1e-12)
+    for a, b in zip(out[:6], default[:6], strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        f"{prefix}_train.npy" for prefix in sorted(("r_xz", "t_xz", "theta0", "theta1", "x", "y"))
+    ]
+
+
+def test_individual_n_effective_with_random_points_and_nuisance_parameters(toy, nuisance_toy):
+    path, x = toy
+    train = _train_x(x)
+    augmenter = SampleAugmenter(path)
+    *_, theta0, theta1, y, _, _, n_effective = augmenter.sample_train_ratio(
+        morphing_point([0.3]), random_morphing_points(40, [("flat", -1.0, 1.0)]), 2000,
+        return_individual_n_effective=True, random_state=7, double_precision=True,
+    )  # fmt: skip
+    assert n_effective.shape == (2000,) and len(np.unique(theta1[y[:, 0] == 1])) == 40
+    sampling_theta = np.where(y[:, 0] == 0, theta0[:, 0], theta1[:, 0])
+    np.testing.assert_allclose(n_effective, _n_effective(train, sampling_theta), rtol=1e-10)
+    # with nuisance parameters: one value per sampling point (theta, nu), still aligned with x
+    augmenter = SampleAugmenter(nuisance_toy[0])
+    *_, theta0, _, y, _, _, n_effective = augmenter.sample_train_ratio(
+        morphing_point([0.3]), benchmark("sm"), 400, nu0=iid_nuisance_parameters("gaussian", 0.0, 1.0),
+        return_individual_n_effective=True, random_state=2, double_precision=True,
+    )  # fmt: skip
+    assert n_effective.shape == (400,) and theta0.shape == (400, 2)
+    numerator = y[:, 0] == 0
+    nuisance_train = _train_x(nuisance_toy[1])
+    for nu in np.unique(theta0[numerator, 1])[:5]:
+        values = np.unique(n_effective[numerator & (theta0[:, 1] == nu)])
+        weights = _weights(nuisance_train, 0.3) * np.exp(0.2 * nuisance_train * nu)
+        np.testing.assert_allclose(values, weights.sum() / weights.max(), rtol=1e-9)

@@ -593,7 +593,8 @@ class SampleAugmenter(DataAnalyzer):
         """Samples ``x ~ p(x|theta)`` without augmented data: returns ``x, theta, n_effective``.
 
         Saved as ``x_<filename>.npy`` and ``theta_<filename>.npy`` when ``folder`` and
-        ``filename`` are given.
+        ``filename`` are given. ``n_effective`` (a float) is the smallest effective number of
+        events ``1 / max_x p(x|theta)`` over the parameter points (see :meth:`sample_train_ratio`).
         """
         del n_processes
         rng = _rng(random_state)
@@ -661,7 +662,8 @@ class SampleAugmenter(DataAnalyzer):
 
         Returns ``x, theta, t_xz, n_effective``; saved as ``x_``, ``theta_``, ``t_xz_<filename>.npy``.
         ``t_xz`` has shape ``(n, n_parameters)``, or ``(n, n_parameters + n_nuisance_parameters)``
-        with the nuisance score.
+        with the nuisance score. ``n_effective`` (a float) is the smallest effective number of
+        events over the parameter points (see :meth:`sample_train_ratio`).
         """
         del n_processes, log_message
         self._check_scores_possible()
@@ -758,9 +760,68 @@ class SampleAugmenter(DataAnalyzer):
         ``r(x,z|theta0,theta1)`` and the joint score ``t(x,z|theta0)`` (CARL, ROLR, CASCAL, RASCAL,
         ALICE, ALICES).
 
-        Returns ``x, theta0, theta1, y, r_xz, t_xz, n_effective`` (``t_xz`` is None without
-        morphing or finite differences); saved as ``x_``, ``theta0_``, ``theta1_``, ``y_``,
-        ``r_xz_``, ``t_xz_<filename>.npy``.
+        Parameters
+        ----------
+        theta0, theta1 : tuple
+            The numerator and denominator points: ``benchmark(name)``, ``benchmarks(names)``,
+            ``morphing_point(theta)``, ``morphing_points(thetas)`` or ``random_morphing_points(n,
+            priors)``. Each point of theta0 (theta1) together with its partner forms a *set*.
+        n_samples : int
+            Total number of samples: ``n_samples // 2`` from theta0, the rest from theta1.
+        nu0, nu1 : tuple or None, optional
+            Nuisance parameter points (or priors) of the numerator and denominator; None: nominal.
+        sample_only_from_closest_benchmark : bool, optional
+            If True (default), draw only from the events generated at the benchmark closest to
+            the sampling point (and from background events).
+        folder, filename : str or None, optional
+            Where to save the arrays, as ``<folder>/<prefix>_<filename>.npy`` with the prefixes
+            ``x``, ``theta0``, ``theta1``, ``y``, ``r_xz`` and ``t_xz`` (``n_effective`` is not
+            saved, as in MadMiner).
+        nuisance_score : bool or "auto", optional
+            Whether ``t_xz`` also holds the score with respect to the nuisance parameters.
+        test_split, validation_split : float, optional
+            Fractions of the events reserved for the test and validation partitions.
+        partition : {"train", "validation", "test", "all"}, optional
+            The partition of events to draw from. Default: "train".
+        n_processes : int, optional
+            Accepted for compatibility and ignored.
+        return_individual_n_effective : bool, optional
+            If False (default), ``n_effective`` is the smallest effective sample size of all sets,
+            a float. If True, it is an array with one value per sample, as in MadMiner 0.9.6.
+        n_eff_forced : float or None, optional
+            If given, events whose probability ``w(x|theta)/sigma(theta)`` exceeds
+            ``1/n_eff_forced`` are ignored when sampling.
+        double_precision : bool, optional
+            float64 instead of float32 outputs.
+        random_state : int, numpy.random.Generator or None, optional
+            Seed or generator; the same seed gives the same samples.
+
+        Returns
+        -------
+        x : numpy.ndarray
+            Observables, ``(n_samples, n_observables)``.
+        theta0, theta1 : numpy.ndarray
+            Numerator and denominator points of every sample, ``(n_samples, n_parameters)``
+            (with the nu values appended when ``nu0`` or ``nu1`` is given).
+        y : numpy.ndarray
+            ``(n_samples, 1)``: 0 for samples drawn from theta0, 1 for samples drawn from theta1.
+        r_xz : numpy.ndarray
+            Joint likelihood ratio ``r(x,z|theta0,theta1)``, ``(n_samples, 1)``.
+        t_xz : numpy.ndarray or None
+            Joint score ``t(x,z|theta0)``, ``(n_samples, n_parameters [+ n_nuisance])``; None
+            without morphing or finite differences.
+        n_effective : float or numpy.ndarray
+            The effective number of events of a sampling distribution: ``1 / max_x p(x)`` with
+            ``p(x) = w(x|theta, nu) / sigma(theta, nu)`` over the events it is drawn from (the
+            partition, restricted to the closest benchmark's events if
+            ``sample_only_from_closest_benchmark``, after ``n_eff_forced`` trimming). Small values
+            mean that a few events carry most of the weight. With
+            ``return_individual_n_effective=False``: the smallest value over all sets, a float.
+            With True: float64 of shape ``(n_samples,)``, aligned with ``x`` (shuffled
+            together with it): each sample gets the value of the distribution it was drawn from,
+            theta0's for ``y == 0`` and theta1's for ``y == 1``. Select with the flat labels,
+            e.g. ``n_effective[y[:, 0] == 0]`` or ``n_effective[y.flatten() == 0]`` as in
+            MadMiner's tutorial.
         """
         del n_processes
         outputs, n_effective = self._sample_ratios(
@@ -772,7 +833,7 @@ class SampleAugmenter(DataAnalyzer):
             arrays["t_xz"] = outputs["t_xz0"]
         arrays = self._precision(arrays, double_precision)
         self._save(folder, filename, arrays)
-        effective = n_effective if return_individual_n_effective else float(np.min(n_effective))
+        effective = outputs["n_effective"] if return_individual_n_effective else float(np.min(n_effective))
         return (
             arrays["x"], arrays["theta0"], arrays["theta1"], arrays["y"], arrays["r_xz"], arrays.get("t_xz"),
             effective,
@@ -806,7 +867,8 @@ class SampleAugmenter(DataAnalyzer):
         with their joint ratios and scores: ``n_samples * (1 + len(additional_thetas))`` rows
         for the doubly parameterised estimator. Returns ``x, theta0, theta1, y, r_xz, t_xz0,
         t_xz1, n_effective``; saved with the prefixes ``x``, ``theta0``, ``theta1``, ``y``,
-        ``r_xz``, ``t_xz0``, ``t_xz1``.
+        ``r_xz``, ``t_xz0``, ``t_xz1``. ``n_effective`` (a float) is the smallest effective number
+        of events over the sampling points of both halves (see :meth:`sample_train_ratio`).
         """
         del n_processes
         outputs, n_effective = self._sample_ratios(
@@ -839,13 +901,19 @@ class SampleAugmenter(DataAnalyzer):
         n_eff_forced: float | None,
         random_state: int | np.random.Generator | None,
     ) -> tuple[dict[str, np.ndarray | None], np.ndarray]:
+        """Both halves of a ratio sample, stacked and shuffled together.
+
+        Returns the outputs by name (``x``, ``theta0``, ``theta1``, ``y``, ``r_xz``, ``t_xz0``,
+        ``t_xz1`` and ``n_effective``, the effective sample size of the set each row was drawn
+        from, float64 ``(n,)``) and the effective sample size of every set of both halves.
+        """
         rng = _rng(random_state)
         can_score = self.morpher is not None or bool(self.finite_difference_benchmarks)
         include_nuisance = self._nuisance_score(nuisance_score) if can_score else False
         evaluation, counts = self._ratio_halves(theta0, theta1, int(n_samples), nu0, nu1, additional, rng)
         nontrivial_nu = nu0 is not None or nu1 is not None
         rows: dict[str, list[np.ndarray]] = {
-            k: [] for k in ("x", "theta0", "theta1", "y", "r_xz", "t_xz0", "t_xz1")
+            k: [] for k in ("x", "theta0", "theta1", "y", "r_xz", "t_xz0", "t_xz1", "n_effective")
         }
         n_effective = []
         n_points = len(evaluation)
@@ -868,6 +936,7 @@ class SampleAugmenter(DataAnalyzer):
                 if can_score:
                     rows["t_xz0"].append(scores[numerator])
                     rows["t_xz1"].append(scores[denominator])
+                rows["n_effective"].append(effective[j])  # of the distribution each sample is drawn from
         outputs: dict[str, np.ndarray | None] = {}
         order = None
         for key, parts in rows.items():
