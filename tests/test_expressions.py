@@ -1012,3 +1012,141 @@ def test_bad_argument_types():
         Expression("theta", names="theta")
     with pytest.raises(TypeError, match="not the string"):
         Expression("x.pt", attributes="pt")
+
+
+# ----------------------------------------------------------------------------------------------
+# Casts: float, int, bool
+# ----------------------------------------------------------------------------------------------
+
+CAST_INPUTS = np.array([-2.7, -0.5, -0.0, 0.0, 0.3, 1.0, 2.5, 3.9, 1e300, -7.0])
+
+
+@pytest.mark.parametrize(("name", "python_cast"), [("float", float), ("int", int), ("bool", bool)])
+def test_casts_agree_elementwise_with_python(name, python_cast):
+    result = Expression(f"{name}(x)")(x=CAST_INPUTS)
+    assert type(result) is np.ndarray and result.dtype == np.float64 and result.shape == CAST_INPUTS.shape
+    np.testing.assert_array_equal(result, [float(python_cast(v)) for v in CAST_INPUTS])
+    for value in CAST_INPUTS:
+        scalar = Expression(f"{name}(x)")(x=float(value))
+        assert np.ndim(scalar) == 0 and isinstance(scalar, float)
+        assert scalar == float(python_cast(value))
+
+
+def test_casts_of_booleans_and_integers():
+    x, y = np.array([0.1, 2.0, 3.0]), np.array([1.0, 1.0, 5.0])
+    np.testing.assert_array_equal(Expression("float(x > y)")(x=x, y=y), [0.0, 1.0, 0.0])
+    np.testing.assert_array_equal(Expression("int(x > 1 and y > 1)")(x=x, y=y), [0.0, 0.0, 1.0])
+    np.testing.assert_array_equal(Expression("bool(x > y)")(x=x, y=y), [0.0, 1.0, 0.0])
+    counts = np.array([0, 1, 2, 7], dtype=np.int64)
+    for name in ("float", "int"):
+        result = Expression(f"{name}(n)")(n=counts)
+        assert result.dtype == np.float64
+        np.testing.assert_array_equal(result, [0.0, 1.0, 2.0, 7.0])
+    np.testing.assert_array_equal(Expression("bool(n)")(n=counts), [0.0, 1.0, 1.0, 1.0])
+    assert Expression("float(True) + int(-2.7) + bool(0.5)")() == 0.0
+    assert Expression("int(7 / 2)")() == 3.0 and Expression("int(-7 / 2)")() == -3.0
+    # a cast result is a number: arithmetic and comparisons work on it
+    np.testing.assert_array_equal(Expression("2 * float(x > 1) - 1")(x=x), [-1.0, 1.0, 1.0])
+    np.testing.assert_array_equal(Expression("int(x) == 2")(x=x), [False, True, False])
+
+
+def test_casts_of_non_finite_values():
+    values = np.array([np.nan, np.inf, -np.inf, 1.5])
+    np.testing.assert_array_equal(Expression("float(x)")(x=values), values)
+    # int(): Python raises for NaN and +-inf; here they give NaN (masked for a masked input)
+    np.testing.assert_array_equal(Expression("int(x)")(x=values), [np.nan, np.nan, np.nan, 1.0])
+    assert math.isnan(Expression("int(x)")(x=math.inf))
+    # bool(): as Python's bool() and the comparison x != 0: NaN and +-inf are true
+    np.testing.assert_array_equal(Expression("bool(x)")(x=values), [1.0, 1.0, 1.0, 1.0])
+    np.testing.assert_array_equal(Expression("bool(x)")(x=values), Expression("x != 0")(x=values))
+    assert Expression("bool(x)")(x=math.nan) == float(bool(math.nan)) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("source", "data", "mask"),
+    [
+        ("float(m)", [None, 2.0, 3.0, None], [True, False, False, True]),
+        ("int(m / 2)", [None, 1.0, 1.0, None], [True, False, False, True]),
+        ("bool(m - 2)", [None, 0.0, 1.0, None], [True, False, False, True]),
+        ("float(m > 2)", [None, 0.0, 1.0, None], [True, False, False, True]),
+        ("float(c or m > 2)", [None, 1.0, 1.0, 1.0], [True, False, False, False]),
+        ("int(m * (1 / x))", [None, None, None, None], [True, True, True, True]),  # x = 0: m * inf
+        ("int(m * (1 / x) - m * (1 / x))", [None, None, None, None], [True, True, True, True]),  # nan
+        ("bool(m * (1 / x))", [None, 1.0, 1.0, None], [True, False, False, True]),
+        ("float(m) if c else -1", [-1.0, 2.0, -1.0, None], [False, False, False, True]),
+    ],
+)
+def test_casts_keep_masks(source, data, mask):
+    result_data, result_mask = _masked_result(source, x=np.zeros(4))
+    assert result_mask == mask
+    for value, expected, masked in zip(result_data, data, mask, strict=True):
+        if not masked:
+            assert value == pytest.approx(expected)
+
+
+def test_casts_of_masked_scalars():
+    assert Expression("float(m)")(m=np.ma.masked) is np.ma.masked
+    assert Expression("int(m)")(m=np.ma.MaskedArray(np.inf, mask=False)) is np.ma.masked
+    assert Expression("bool(m)")(m=np.ma.MaskedArray(2.0, mask=False)) == 1.0
+
+
+def test_casts_reject_non_numbers():
+    with pytest.raises(ExpressionError, match=r"float\(\) takes numbers or booleans, got values of type <U"):
+        Expression("float(s)")(s=np.array(["1.5", "2"]))
+    with pytest.raises(
+        ExpressionError, match=r"int\(\) takes numbers or booleans, got values of type complex"
+    ):
+        Expression("int(z)")(z=np.array([1 + 2j]))
+    with pytest.raises(ExpressionError, match=r"bool\(\) takes .* an object of type FakeCollection"):
+        _event_expression("bool(j)")(j=JETS)
+    with pytest.raises(ExpressionError, match=r"float\(\) takes .* an object of type list"):
+        Expression("float(x)")(x=[[1.0, 2.0], [3.0]])  # jagged
+
+
+@pytest.mark.parametrize(
+    ("source", "fragment"),
+    [
+        ("float('1.5')", "of type str is not allowed"),
+        ("int(x, 2)", "int() takes 1 argument(s), got 2"),
+        ("bool()", "bool() takes 1 argument(s), got 0"),
+        ("float(x=1)", "keyword arguments are not allowed in the call of float()"),
+        ("int(*x)", "starred expression"),
+        ("float.__class__", "attribute access '.__class__' is not allowed"),
+        ("int.__subclasses__()", "attribute access '.__subclasses__' is not allowed"),
+        ("float(x).__class__.__bases__", "attribute access '.__bases__' is not allowed"),
+        ("bool.__mro__", "attribute access '.__mro__' is not allowed"),
+        ("float.real", "attribute access '.real' is not allowed"),
+        ("int(x).conjugate()", "attribute access '.conjugate' is not allowed"),
+        ("float.fromhex('0x1p3')", "attribute access '.fromhex' is not allowed"),
+        ("__builtins__.float(x)", "attribute access '.float' is not allowed"),
+        ("float(__builtins__)", "name '__builtins__' is not allowed"),
+        ("float(x)(1)", "only calls of named functions"),
+        ("(int)(x)", None),  # parentheses around a name are still a named call
+    ],
+)
+def test_casts_open_nothing_outside_the_vocabulary(source, fragment):
+    if fragment is None:
+        assert Expression(source)(x=2.5) == 2.0
+        return
+    with pytest.raises(ExpressionError, match=re.escape(fragment)):
+        Expression(source)
+    with pytest.raises(ExpressionError):
+        _event_expression(source.replace("x", "j[0].pt"))
+
+
+def test_casts_are_plain_vocabulary_functions_not_builtins():
+    for name, builtin in (("float", float), ("int", int), ("bool", bool)):
+        assert MATH_FUNCTIONS[name] is not builtin
+        assert not isinstance(MATH_FUNCTIONS[name], type)
+    # as bare names they are not values: a listed vocabulary has no variable 'float'
+    with pytest.raises(ExpressionError, match="'float' is a function: call it"):
+        Expression("float", names={"x"})
+    # with a user vocabulary they can be replaced like any default
+    assert Expression("int(x)", functions={"int": lambda x: x + 1})(x=1.0) == 2.0
+
+
+def test_casts_in_event_expressions():
+    np.testing.assert_array_equal(_event_expression("float(j.pt > 50)")(j=JETS), [1.0, 1.0, 0.0])
+    assert _event_expression("float(j[0].eta > j[1].eta)")(j=JETS) == 1.0
+    assert _event_expression("int(j[1].eta)")(j=JETS) == -1.0
+    assert _event_expression("bool(j[2].pt - 35)")(j=JETS) == 0.0

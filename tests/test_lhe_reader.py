@@ -572,3 +572,69 @@ def test_smeft_cross_sections_and_resets(tmp_path):
     _, weights, _ = _samples(tmp_path / "events.h5")
     assert len(weights) == 1000
     np.testing.assert_allclose(weights.sum(axis=0), [801.01, 698.6, 918.3], rtol=6e-5)
+
+
+# ---------------------------------------------------------------------------- casts (MadMiner's tutorials)
+
+
+def _eta(p):
+    return np.arcsinh(p[:, 3] / _pt(p))
+
+
+def _final_state_partons(path):
+    """Per event: the final-state quarks and gluons (E, px, py, pz), shape (n_events, 2, 4)."""
+    chunks = list(iter_lhe_events(path))
+    pdgid = np.abs(np.concatenate([c.pdgid for c in chunks]))
+    status = np.concatenate([c.status for c in chunks])
+    momenta = np.stack(
+        [np.concatenate([getattr(c, k) for c in chunks]) for k in ("energy", "px", "py", "pz")], 1
+    )
+    pick = (status == 1) & np.isin(pdgid, [1, 2, 3, 4, 5, 6, 21])
+    return momenta[pick].reshape(-1, 2, 4), np.concatenate([c.weight for c in chunks])
+
+
+def test_casts_in_observables_cuts_and_efficiencies(mz_setup, tmp_path):
+    """``float(...)``, ``int(...)``, ``bool(...)`` as in MadMiner's tutorials, on Drell-Yan events (two
+    leptons, no jets) and pp -> jj events (two jets, no leptons): each observable is computed where
+    its two objects exist and not parsed where there are fewer than two. The two leptons (jets) of an
+    event have the same pT, so only expressions symmetric in them are compared with the momenta."""
+    dy_weight, _, leptons = _truth(MZ_FILE)
+    eta_e, eta_p = _eta(leptons[11]), _eta(leptons[-11])
+    partons, jj_weight = _final_state_partons(SYST_FILE)
+    eta_1, eta_2 = _eta(partons[:, 0]), _eta(partons[:, 1])
+    reader = LHEReader(mz_setup)
+    reader.add_sample(MZ_FILE, sampled_from_benchmark="sm")
+    reader.add_sample(SYST_FILE, sampled_from_benchmark=None, is_background=True)
+    reader.add_observable("l_same_side", "float(l[0].eta * l[1].eta > 0)")
+    reader.add_observable("j_same_side", "float(j[0].eta * j[1].eta > 0)")
+    reader.add_observable("j_same_side_or_default", "float(j[0].eta * j[1].eta > 0)", default=-1.0)
+    reader.add_observable("two_jets", "int(len(j) >= 2)")
+    reader.add_observable("deta_jj_int", "int(abs(j[0].eta - j[1].eta))")
+    reader.add_cut("bool(len(j) >= 2) or bool(len(l) >= 2)")  # every event
+    reader.add_cut("bool(int(abs(l[0].eta - l[1].eta)))", pass_if_not_parsed=True)  # DY: |deta| >= 1
+    reader.add_efficiency("0.5 + 0.5 * float(abs(l[0].eta) + abs(l[1].eta) < 2)", value_if_not_parsed=0.25)
+    reader.analyse_samples()
+    reader.save(tmp_path / "events.h5", shuffle=False)
+    observations, weights, sampling = _samples(tmp_path / "events.h5")
+    keep = np.abs(eta_e - eta_p) >= 1
+    assert 0 < keep.sum() < 1000
+    dy, jj = sampling == 0, sampling == -1
+    assert dy.sum() == keep.sum() and jj.sum() == 200
+    # Drell-Yan: the lepton observables are computed, the jet ones are not parsed (no jets)
+    np.testing.assert_array_equal(observations[dy, 0], (eta_e * eta_p > 0)[keep].astype(float))
+    assert 0 < observations[dy, 0].sum() < dy.sum()
+    assert np.isnan(observations[dy, 1]).all() and np.isnan(observations[dy, 4]).all()
+    np.testing.assert_array_equal(observations[dy, 2], -1.0)
+    np.testing.assert_array_equal(observations[dy, 3], 0.0)
+    # pp -> jj: the other way round
+    assert np.isnan(observations[jj, 0]).all()
+    np.testing.assert_array_equal(observations[jj, 1], (eta_1 * eta_2 > 0).astype(float))
+    assert 0 < observations[jj, 1].sum() < 200
+    np.testing.assert_array_equal(observations[jj, 2], observations[jj, 1])
+    np.testing.assert_array_equal(observations[jj, 3], 1.0)
+    np.testing.assert_array_equal(observations[jj, 4], np.trunc(np.abs(eta_1 - eta_2)))
+    # efficiencies: computed for Drell-Yan, value_if_not_parsed for pp -> jj
+    efficiency = np.where(np.abs(eta_e) + np.abs(eta_p) < 2, 1.0, 0.5)[keep]
+    assert set(efficiency.tolist()) == {0.5, 1.0}
+    np.testing.assert_allclose(weights[dy, 0], dy_weight[keep] / 1000 * efficiency, rtol=1e-14)
+    np.testing.assert_allclose(weights[jj, 0], jj_weight / 200 * 0.25, rtol=1e-14)

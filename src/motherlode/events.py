@@ -23,7 +23,9 @@ The objects an expression can use (:data:`OBJECT_NAMES`):
 (:data:`OBJECT_ATTRIBUTES`: the names of scikit-hep ``vector`` such as ``pt``, ``eta``, ``phi``,
 ``m``, ``rapidity``, ``mt``, plus ``charge`` and ``pdg_id``) are masked arrays, masked in events
 without a second jet. Attributes may also be called, as with MadMiner's old LorentzVector
-(``j[0].phi()`` is ``j[0].phi``). An observable is *not parsed* in an event where it uses a missing
+(``j[0].phi()`` is ``j[0].phi``). The casts ``float``, ``int`` and ``bool`` of MadMiner's tutorials
+work elementwise (``float(j[0].eta > j[1].eta)``, ``int(len(j) > 2)``: 1.0 or 0.0; see
+:mod:`motherlode.expressions`). An observable is *not parsed* in an event where it uses a missing
 object or where its value is not finite (``1/0``, ``sqrt(-1)``, the eta of a particle with zero
 pT); :func:`evaluate` returns the values (NaN where not parsed) and the ``parsed`` flags.
 
@@ -1557,6 +1559,7 @@ def _masking(function: Callable[..., Any], arity: int | None) -> Callable[..., A
 
 def _event_functions() -> dict[str, Callable[..., Any]]:
     arities = {"round": 1, "where": 3, "clip": 3, "erf": 1, "erfc": 1, "gamma": 1, "lgamma": 1}
+    arities.update(float=1, int=1, bool=1)
     functions: dict[str, Callable[..., Any]] = {}
     for name, function in MATH_FUNCTIONS.items():
         arity = function.nin if isinstance(function, np.ufunc) else arities.get(name)

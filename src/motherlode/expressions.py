@@ -19,6 +19,14 @@ The vocabulary of an :class:`Expression` is
   and without short-circuiting;
 * calls ``f(x, ...)`` of the functions in the vocabulary (default :data:`MATH_FUNCTIONS`) with
   positional arguments;
+* the casts ``float(x)``, ``int(x)`` and ``bool(x)`` (part of :data:`MATH_FUNCTIONS`), elementwise
+  with float64 results, so that ``float(eta1 > eta2)`` or ``int(n > 2)`` give numbers:
+  ``float`` converts (``True`` is 1.0); ``int`` truncates toward zero like Python's ``int()``
+  (``int(-2.7)`` is -2.0) and, where Python's ``int()`` raises, gives NaN for NaN and +-inf (also
+  masked for a masked-array input, i.e. "not parsed" in observables); ``bool`` is 1.0 where
+  ``x != 0``, else 0.0, so NaN gives 1.0, as ``bool(nan)`` and ``nan != 0`` do in Python. They are
+  functions of the vocabulary like any other: ``float.__class__`` or ``int.real`` are attribute
+  accesses and rejected as such;
 * optionally ``obj.attr`` and method calls ``obj.attr(x, ...)`` for listed attribute names, and
   ``obj[i]`` for integer literals ``i``.
 
@@ -43,6 +51,8 @@ Examples
 ['eta_j1', 'pt_j1']
 >>> cut(pt_j1=np.array([20.0, 40.0, 50.0]), eta_j1=np.array([0.0, 1.0, -3.0]))
 array([False,  True, False])
+>>> Expression("float(x > 1) + int(y)")(x=np.array([0.5, 2.0]), y=np.array([-2.7, 3.9]))
+array([-2.,  4.])
 >>> Expression("x.__class__")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
     ...
@@ -139,6 +149,71 @@ def _masked_logical(ufunc: np.ufunc, a: Any, b: Any) -> Any:
 def _round(x: Any) -> Any:
     """Round half to even, elementwise (:func:`numpy.round` with zero decimals)."""
     return np.round(x)
+
+
+def _cast_operand(name: str, x: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    """The numbers of ``x`` for the cast ``name()`` as a float64 array, and its mask (None if
+    ``x`` is not a masked array).
+
+    Raises
+    ------
+    ExpressionError
+        If ``x`` does not hold real numbers or booleans (a string, a complex number, an object
+        such as a particle, a jagged array).
+    """
+    mask = np.ma.getmaskarray(x) if isinstance(x, np.ma.MaskedArray) else None
+    try:
+        array = np.asarray(np.ma.getdata(x))
+    except (TypeError, ValueError):
+        array = np.empty(0, dtype=object)  # e.g. a jagged array
+    if array.dtype.kind not in "biuf":
+        what = (
+            f"values of type {array.dtype}"
+            if array.dtype.kind != "O"
+            else f"an object of type {type(x).__name__}, not one number per entry"
+        )
+        raise ExpressionError(f"{name}() takes numbers or booleans, got {what}")
+    return array.astype(np.float64), mask
+
+
+def _cast_result(values: np.ndarray, mask: np.ndarray | None) -> Any:
+    """``values`` with ``mask`` (a masked array) or without (plain); 0-d results become scalars."""
+    if mask is None:
+        return _zero_dim_to_scalar(values)
+    result = np.ma.MaskedArray(values, mask=mask)
+    return result[()] if result.ndim == 0 else result
+
+
+def _float(x: Any) -> Any:
+    """``float(x)``, elementwise: the values as float64 (booleans give 1.0/0.0, NaN stays NaN).
+
+    Masked entries stay masked.
+    """
+    values, mask = _cast_operand("float", x)
+    return _cast_result(values, mask)
+
+
+def _int(x: Any) -> Any:
+    """``int(x)``, elementwise: truncation toward zero, as Python's ``int()`` (``int(-2.7)`` is
+    ``-2.0``); the values stay float64.
+
+    NaN and +-inf, for which Python's ``int()`` raises, give NaN; when ``x`` is a masked array
+    they are masked as well. Masked entries stay masked.
+    """
+    values, mask = _cast_operand("int", x)
+    finite = np.isfinite(values)
+    values = np.where(finite, np.trunc(values), np.nan)
+    return _cast_result(values, None if mask is None else mask | ~finite)
+
+
+def _bool(x: Any) -> Any:
+    """``bool(x)``, elementwise: 1.0 where ``x != 0``, else 0.0 (float64).
+
+    NaN gives 1.0, as Python's ``bool(nan)`` and the comparison ``nan != 0`` do. Masked entries
+    stay masked.
+    """
+    values, mask = _cast_operand("bool", x)
+    return _cast_result((values != 0.0).astype(np.float64), mask)
 
 
 _SPECIAL_CACHE: dict[str, Callable[[Any], Any]] = {}
@@ -244,6 +319,9 @@ _OTHER_FUNCTIONS: dict[str, tuple[Callable[..., Any], int, int | None]] = {
     "max": (_maximum, 2, None),
     "where": (_where, 3, 3),
     "clip": (np.clip, 3, 3),
+    "float": (_float, 1, 1),
+    "int": (_int, 1, 1),
+    "bool": (_bool, 1, 1),
     "erf": (_erf, 1, 1),
     "erfc": (_erfc, 1, 1),
     "gamma": (_gamma, 1, 1),
@@ -256,8 +334,11 @@ MATH_FUNCTIONS: Mapping[str, Callable[..., Any]] = types.MappingProxyType(
 """Default function vocabulary (read-only): NumPy-vectorised versions of the :mod:`math` names
 MadMiner offered (without ``factorial``, ``frexp``, ``fsum``, ``ldexp``, ``modf``), plus ``abs``,
 ``log2``, ``sign``, ``round``, ``isfinite``, ``min``/``max`` (elementwise, two or more arguments),
-``where(cond, a, b)`` and ``clip(x, lo, hi)``. ``erf``, ``erfc``, ``gamma`` and ``lgamma`` come
-from :mod:`scipy.special` when SciPy is importable (imported on first use)."""
+``where(cond, a, b)``, ``clip(x, lo, hi)`` and the casts ``float``, ``int`` and ``bool``
+(elementwise, float64 results: ``float(x)`` converts, ``int(x)`` truncates toward zero and gives
+NaN for NaN and +-inf, ``bool(x)`` is 1.0 where ``x != 0`` and 0.0 elsewhere, 1.0 for NaN; masked
+entries stay masked). ``erf``, ``erfc``, ``gamma`` and ``lgamma`` come from :mod:`scipy.special`
+when SciPy is importable (imported on first use)."""
 
 _BUILTIN_ARITY: dict[str, tuple[int, int | None]] = {
     **{name: (ufunc.nin, ufunc.nin) for name, ufunc in _UFUNCS.items()},
