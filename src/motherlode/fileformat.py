@@ -24,11 +24,13 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import h5py
 import numpy as np
@@ -51,6 +53,8 @@ __all__ = [
     "SetupData",
     "append_samples",
     "atomic_h5",
+    "atomic_path",
+    "atomic_write",
     "create_sample_datasets",
     "iter_samples",
     "n_samples",
@@ -186,15 +190,72 @@ def open_h5(path: str | os.PathLike[str]) -> Iterator[h5py.File]:
 
 
 @contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """A temporary path next to ``path`` that replaces ``path`` when the ``with`` block succeeds.
+
+    The one way motherlode writes files: the caller writes the temporary file (in the target's
+    directory, so the final rename is atomic), and only a complete file is moved over ``path``.
+    On any error the temporary file is removed and ``path`` is untouched. Missing parent
+    directories are created, as MadMiner does. A replaced file keeps its permissions; a new one
+    gets the usual ones (0666 less the umask).
+
+    Raises
+    ------
+    FileFormatError
+        If ``path`` is a directory or its directory cannot be created or written.
+    """
+    target = Path(path)
+    directory = target.parent
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise FileFormatError(f"{target}: cannot create directory {directory} ({error})") from error
+    if target.is_dir():
+        raise FileFormatError(f"{target}: is a directory, expected a file name")
+    try:
+        handle_fd, temporary_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    except OSError as error:
+        raise FileFormatError(f"{target}: cannot write in directory {directory} ({error})") from error
+    os.close(handle_fd)
+    temporary = Path(temporary_name)
+    try:
+        yield temporary
+        mode = stat.S_IMODE(target.stat().st_mode) if target.is_file() else _FILE_MODE
+        os.chmod(temporary, mode)
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def atomic_write(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
+    """A binary file handle whose content replaces ``path`` only if the ``with`` block succeeds.
+
+    See :func:`atomic_path`.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "notes.txt"
+    >>> with atomic_write(target) as handle:
+    ...     _ = handle.write(b"complete")
+    >>> target.read_bytes()
+    b'complete'
+    """
+    with atomic_path(path) as temporary, open(temporary, "wb") as handle:
+        yield handle
+
+
+@contextmanager
 def atomic_h5(
     path: str | os.PathLike[str], copy_from: str | os.PathLike[str] | None = None
 ) -> Iterator[h5py.File]:
     """Write an HDF5 file so that ``path`` holds either the old file or the complete new one.
 
     The file is built in a temporary file in the target's directory (optionally starting as
-    a copy of ``copy_from``) and moved over ``path`` only when the ``with`` block succeeds.
-    On any error the temporary file is removed and ``path`` is untouched. Missing parent
-    directories are created, as MadMiner does.
+    a copy of ``copy_from``) and moved over ``path`` only when the ``with`` block succeeds
+    (:func:`atomic_path`).
 
     Parameters
     ----------
@@ -208,21 +269,7 @@ def atomic_h5(
     h5py.File
         The temporary file, open for writing.
     """
-    target = Path(path)
-    directory = target.parent
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise FileFormatError(f"{target}: cannot create directory {directory} ({error})") from error
-    if target.is_dir():
-        raise FileFormatError(f"{target}: is a directory")
-    try:
-        handle_fd, temporary_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-    except OSError as error:
-        raise FileFormatError(f"{target}: cannot write in directory {directory} ({error})") from error
-    os.close(handle_fd)
-    temporary = Path(temporary_name)
-    try:
+    with atomic_path(path) as temporary:
         if copy_from is not None:
             with open_h5(copy_from):  # a clear error if it is not an HDF5 file
                 pass
@@ -231,11 +278,6 @@ def atomic_h5(
             handle.attrs[FORMAT_VERSION_ATTRIBUTE] = FORMAT_VERSION
             handle.attrs[WRITER_VERSION_ATTRIBUTE] = __version__
             yield handle
-        os.chmod(temporary, _FILE_MODE)
-        os.replace(temporary, target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 def _replace_group(handle: h5py.File, name: str) -> h5py.Group:

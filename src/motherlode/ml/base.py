@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import pickle
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ import torch
 from torch import nn
 
 from motherlode.errors import FileFormatError, InputError
+from motherlode.fileformat import atomic_write
 from motherlode.ml.trainer import Trainer
 
 __all__ = [
@@ -132,7 +132,9 @@ def load_training_arrays(
 
 def shuffle_together(*arrays: np.ndarray | None) -> list[np.ndarray | None]:
     """Apply one random permutation (from torch's generator) to all non-None arrays."""
-    n = next(len(a) for a in arrays if a is not None)
+    n = next((len(a) for a in arrays if a is not None), None)
+    if n is None:
+        return list(arrays)
     perm = torch.randperm(n).numpy()
     return [None if a is None else np.asarray(a)[perm] for a in arrays]
 
@@ -146,16 +148,9 @@ def _as_2d(a: np.ndarray, name: str) -> np.ndarray:
 
 
 def _atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Write a file through ``write(fileobj)`` into a temporary file and move it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write a file through ``write(fileobj)``, atomically (:func:`motherlode.fileformat.atomic_write`)."""
+    with atomic_write(path) as handle:
+        write(handle)
 
 
 def _scaling(a: np.ndarray, transform: bool) -> tuple[np.ndarray, np.ndarray]:

@@ -35,6 +35,7 @@ import numpy as np
 
 from ..analysis.dataanalyzer import DataAnalyzer
 from ..errors import InputError, SetupError
+from ..fileformat import atomic_write
 from .parameters import draw_from_priors
 
 __all__ = ["SampleAugmenter"]
@@ -547,14 +548,9 @@ class SampleAugmenter(DataAnalyzer):
     ) -> None:
         if folder is None or filename is None:
             return
-        directory = Path(folder)
-        directory.mkdir(parents=True, exist_ok=True)
         for prefix, array in arrays.items():
-            target = directory / f"{prefix}_{filename}.npy"
-            temporary = directory / f".{prefix}_{filename}.npy.tmp"
-            with open(temporary, "wb") as handle:
+            with atomic_write(Path(folder) / f"{prefix}_{filename}.npy") as handle:
                 np.save(handle, array)
-            os.replace(temporary, target)
 
     @staticmethod
     def _precision(arrays: dict[str, np.ndarray], double_precision: bool) -> dict[str, np.ndarray]:
