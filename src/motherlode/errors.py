@@ -13,6 +13,7 @@ from __future__ import annotations
 
 __all__ = [
     "ExpressionError",
+    "ExternalCommandError",
     "FileFormatError",
     "InputError",
     "MorphingError",
@@ -69,3 +70,36 @@ class NotYetAvailableError(MotherlodeError):
     message, not at its imports); calling them raises this error, which names the feature and
     where its plan is tracked. See :mod:`motherlode.pending`.
     """
+
+
+class ExternalCommandError(MotherlodeError, RuntimeError):
+    """An external command (e.g. a MadGraph launch) exited with a nonzero status.
+
+    Derives from ``RuntimeError``, which MadMiner's ``call_command`` raised. The message names
+    the command, its exit code and the end of its output (and the log file, if there is one).
+
+    Attributes
+    ----------
+    command : str
+        The command line that was run.
+    returncode : int
+        Its exit status (negative: killed by that signal).
+    log_file : str or None
+        The file that holds the command's full output, if it was logged to a file.
+    output_tail : str
+        The last lines of the command's output (stdout and stderr).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        command: str = "",
+        returncode: int = 1,
+        log_file: str | None = None,
+        output_tail: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.command = command
+        self.returncode = returncode
+        self.log_file = log_file
+        self.output_tail = output_tail

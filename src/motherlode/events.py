@@ -434,12 +434,39 @@ def _mask_invalid(result: Any) -> Any:
 
 
 class EventParticle(vector.MomentumObject4D):
-    """One particle of one event: a scikit-hep ``vector`` four-momentum with charge and PDG id.
+    """One particle of one event: a scikit-hep ``vector`` four-momentum with charge, PDG id, spin and tags.
 
-    The counterpart of MadMiner's ``MadMinerParticle``, used for the per-event observable
-    functions of :func:`evaluate_function` (``vectorized=False``). ``a + b`` and ``a - b`` give an
-    :class:`EventParticle` with the summed (subtracted) charge and no PDG id, and ``sum(leptons)``
-    works.
+    This one class is also MadMiner's ``MadMinerParticle`` (:mod:`motherlode.utils.particle`
+    exports it under that name). It is what the per-event observable functions of
+    :func:`evaluate_function` (``vectorized=False``) receive, and scripts may build their own:
+    like any ``vector`` momentum (``EventParticle(px=..., py=..., pz=..., E=...)``,
+    ``EventParticle.from_xyzt(...)``, ``from_rhophietatau(...)`` ...) or with
+    :meth:`from_components`, then :meth:`set_pdgid`, :meth:`set_spin` and :meth:`set_tags`.
+
+    Attributes
+    ----------
+    charge : float or None
+        Electric charge in units of e; None if unknown. :meth:`set_pdgid` sets it from the PDG
+        id (:func:`charge_of`).
+    pdgid : int or None
+        Signed PDG id (also ``pdg_id``); None for sums of particles and for MET.
+    spin : float or None
+        The spin (helicity) column of the LHE file, if known.
+    b_tag, t_tag, tau_tag : bool
+        Whether the particle is tagged as a b quark (jet), top quark or tau. By default what the
+        PDG id says (\\|pdgid\\| 5, 6, 15). They can be set (``jet.b_tag = True``,
+        :meth:`set_tags`), e.g. from a detector's b tagging, which then takes precedence;
+        setting one to None returns it to the PDG id's default.
+
+    Notes
+    -----
+    ``a + b`` and ``a - b`` give a new particle with the four-momenta added (subtracted), the
+    charges added (subtracted; None if either is unknown), no PDG id or spin, and each tag the
+    "or" of the two tags, as in MadMiner; ``a += b`` and ``a -= b`` do the same in place, and
+    ``sum(leptons)`` works. The boosts (``boost``, ``boost_p4``, ``boost_beta3``,
+    ``boostCM_of``, ``boostCM_of_p4``, ``boostCM_of_beta3``, ``boostX``, ``boostY``,
+    ``boostZ``) return a particle with the same charge, PDG id, spin and tags. Charges are
+    floats (MadMiner's came from the ``particle`` package as fractions).
 
     Examples
     --------
@@ -448,10 +475,21 @@ class EventParticle(vector.MomentumObject4D):
     >>> z = a + b
     >>> float(z.m), z.charge, z.pdg_id, a.pdg_id, float(a.pt)
     (100.0, 0.0, None, 11, 50.0)
+    >>> jet = EventParticle(px=10.0, py=0.0, pz=5.0, E=12.0)
+    >>> jet.set_pdgid(-5)
+    >>> jet.charge, jet.b_tag, jet.tau_tag
+    (0.3333333333333333, True, False)
+    >>> (jet + a).b_tag, (jet + a).charge
+    (True, -0.6666666666666667)
     """
 
     charge: float | None = None
     pdgid: int | None = None
+    spin: float | None = None
+    # explicitly set tags (None: follow the PDG id)
+    _tau_tag: bool | None = None
+    _b_tag: bool | None = None
+    _t_tag: bool | None = None
 
     @classmethod
     def from_components(
@@ -462,11 +500,16 @@ class EventParticle(vector.MomentumObject4D):
         energy: float,
         charge: float | None = None,
         pdgid: int | None = None,
+        *,
+        spin: float | None = None,
     ) -> EventParticle:
-        """A particle from its momentum components, charge and PDG id."""
+        """A particle from its momentum components, charge, PDG id and spin (the tags follow the
+        PDG id; the charge is taken as given, not derived from the PDG id)."""
         particle = cls.from_xyzt(px, py, pz, energy)
         particle.charge = charge
         particle.pdgid = pdgid
+        if spin is not None:
+            particle.spin = spin
         return particle
 
     @property
@@ -474,28 +517,96 @@ class EventParticle(vector.MomentumObject4D):
         """The PDG id (alias of ``pdgid``); None for sums of particles."""
         return self.pdgid
 
+    def _default_tag(self, name: str) -> bool:
+        return self.pdgid is not None and abs(self.pdgid) == _TAG_IDS[name]
+
     @property
     def b_tag(self) -> bool:
-        """Whether this is a b quark (\\|pdgid\\| = 5)."""
-        return self.pdgid is not None and abs(self.pdgid) == 5
+        """Whether this is tagged as a b: as set, else whether it is a b quark (\\|pdgid\\| = 5)."""
+        return self._default_tag("b_tag") if self._b_tag is None else self._b_tag
+
+    @b_tag.setter
+    def b_tag(self, value: bool | None) -> None:
+        self._b_tag = None if value is None else bool(value)
 
     @property
     def t_tag(self) -> bool:
-        """Whether this is a top quark (\\|pdgid\\| = 6)."""
-        return self.pdgid is not None and abs(self.pdgid) == 6
+        """Whether this is tagged as a top: as set, else whether it is a top quark (\\|pdgid\\| = 6)."""
+        return self._default_tag("t_tag") if self._t_tag is None else self._t_tag
+
+    @t_tag.setter
+    def t_tag(self, value: bool | None) -> None:
+        self._t_tag = None if value is None else bool(value)
 
     @property
     def tau_tag(self) -> bool:
-        """Whether this is a tau lepton (\\|pdgid\\| = 15)."""
-        return self.pdgid is not None and abs(self.pdgid) == 15
+        """Whether this is tagged as a tau: as set, else whether it is a tau lepton (\\|pdgid\\| = 15)."""
+        return self._default_tag("tau_tag") if self._tau_tag is None else self._tau_tag
+
+    @tau_tag.setter
+    def tau_tag(self, value: bool | None) -> None:
+        self._tau_tag = None if value is None else bool(value)
+
+    def set_tags(self, tau_tag: bool = False, b_tag: bool = False, t_tag: bool = False) -> None:
+        """Set the three tags (MadMiner's method; all three are set, the defaults are False)."""
+        self.tau_tag, self.b_tag, self.t_tag = bool(tau_tag), bool(b_tag), bool(t_tag)
+
+    def set_pdgid(self, pdgid: int) -> None:
+        """Set the PDG id, the charge it implies (:func:`charge_of`: 0 for ids that are not Standard
+        Model elementary particles) and, for a b, top or tau, its tag (as MadMiner: a tag is set,
+        never cleared).
+
+        Raises
+        ------
+        InputError
+            If ``pdgid`` is not an integer (``11``, ``np.int64(11)``, ``11.0`` or ``"11"``).
+        """
+        try:
+            value = int(pdgid)
+        except (TypeError, ValueError, OverflowError):
+            value = None
+        integral = not isinstance(pdgid, (float, np.floating)) or value == pdgid
+        if value is None or isinstance(pdgid, (bool, np.bool_)) or not integral:
+            raise InputError(f"set_pdgid: pdgid must be an integer PDG id, got {pdgid!r}")
+        self.pdgid = value
+        self.charge = float(charge_of(value)) + 0.0  # + 0.0: no negative zero for neutral antiparticles
+        for name, magnitude in _TAG_IDS.items():
+            if abs(value) == magnitude:
+                setattr(self, name, True)
+
+    def set_spin(self, spin: float | None) -> None:
+        """Set the spin (the LHE file's spin/helicity column)."""
+        self.spin = spin
+
+    def _tags_combined_with(self, other: Any) -> tuple[bool, bool, bool]:
+        return (
+            bool(self.tau_tag or getattr(other, "tau_tag", False)),
+            bool(self.b_tag or getattr(other, "b_tag", False)),
+            bool(self.t_tag or getattr(other, "t_tag", False)),
+        )
+
+    def _charge_combined_with(self, other: Any, sign: float) -> float | None:
+        other_charge = getattr(other, "charge", None)
+        return None if self.charge is None or other_charge is None else self.charge + sign * other_charge
 
     def _combine(self, other: Any, sign: float) -> Any:
         result = super().__add__(other) if sign > 0 else super().__sub__(other)
         if result is NotImplemented:
             return result
-        other_charge = getattr(other, "charge", None)
-        charge = None if self.charge is None or other_charge is None else self.charge + sign * other_charge
-        return EventParticle.from_components(result.px, result.py, result.pz, result.E, charge, None)
+        charge = self._charge_combined_with(other, sign)
+        particle = type(self).from_components(result.px, result.py, result.pz, result.E, charge, None)
+        particle._tau_tag, particle._b_tag, particle._t_tag = self._tags_combined_with(other)
+        return particle
+
+    def _combine_in_place(self, other: Any, sign: float) -> Any:
+        charge = self._charge_combined_with(other, sign)
+        tags = self._tags_combined_with(other)
+        result = super().__iadd__(other) if sign > 0 else super().__isub__(other)
+        if result is NotImplemented:
+            return result
+        self.charge, self.pdgid, self.spin = charge, None, None
+        self._tau_tag, self._b_tag, self._t_tag = tags
+        return self
 
     def __add__(self, other: Any) -> Any:
         return self._combine(other, 1.0)
@@ -508,10 +619,63 @@ class EventParticle(vector.MomentumObject4D):
     def __sub__(self, other: Any) -> Any:
         return self._combine(other, -1.0)
 
+    def __iadd__(self, other: Any) -> Any:
+        return self._combine_in_place(other, 1.0)
+
+    def __isub__(self, other: Any) -> Any:
+        return self._combine_in_place(other, -1.0)
+
+    def _with_identity(self, momentum: Any) -> EventParticle:
+        """``momentum`` (a transformed copy of this particle) with this particle's charge, PDG id,
+        spin and tags."""
+        particle = type(self).from_components(
+            momentum.px, momentum.py, momentum.pz, momentum.E, self.charge, self.pdgid, spin=self.spin
+        )
+        particle._tau_tag, particle._b_tag, particle._t_tag = self._tau_tag, self._b_tag, self._t_tag
+        return particle
+
+    def boost(self, *args: Any) -> EventParticle:
+        """Boost by a velocity (3D vector) or into the frame of a four-momentum; keeps charge, PDG
+        id, spin and tags."""
+        return self._with_identity(super().boost(*args))
+
+    def boost_p4(self, p4: Any) -> EventParticle:
+        """``vector``'s ``boost_p4``, keeping charge, PDG id, spin and tags."""
+        return self._with_identity(super().boost_p4(p4))
+
+    def boost_beta3(self, beta3: Any) -> EventParticle:
+        """``vector``'s ``boost_beta3``, keeping charge, PDG id, spin and tags."""
+        return self._with_identity(super().boost_beta3(beta3))
+
+    def boostCM_of(self, booster: Any) -> EventParticle:
+        """``vector``'s ``boostCM_of``, keeping charge, PDG id, spin and tags."""
+        return self._with_identity(super().boostCM_of(booster))
+
+    def boostCM_of_p4(self, p4: Any) -> EventParticle:
+        """``vector``'s ``boostCM_of_p4``, keeping charge, PDG id, spin and tags."""
+        return self._with_identity(super().boostCM_of_p4(p4))
+
+    def boostCM_of_beta3(self, beta3: Any) -> EventParticle:
+        """``vector``'s ``boostCM_of_beta3``, keeping charge, PDG id, spin and tags."""
+        return self._with_identity(super().boostCM_of_beta3(beta3))
+
+    def boostX(self, beta: Any = None, gamma: Any = None) -> EventParticle:
+        """``vector``'s ``boostX``, keeping charge, PDG id, spin and tags."""
+        return self._with_identity(super().boostX(beta, gamma))
+
+    def boostY(self, beta: Any = None, gamma: Any = None) -> EventParticle:
+        """``vector``'s ``boostY``, keeping charge, PDG id, spin and tags."""
+        return self._with_identity(super().boostY(beta, gamma))
+
+    def boostZ(self, beta: Any = None, gamma: Any = None) -> EventParticle:
+        """``vector``'s ``boostZ``, keeping charge, PDG id, spin and tags."""
+        return self._with_identity(super().boostZ(beta, gamma))
+
     def __repr__(self) -> str:
+        spin = "" if self.spin is None else f", spin={self.spin!r}"
         return (
-            f"EventParticle(px={self.px!r}, py={self.py!r}, pz={self.pz!r}, E={self.E!r}, "
-            f"charge={self.charge!r}, pdgid={self.pdgid!r})"
+            f"{type(self).__name__}(px={self.px!r}, py={self.py!r}, pz={self.pz!r}, E={self.E!r}, "
+            f"charge={self.charge!r}, pdgid={self.pdgid!r}{spin})"
         )
 
 

@@ -69,6 +69,7 @@ from numpy.typing import ArrayLike
 
 from .errors import InputError, MorphingError
 from .models import AnalysisParameter, Benchmark, NuisanceParameter
+from .utils.various import sanitize_array
 
 __all__ = [
     "MAX_CONDITION_NUMBER",
@@ -1128,10 +1129,8 @@ class PhysicsMorpher:
         return result
 
 
-def _sanitize(values: np.ndarray, limit: float = 10.0) -> np.ndarray:
-    """NaN and infinities to 0, then clip to [-limit, limit] (MadMiner's nuisance convention)."""
-    values = np.where(np.isfinite(values), values, 0.0)
-    return np.clip(values, -limit, limit)
+#: MadMiner's nuisance convention: coefficients that are not finite are 0, the others are clipped to this.
+_NUISANCE_COEFFICIENT_LIMIT = 10.0
 
 
 class NuisanceMorpher:
@@ -1223,7 +1222,11 @@ class NuisanceMorpher:
                     log_neg = np.log(weights[:, i_neg])
                     a[i] = 0.5 * (log_pos - log_neg)
                     b[i] = 0.5 * (log_pos + log_neg) - log_ref
-        return _sanitize(a), _sanitize(b)
+        limit = _NUISANCE_COEFFICIENT_LIMIT
+        return (
+            sanitize_array(a, min_value=-limit, max_value=limit),
+            sanitize_array(b, min_value=-limit, max_value=limit),
+        )
 
     def _exponent_and_log_gradient(
         self, nuisance_parameters: np.ndarray | None, benchmark_weights: np.ndarray
