@@ -40,6 +40,7 @@ import numpy as np
 
 from ..errors import InputError, SetupError
 from ..fileformat import iter_samples, n_samples, read_observables, read_sample_summary, read_setup
+from ..models.readers import FUNCTION_DEFINED, Observable
 from ..morphing import NuisanceMorpher, PhysicsMorpher
 
 __all__ = ["DataAnalyzer"]
@@ -85,7 +86,10 @@ class DataAnalyzer:
         self.benchmark_nuisance_flags = flags if include_nuisance_parameters else flags[~flags]
         self.morphing_components = setup.morphing_components
         self.morphing_matrix = setup.morphing_matrix
-        self.observables = read_observables(filename)
+        self.observables = {
+            name: Observable(name, FUNCTION_DEFINED if definition is None else definition)
+            for name, definition in read_observables(filename).items()
+        }
         self.n_samples = n_samples(filename)
         self.systematics = setup.systematics
         self.reference_benchmark = setup.reference_benchmark

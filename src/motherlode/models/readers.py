@@ -16,7 +16,11 @@ from typing import Any
 
 from ..errors import InputError
 
-__all__ = ["Cut", "Efficiency", "Observable"]
+__all__ = ["FUNCTION_DEFINED", "Cut", "Efficiency", "Observable"]
+
+#: The definition an events file stores for an observable computed by a Python function
+#: (MadMiner's ``EMPTY_EXPR``); ``DataAnalyzer.observables`` reports such observables with it.
+FUNCTION_DEFINED = "None"
 
 
 def _check_name(name: Any, what: str) -> None:
@@ -39,7 +43,8 @@ class Observable:
         The observable's name (a column of ``samples/observations``).
     val_expression : str or callable
         The definition, an expression such as ``"(j[0] + j[1]).m"``, or a function of the physics
-        objects (see ``LHEReader.add_observable_from_function``).
+        objects (see ``LHEReader.add_observable_from_function``). Read from an events file, a
+        function-defined observable has the definition ``"None"`` (:data:`FUNCTION_DEFINED`).
     val_default : float or None
         The value where the observable is not parsed; None gives NaN.
     is_required : bool
@@ -77,8 +82,10 @@ class Observable:
 
     @property
     def definition(self) -> str | None:
-        """The expression, or None for a function-defined observable (as the events file stores it)."""
-        return None if callable(self.val_expression) else self.val_expression
+        """The expression, or None for a function-defined observable (stored as ``"None"`` in files)."""
+        if callable(self.val_expression) or self.val_expression == FUNCTION_DEFINED:
+            return None
+        return self.val_expression
 
 
 @dataclass
