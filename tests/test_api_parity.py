@@ -208,3 +208,16 @@ def test_intended_differences_are_documented():
     text = DIFFERENCES_DOC.read_text()
     missing = [key for key in INTENDED_DIFFERENCES if _documented_name(key) not in text]
     assert not missing, f"not in docs/differences.md: {missing}"
+
+
+def test_top_level_exports_every_madminer_name_and_subpackage():
+    """``from madminer import *`` names, and ``madminer.<subpackage>`` attributes, work on ``motherlode``."""
+    import motherlode
+
+    theirs = set(API["modules"]["madminer"]["names"])
+    assert theirs <= set(motherlode.__all__)
+    for name in theirs:  # what ``from motherlode import *`` does: every name of __all__ resolves
+        assert getattr(motherlode, name) is not None
+    subpackages = {module.split(".")[1] for module in API["modules"] if module.count(".") >= 1}
+    for name in subpackages:
+        assert getattr(motherlode, name).__name__ == f"motherlode.{name}"

@@ -14,6 +14,8 @@ use, so ``import motherlode`` stays quick and does not import torch until an est
 >>> from motherlode import LHEReader, SampleAugmenter, ScoreEstimator, sampling
 >>> ScoreEstimator.__module__
 'motherlode.ml.score'
+>>> motherlode.sampling.benchmark("sm")
+('benchmark', 'sm')
 """
 
 from __future__ import annotations
@@ -133,7 +135,16 @@ __all__ = [
 ]
 
 
+#: Subpackages that ``import madminer`` makes available as attributes (``madminer.sampling.benchmark``).
+_SUBPACKAGES = frozenset(
+    {"analysis", "core", "delphes", "fisherinformation", "lhe", "likelihood", "limits", "ml", "models"}
+    | {"plotting", "sampling", "utils"}
+)
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f".{name}", __name__)
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'motherlode' has no attribute {name!r}")
@@ -143,7 +154,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | _SUBPACKAGES)
 
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
