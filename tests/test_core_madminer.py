@@ -163,11 +163,22 @@ def test_set_benchmarks_forms():
     assert miner.benchmarks == {} and miner.default_benchmark is None
 
 
-def test_adding_benchmarks_after_morphing_resets_it():
+def test_adding_a_benchmark_after_morphing_keeps_the_basis(tmp_path):
+    """MadMiner 0.9.6 (and its tutorial A3, which adds a forgotten point to reweight an existing sample
+    to) keeps the morphing setup; the new benchmark lies outside the basis, in memory and in the file."""
     miner = wh_miner()
     miner.set_morphing(max_overall_power=2)
+    basis = list(miner.benchmarks)
+    matrix = miner.morpher.morphing_matrix.copy()
     miner.add_benchmark({"cHW": 0.5, "cHq3": 0.5}, "chk")
-    assert miner.morpher is None
+    assert list(miner.benchmarks) == [*basis, "chk"]
+    np.testing.assert_array_equal(miner.morpher.morphing_matrix, matrix)
+    miner.save(tmp_path / "setup.h5")
+    loaded = MadMiner()
+    loaded.load(tmp_path / "setup.h5")
+    assert list(loaded.benchmarks) == [*basis, "chk"]
+    np.testing.assert_array_equal(loaded.morpher.morphing_matrix, matrix)
+    np.testing.assert_array_equal(loaded.morpher.basis, miner.morpher.basis)
 
 
 # ---------------------------------------------------------------------------- morphing

@@ -341,8 +341,10 @@ class MadMiner:
     ) -> None:
         """Add a benchmark, a parameter point at which MadGraph will compute weights.
 
-        As documented for MadMiner, adding a benchmark after :meth:`set_morphing` resets the
-        morphing setup: define benchmarks first, then complete the basis with ``set_morphing``.
+        Define the benchmarks of the morphing basis first, then complete the basis with
+        :meth:`set_morphing`. A benchmark added after that (for instance a point that an existing
+        sample is reweighted to, as in MadMiner's tutorial) keeps the morphing setup, as MadMiner
+        0.9.6 does: the new benchmark is not part of the basis, so its morphing weight is 0.
 
         Parameters
         ----------
@@ -364,8 +366,11 @@ class MadMiner:
         name = _clean_name(benchmark_name, "benchmark_name")
         self._insert_benchmark(self._make_benchmark(parameter_values, name), verbose)
         if self.morpher is not None:
-            logger.warning("Benchmark %r added after set_morphing: the morphing setup is reset", name)
-            self._reset_morpher()
+            logger.info(
+                "Benchmark %r added after set_morphing: it is not part of the morphing basis (%d benchmarks)",
+                name,
+                self.morpher.morphing_matrix.shape[1],
+            )
 
     def set_benchmarks(
         self,
