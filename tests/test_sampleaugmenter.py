@@ -21,6 +21,7 @@ from motherlode.sampling import (
     iid_nuisance_parameters,
     morphing_point,
     morphing_points,
+    nominal_nuisance_parameters,
     random_morphing_points,
 )
 
@@ -243,6 +244,29 @@ def test_nuisance_score_at_nominal_nuisance_parameters(nuisance_toy):
         benchmark("plus"), 10, nuisance_score=False, random_state=4
     )
     assert t_plain.shape == (10, 1)
+
+
+def test_nuisance_columns_of_theta_as_madminer(nuisance_toy):
+    """As in MadMiner 0.9.6: when some nu of a call is not nominal, every theta array of that call gets
+    the nuisance columns (zeros where nominal); with only nominal nus, none does."""
+    path, _ = nuisance_toy
+    augmenter = SampleAugmenter(path)
+    _, theta0, theta1, *_ = augmenter.sample_train_ratio(
+        benchmark("plus"), benchmark("sm"), 200, nu0=iid_nuisance_parameters(), random_state=1
+    )
+    assert theta0.shape == theta1.shape == (200, 2)
+    assert np.all(theta1[:, 1] == 0.0)
+    assert theta0[0, 1] != 0.0 and np.all(theta0[:, 1] == theta0[0, 1])  # one nu drawn for the one point
+    _, theta0, theta1, *_ = augmenter.sample_train_ratio(
+        benchmark("plus"), benchmark("sm"), 200, nu0=nominal_nuisance_parameters(), random_state=1
+    )
+    assert theta0.shape == theta1.shape == (200, 1)
+    _, theta, _ = augmenter.sample_train_plain(benchmark("sm"), 50, nu=nominal_nuisance_parameters())
+    assert theta.shape == (50, 1)
+    _, theta, _ = augmenter.sample_train_plain(benchmark("sm"), 50, nu=iid_nuisance_parameters())
+    assert theta.shape == (50, 2)
+    thetas, _, _ = augmenter.cross_sections(benchmark("sm"), nu=iid_nuisance_parameters())
+    assert thetas.shape == (1, 2)
 
 
 def test_scores_from_finite_differences(tmp_path):

@@ -535,13 +535,17 @@ class SampleAugmenter(DataAnalyzer):
         if self.morpher is None and not self.finite_difference_benchmarks:
             raise SetupError("joint scores need a morphing setup or finite-difference benchmarks")
 
-    @staticmethod
-    def _theta_output(points: _Points, set_index: np.ndarray, nontrivial_nu: bool) -> np.ndarray:
+    def _theta_output(self, points: _Points, set_index: np.ndarray, nontrivial_nu: bool) -> np.ndarray:
+        """The parameter points of the samples; with ``nontrivial_nu`` (some nu in the call is not
+        nominal) followed by their nuisance parameters, zeros for nominal ones, as MadMiner does."""
         values = points.values[set_index]
-        if nontrivial_nu:
-            nus = points.nus[set_index] if points.nus is not None else np.zeros((len(set_index), 0))
-            values = np.concatenate([values, nus], axis=1)
-        return values
+        if not nontrivial_nu:
+            return values
+        if points.nus is None:
+            nus = np.zeros((len(set_index), self.n_nuisance_parameters))
+        else:
+            nus = points.nus[set_index]
+        return np.concatenate([values, nus], axis=1)
 
     def _save(
         self, folder: str | os.PathLike[str] | None, filename: str | None, arrays: dict[str, np.ndarray]
@@ -603,7 +607,7 @@ class SampleAugmenter(DataAnalyzer):
         arrays = self._precision(
             {
                 "x": sample.x[order],
-                "theta": self._theta_output(points, sample.set_index[order], nu is not None),
+                "theta": self._theta_output(points, sample.set_index[order], points.nus is not None),
             },
             double_precision,
         )
@@ -674,7 +678,7 @@ class SampleAugmenter(DataAnalyzer):
         arrays = self._precision(
             {
                 "x": sample.x[order],
-                "theta": self._theta_output(points, sample.set_index[order], nu is not None),
+                "theta": self._theta_output(points, sample.set_index[order], points.nus is not None),
                 "t_xz": scores[0][order],
             },
             double_precision,
@@ -907,7 +911,7 @@ class SampleAugmenter(DataAnalyzer):
         can_score = self.morpher is not None or bool(self.finite_difference_benchmarks)
         include_nuisance = self._nuisance_score(nuisance_score) if can_score else False
         evaluation, counts = self._ratio_halves(theta0, theta1, int(n_samples), nu0, nu1, additional, rng)
-        nontrivial_nu = nu0 is not None or nu1 is not None
+        nontrivial_nu = any(points.nus is not None for points in evaluation)
         rows: dict[str, list[np.ndarray]] = {
             k: [] for k in ("x", "theta0", "theta1", "y", "r_xz", "t_xz0", "t_xz1", "n_effective")
         }
@@ -961,7 +965,8 @@ class SampleAugmenter(DataAnalyzer):
         ]
         nus = None if points.nus is None else list(points.nus)
         xsecs, uncertainties = self.xsecs(thetas, nus)
-        return self._theta_output(points, np.arange(len(points)), nu is not None), xsecs, uncertainties
+        thetas_out = self._theta_output(points, np.arange(len(points)), points.nus is not None)
+        return thetas_out, xsecs, uncertainties
 
 
 def _share(n_samples: int, n_points: int) -> np.ndarray:
