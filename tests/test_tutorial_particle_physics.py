@@ -1925,7 +1925,7 @@ def test_A6_sally_on_finite_difference_scores(lhe_data_fd, samples, one_torch_th
 #     covariance, calculate_fisher_information
 #   FisherInformation of the ensemble, contours    A2_fisher_information_full_detector     xfail: Fisher
 # A3_reweighting_existing_samples
-#   add_benchmark to a morphing setup, save        A3_extra_benchmark_keeps_the_morphin..  fails
+#   add_benchmark to a morphing setup, save        A3_extra_benchmark_keeps_the_morphin..  passes
 #   MadMiner.reweight_existing_sample              A3_reweight_existing_sample             xfail: MadGraph
 # A4_lh_nosyst
 #   AsymptoticLimits in all modes                  A4_asymptotic_limits_in_all_modes       xfail: limits
@@ -1935,7 +1935,7 @@ def test_A6_sally_on_finite_difference_scores(lhe_data_fd, samples, one_torch_th
 # A5_test_new_likelihood_module
 #   sampling with nu0 drawn, nu1 nominal; ALICES;  A5_sampling_and_ratio_training_with_..  passes
 #     less_logging
-#   theta1 with the nominal nuisance parameters    A5_theta1_has_the_nominal_nuisance_...  fails
+#   theta1 with the nominal nuisance parameters    A5_theta1_has_the_nominal_nuisance_...  passes
 #   NeuralLikelihood fit, fix_params               A5_neural_likelihood_fit                xfail: likelihood
 # A6_finite_differences
 #   finite_differences setup                       A6_finite_differences_setup             passes
