@@ -221,3 +221,13 @@ def test_top_level_exports_every_madminer_name_and_subpackage():
     subpackages = {module.split(".")[1] for module in API["modules"] if module.count(".") >= 1}
     for name in subpackages:
         assert getattr(motherlode, name).__name__ == f"motherlode.{name}"
+
+
+def test_import_motherlode_does_not_import_torch():
+    """The top-level names load on first use: ``import motherlode`` and its readers stay quick."""
+    import subprocess
+    import sys
+
+    code = "import sys, motherlode; from motherlode import MadMiner, LHEReader; print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
