@@ -21,7 +21,7 @@ import pickle
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -145,12 +145,6 @@ def _as_2d(a: np.ndarray, name: str) -> np.ndarray:
     if a.ndim != 2:
         raise InputError(f"{name} must be one- or two-dimensional, got shape {a.shape}")
     return a
-
-
-def _atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Write a file through ``write(fileobj)``, atomically (:func:`motherlode.fileformat.atomic_write`)."""
-    with atomic_write(path) as handle:
-        write(handle)
 
 
 def _scaling(a: np.ndarray, transform: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -403,14 +397,18 @@ class Estimator:
         model = self._check_model()
         prefix = str(filename)
         text = json.dumps(self._settings(), indent=2).encode()
-        _atomic_write(Path(prefix + "_settings.json"), lambda f: f.write(text))
+        with atomic_write(prefix + "_settings.json") as handle:
+            handle.write(text)
         state = self._state_dict_to_file({k: v.detach().cpu() for k, v in model.state_dict().items()})
-        _atomic_write(Path(prefix + "_state_dict.pt"), lambda f: torch.save(state, f))
+        with atomic_write(prefix + "_state_dict.pt") as handle:
+            torch.save(state, handle)
         for suffix, arr in self._scaling_arrays().items():
             if arr is not None:
-                _atomic_write(Path(f"{prefix}_{suffix}.npy"), lambda f, a=arr: np.save(f, np.asarray(a)))
+                with atomic_write(f"{prefix}_{suffix}.npy") as handle:
+                    np.save(handle, np.asarray(arr))
         if save_model:
-            _atomic_write(Path(prefix + "_model.pt"), lambda f: torch.save(model, f))
+            with atomic_write(prefix + "_model.pt") as handle:
+                torch.save(model, handle)
         logger.debug("Saved %s to %s_*", type(self).__name__, prefix)
 
     def load(self, filename: str | os.PathLike) -> None:

@@ -24,12 +24,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from motherlode.errors import InputError
+from motherlode.fileformat import atomic_write
 from motherlode.ml.base import (
     TRAINER_OPTIONS,
     ArrayLike,
     Estimator,
     TheresAGoodReasonThisDoesntWork,
-    _atomic_write,
     load_training_arrays,
     shuffle_together,
 )
@@ -340,9 +340,8 @@ class ScoreEstimator(Estimator):
                 ("profile", self.nuisance_profile_matrix),
                 ("project", self.nuisance_project_matrix),
             ):
-                _atomic_write(
-                    Path(f"{prefix}_nuisance_{name}_matrix.npy"), lambda f, a=arr: np.save(f, np.asarray(a))
-                )
+                with atomic_write(f"{prefix}_nuisance_{name}_matrix.npy") as handle:
+                    np.save(handle, np.asarray(arr))
 
     def load(self, filename: str | os.PathLike) -> None:
         """Load an estimator saved by :meth:`save` (or by MadMiner), with the nuisance matrices if present."""
