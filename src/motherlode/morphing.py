@@ -77,6 +77,8 @@ __all__ = [
     "PhysicsMorpher",
     "component_weights",
     "coupling_components",
+    "nuisance_exponent",
+    "nuisance_log_gradient",
 ]
 
 logger = logging.getLogger(__name__)
@@ -590,9 +592,7 @@ class PhysicsMorpher:
             ):
                 if size != declared:
                     got = "is missing" if size == 0 else f"has {size} couplings (rows)"
-                    raise InputError(
-                        f"{name} {got}, but find_components was called with {symbol}={declared}"
-                    )
+                    raise InputError(f"{name} {got}, but find_components was called with {symbol}={declared}")
         if sum(sizes) != n_columns:
             raise InputError(
                 f"The coupling bases {'/'.join(names)} have {sizes[0]}+{sizes[1]}+{sizes[2]} = {sum(sizes)} "
@@ -1133,6 +1133,21 @@ class PhysicsMorpher:
 _NUISANCE_COEFFICIENT_LIMIT = 10.0
 
 
+def nuisance_exponent(nu: np.ndarray, a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
+    r"""The exponent :math:`\sum_k a_k\nu_k + b_k\nu_k^2` of the nuisance factor, summed over ``axis``
+    (the nuisance-parameter axis of the broadcast arrays).
+
+    >>> float(nuisance_exponent(np.array([2.0]), np.array([0.5]), np.array([0.25])))
+    2.0
+    """
+    return np.sum(a * nu + b * nu**2, axis=axis)
+
+
+def nuisance_log_gradient(nu: np.ndarray | float, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    r""":math:`\partial_{\nu_k}` of the exponent, :math:`a_k + 2 b_k \nu_k` (broadcast)."""
+    return a + 2.0 * b * nu
+
+
 class NuisanceMorpher:
     r"""Morphing in nuisance parameters with the model :math:`\exp(\sum_i a_i\nu_i + b_i\nu_i^2)`.
 
@@ -1242,8 +1257,7 @@ class NuisanceMorpher:
                 f"(n_points, {self.n_nuisance_parameters}), got {nu.shape}"
             )
         nu = nu[..., :, None]  # (..., K, 1)
-        exponent = np.sum(a * nu + b * nu**2, axis=-2)
-        return exponent, a + 2.0 * b * nu
+        return nuisance_exponent(nu, a, b, axis=-2), nuisance_log_gradient(nu, a, b)
 
     def calculate_nuisance_factors(
         self, nuisance_parameters: np.ndarray | None, benchmark_weights: np.ndarray

@@ -38,17 +38,17 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError, SetupError
+from ..errors import InputError
 from ..fileformat import iter_samples, n_samples, read_observables, read_sample_summary, read_setup
 from ..models.readers import FUNCTION_DEFINED, Observable
 from ..morphing import NuisanceMorpher, PhysicsMorpher
+from ..weights import ParameterPoints, WeightModel
 
 __all__ = ["DataAnalyzer"]
 
 logger = logging.getLogger(__name__)
 
 _PARTITIONS = ("all", "train", "validation", "test")
-_GRADIENTS = ("all", "theta", "nu")
 
 
 class DataAnalyzer:
@@ -120,6 +120,15 @@ class DataAnalyzer:
             self.nuisance_morpher = NuisanceMorpher(
                 self.nuisance_parameters, list(self.benchmarks), reference
             )
+        self.weight_model = WeightModel(
+            list(self.parameters),
+            {name: [b.values[p] for p in self.parameters] for name, b in self.benchmarks.items()},
+            morpher=self.morpher,
+            nuisance_morpher=self.nuisance_morpher,
+            finite_differences=self.finite_difference_benchmarks,
+            finite_difference_epsilon=self.finite_difference_epsilon or 0.0,
+            source=self.madminer_filename,
+        )
         self._report_setup()
 
     def _report_setup(self) -> None:
@@ -160,8 +169,7 @@ class DataAnalyzer:
         return int(np.argmin(distances))
 
     def _benchmark_values(self) -> np.ndarray:
-        names = list(self.parameters)
-        return np.array([[b.values[p] for p in names] for b in self.benchmarks.values()], dtype=np.float64)
+        return self.weight_model.benchmark_values
 
     def event_loader(
         self,
@@ -242,127 +250,20 @@ class DataAnalyzer:
 
     # ------------------------------------------------------------------ parameter points
 
+    def parameter_points(self, thetas: Any, nus: Any = None) -> ParameterPoints:
+        """Parameter points for the weights engine (:mod:`motherlode.weights`), an addition.
+
+        Parameters
+        ----------
+        thetas : str, int, ndarray or sequence of them
+            Benchmark names or indices, parameter points ``(P,)`` or an array ``(J, P)``.
+        nus : ndarray, sequence or None, optional
+            None (nominal), one nu for all points, or one (or None) per point.
+        """
+        return self.weight_model.points(thetas, nus)
+
     def _benchmark_index(self, theta: str | int) -> int:
-        names = list(self.benchmarks)
-        if isinstance(theta, str):
-            if theta not in self.benchmarks:
-                raise InputError(f"unknown benchmark {theta!r}; benchmarks: {', '.join(names)}")
-            return names.index(theta)
-        if not 0 <= theta < len(names):
-            raise InputError(f"benchmark index {theta} out of range (0 .. {len(names) - 1})")
-        return int(theta)
-
-    def _theta_matrix(self, theta: Any) -> np.ndarray:
-        """Vector ``A`` (n_benchmarks,) with ``w(theta) = A . w_benchmarks``."""
-        matrix = np.zeros(self.n_benchmarks)
-        if isinstance(theta, str | int | np.integer):
-            matrix[self._benchmark_index(theta)] = 1.0
-            return matrix
-        if self.morpher is None:
-            raise SetupError(
-                "weights at an arbitrary parameter point need a morphing setup; give a benchmark name instead"
-            )
-        weights = self.morpher.calculate_morphing_weights(self._theta_array(theta))
-        matrix[: len(weights)] = weights
-        return matrix
-
-    def _theta_array(self, theta: Any) -> np.ndarray:
-        value = np.asarray(theta, dtype=np.float64).reshape(-1)
-        if value.shape != (self.n_parameters,):
-            raise InputError(
-                f"a parameter point must have {self.n_parameters} entries, got shape {value.shape}"
-            )
-        return value
-
-    def _derivative_mode(self) -> str:
-        if self.morpher is not None:
-            return "morphing"
-        if self.finite_difference_benchmarks:
-            return "fd"
-        raise SetupError(
-            "gradients need a morphing setup or finite-difference benchmarks; the file has neither"
-        )
-
-    def _theta_gradient_matrix(self, theta: Any) -> np.ndarray:
-        """Matrix ``(n_parameters, n_benchmarks)`` with ``dw/dtheta_i = M_i . w_benchmarks``."""
-        matrix = np.zeros((self.n_parameters, self.n_benchmarks))
-        if self._derivative_mode() == "morphing":
-            if isinstance(theta, str | int | np.integer):
-                theta = self._benchmark_values()[self._benchmark_index(theta)]
-            gradient = self.morpher.calculate_morphing_weight_gradient(self._theta_array(theta))
-            matrix[:, : gradient.shape[1]] = gradient
-            return matrix
-        if not isinstance(theta, str | int | np.integer):
-            raise SetupError(
-                "without morphing, gradients are known only at finite-difference base benchmarks "
-                f"({', '.join(self.finite_difference_benchmarks)}); got a parameter point"
-            )
-        name = list(self.benchmarks)[self._benchmark_index(theta)]
-        if name not in self.finite_difference_benchmarks:
-            raise SetupError(
-                f"benchmark {name!r} is not a finite-difference base benchmark "
-                f"({', '.join(self.finite_difference_benchmarks)})"
-            )
-        base = self._benchmark_index(name)
-        for i, parameter in enumerate(self.parameters):
-            shifted = self._benchmark_index(self.finite_difference_benchmarks[name].shift_names[parameter])
-            matrix[i, shifted] += 1.0 / self.finite_difference_epsilon
-            matrix[i, base] -= 1.0 / self.finite_difference_epsilon
-        return matrix
-
-    def _nu_array(self, nu: Any) -> np.ndarray | None:
-        if nu is None:
-            return None
-        value = np.asarray(nu, dtype=np.float64).reshape(-1)
-        if self.nuisance_morpher is None:
-            if np.any(value != 0.0):
-                raise SetupError(
-                    f"{self.madminer_filename} has no nuisance parameters "
-                    f"(or include_nuisance_parameters=False); "
-                    f"got nu = {value}"
-                )
-            return None
-        if value.shape != (self.n_nuisance_parameters,):
-            raise InputError(
-                f"nuisance parameters must have {self.n_nuisance_parameters} entries, got shape {value.shape}"
-            )
-        return value
-
-    def _nu_list(self, nus: Sequence[Any] | None, n_thetas: int) -> list[np.ndarray | None]:
-        nus = [None] * n_thetas if nus is None else list(nus)
-        if len(nus) != n_thetas:
-            raise InputError(f"{n_thetas} thetas but {len(nus)} nus; give one nu (or None) per theta")
-        return [self._nu_array(nu) for nu in nus]
-
-    def _nuisance_factors(
-        self, nus: Sequence[np.ndarray | None], benchmark_weights: np.ndarray
-    ) -> np.ndarray:
-        """Factors ``(n_thetas, n_events)``; 1 where ``nu`` is None or there are no nuisance parameters."""
-        factors = np.ones((len(nus), len(benchmark_weights)))
-        if self.nuisance_morpher is None:
-            return factors
-        for i, nu in enumerate(nus):
-            if nu is not None:
-                factors[i] = self.nuisance_morpher.calculate_nuisance_factors(nu, benchmark_weights)
-        return factors
-
-    def _nuisance_factor_gradients(
-        self, nus: Sequence[np.ndarray | None], benchmark_weights: np.ndarray
-    ) -> np.ndarray:
-        """Gradients ``(n_thetas, n_nuisance, n_events)`` of the nuisance factors."""
-        if self.nuisance_morpher is None:
-            return np.zeros((len(nus), 0, len(benchmark_weights)))
-        return np.stack(
-            [self.nuisance_morpher.calculate_nuisance_factor_gradients(nu, benchmark_weights) for nu in nus]
-        )
-
-    def _parse_points(
-        self, thetas: Sequence[Any], nus: Sequence[Any] | None
-    ) -> tuple[np.ndarray, list[np.ndarray | None]]:
-        thetas = list(thetas)
-        nu_values = self._nu_list(nus, len(thetas))
-        matrices = np.stack([self._theta_matrix(theta) for theta in thetas]) if thetas else np.zeros((0, 0))
-        return matrices, nu_values
+        return self.weight_model.benchmark_index(theta)
 
     # ------------------------------------------------------------------ partitions
 
@@ -446,33 +347,10 @@ class DataAnalyzer:
             if derivative:
                 raise InputError("derivative=True needs a theta")
             return x, benchmark_weights
-        matrices, nus = self._parse_points([theta], [nu])
+        points = self.weight_model.points([theta], None if nu is None else [nu])
         if derivative:
-            return x, self._weight_gradients([theta], nus, benchmark_weights, "all")[0].T
-        return x, (self._nuisance_factors(nus, benchmark_weights) * (matrices @ benchmark_weights.T))[0]
-
-    def _weight_gradients(
-        self,
-        thetas: Sequence[Any],
-        nus: Sequence[np.ndarray | None],
-        benchmark_weights: np.ndarray,
-        gradients: str,
-    ) -> np.ndarray:
-        """Gradients ``(n_thetas, n_gradients, n_events)`` of the weights."""
-        if gradients not in _GRADIENTS:
-            raise InputError(f"gradients must be one of {', '.join(_GRADIENTS)}, got {gradients!r}")
-        if gradients == "all" and self.nuisance_morpher is None:
-            gradients = "theta"
-        parts = []
-        if gradients in ("all", "theta"):
-            gradient_matrices = np.stack([self._theta_gradient_matrix(theta) for theta in thetas])
-            nominal = gradient_matrices @ benchmark_weights.T  # (n_thetas, P, n_events)
-            parts.append(self._nuisance_factors(nus, benchmark_weights)[:, None, :] * nominal)
-        if gradients in ("all", "nu"):
-            matrices = np.stack([self._theta_matrix(theta) for theta in thetas])
-            nominal = matrices @ benchmark_weights.T  # (n_thetas, n_events)
-            parts.append(self._nuisance_factor_gradients(nus, benchmark_weights) * nominal[:, None, :])
-        return np.concatenate(parts, axis=1)
+            return x, points.weight_gradients(benchmark_weights, "all")[0].T
+        return x, points.weights(benchmark_weights)[0]
 
     def xsecs(
         self,
@@ -515,31 +393,35 @@ class DataAnalyzer:
             weights) is not a variance and can be negative.
         """
         start, end, factor = self._partition_bounds(partition, test_split, validation_split)
-        if thetas is None:
-            matrices = None
-            nu_values: list[np.ndarray | None] = []
-        else:
-            matrices, nu_values = self._parse_points(thetas, nus)
-        totals, squares, n_events = 0.0, 0.0, 0
         include = include_nuisance_benchmarks if thetas is None else True
-        for _, benchmark_weights in self.event_loader(
-            start, end, batch_size, include_nuisance_parameters=include, generated_close_to=generated_close_to
-        ):
-            n_events += len(benchmark_weights)
-            if matrices is None:
-                weights = benchmark_weights.T
-            else:
-                weights = self._nuisance_factors(nu_values, benchmark_weights) * (
-                    matrices @ benchmark_weights.T
-                )
-            totals = totals + weights.sum(axis=1)
-            squares = squares + (weights**2).sum(axis=1)
+        batches = (
+            weights
+            for _, weights in self.event_loader(
+                start,
+                end,
+                batch_size,
+                include_nuisance_parameters=include,
+                generated_close_to=generated_close_to,
+            )
+        )
+        if thetas is None:
+            # every stored column as it is (with or without the nuisance benchmarks)
+            n_columns = len(
+                self._all_columns if include and self.include_nuisance_parameters else self._physics_columns
+            )
+            points = ParameterPoints(np.zeros((n_columns, self.n_parameters)), np.eye(n_columns))
+        else:
+            points = self.parameter_points(list(thetas), nus)
+        totals = points.cross_sections(batches)
+        self._require_events(totals.n_events, partition, generated_close_to)
+        return totals.xsecs * factor, totals.uncertainties * factor
+
+    def _require_events(self, n_events: int, partition: str, generated_close_to: Any) -> None:
         if n_events == 0:
             raise InputError(
                 f"no events in {self.madminer_filename} for partition={partition!r} and "
                 f"generated_close_to={generated_close_to}"
             )
-        return np.asarray(totals) * factor, np.sqrt(np.asarray(squares)) * factor
 
     def xsec_gradients(
         self,
@@ -558,20 +440,20 @@ class DataAnalyzer:
         (both, theta first). Other arguments as in :meth:`xsecs`.
         """
         start, end, factor = self._partition_bounds(partition, test_split, validation_split)
-        thetas = list(thetas)
-        nu_values = self._nu_list(nus, len(thetas))
-        total = 0.0
-        n_events = 0
-        for _, benchmark_weights in self.event_loader(
-            start, end, batch_size, include_nuisance_parameters=True, generated_close_to=generated_close_to
-        ):
-            n_events += len(benchmark_weights)
-            total = total + self._weight_gradients(thetas, nu_values, benchmark_weights, gradients).sum(
-                axis=2
+        points = self.parameter_points(list(thetas), nus)
+        batches = (
+            weights
+            for _, weights in self.event_loader(
+                start,
+                end,
+                batch_size,
+                include_nuisance_parameters=True,
+                generated_close_to=generated_close_to,
             )
-        if n_events == 0:
-            raise InputError(f"no events in {self.madminer_filename} for partition={partition!r}")
-        return np.asarray(total) * factor
+        )
+        totals = points.cross_sections(batches, gradients=gradients)
+        self._require_events(totals.n_events, partition, generated_close_to)
+        return totals.gradients * factor
 
     def __repr__(self) -> str:
         return f"DataAnalyzer({Path(self.madminer_filename).name!r}, {self.n_samples} events)"

@@ -36,34 +36,11 @@ import numpy as np
 from ..analysis.dataanalyzer import DataAnalyzer
 from ..errors import InputError, SetupError
 from ..fileformat import atomic_write
-from .parameters import draw_from_priors
+from ..weights import ParameterPoints, chunk_slices, split_evenly
 
 __all__ = ["SampleAugmenter"]
 
 logger = logging.getLogger(__name__)
-
-_ELEMENTS_PER_CHUNK = 4_000_000  # (points x events) entries computed at once
-
-
-@dataclass
-class _Points:
-    """``J`` parameter points: values, morphing matrices, benchmark names (for finite differences)."""
-
-    values: np.ndarray  # (J, P)
-    matrices: np.ndarray  # (J, B)
-    names: list[str | None]
-    nus: np.ndarray | None  # (J, K) or None (nominal)
-
-    def __len__(self) -> int:
-        return len(self.values)
-
-    def take(self, index: np.ndarray) -> _Points:
-        return _Points(
-            self.values[index],
-            self.matrices[index],
-            [self.names[i] for i in index],
-            None if self.nus is None else self.nus[index],
-        )
 
 
 @dataclass
@@ -100,114 +77,18 @@ class SampleAugmenter(DataAnalyzer):
 
     # ------------------------------------------------------------------ parameter points
 
-    def _parse_theta(self, spec: Any, n_samples: int, rng: np.random.Generator) -> tuple[_Points, np.ndarray]:
-        """Points and the number of samples of each (summing to ``n_samples``)."""
-        if not isinstance(spec, tuple) or len(spec) != 2:
-            raise InputError(
-                f"a theta specification is a (kind, value) tuple such as benchmark('sm'), got {spec!r}"
-            )
-        kind, value = spec
-        names: list[str | None]
-        if kind == "benchmark":
-            names = [value]
-        elif kind == "benchmarks":
-            names = list(value)
-        elif kind in ("morphing_point", "morphing_points", "random_morphing_points"):
-            if self.morpher is None:
-                raise SetupError(f"{kind} needs a morphing setup; use benchmark() or benchmarks()")
-            if kind == "random_morphing_points":
-                n_thetas, priors = value
-                if len(priors) != self.n_parameters:
-                    raise InputError(f"{len(priors)} priors given for {self.n_parameters} parameters")
-                if n_thetas is None or n_thetas > n_samples:
-                    n_thetas = n_samples
-                values = draw_from_priors(priors, n_thetas, rng)
-            else:
-                values = np.atleast_2d(np.asarray(value, dtype=np.float64))
-            if values.shape[1:] != (self.n_parameters,):
-                raise InputError(
-                    f"parameter points must have {self.n_parameters} entries, got shape {values.shape}"
-                )
-            matrices = np.zeros((len(values), self.n_benchmarks))
-            weights = self.morpher.calculate_morphing_weights(values)
-            matrices[:, : weights.shape[-1]] = weights
-            return _Points(values, matrices, [None] * len(values), None), _share(n_samples, len(values))
-        else:
-            raise InputError(f"unknown theta specification {kind!r}")
-        indices = [self._benchmark_index(name) for name in names]
-        matrices = np.zeros((len(names), self.n_benchmarks))
-        matrices[np.arange(len(names)), indices] = 1.0
-        values = self._benchmark_values()[indices]
-        return _Points(values, matrices, [list(self.benchmarks)[i] for i in indices], None), _share(
-            n_samples, len(names)
-        )
-
-    def _parse_nu(self, spec: Any, n_points: int, rng: np.random.Generator) -> np.ndarray | None:
-        """Nuisance parameters ``(n_points, K)``, or None for nominal."""
-        if spec is None or (isinstance(spec, tuple) and spec[0] == "nominal"):
-            return None
-        if self.nuisance_morpher is None:
-            raise SetupError(
-                f"{self.madminer_filename} has no nuisance parameters; nu = {spec!r} cannot be used"
-            )
-        kind, value = spec
-        k = self.n_nuisance_parameters
-        if kind == "iid":
-            return draw_from_priors([value] * k, n_points, rng)
-        if kind == "morphing_point":
-            nu = np.asarray(value, dtype=np.float64).reshape(1, -1)
-            nus = np.repeat(nu, n_points, axis=0)
-        elif kind == "morphing_points":
-            nus = np.atleast_2d(np.asarray(value, dtype=np.float64))
-            if len(nus) != n_points:
-                raise InputError(f"{len(nus)} nuisance points given for {n_points} parameter points")
-        else:
-            raise InputError(f"unknown nu specification {kind!r}")
-        if nus.shape[1] != k:
-            raise InputError(f"nuisance points must have {k} entries, got shape {nus.shape}")
-        return nus
-
     def _points(
         self, theta: Any, nu: Any, n_samples: int, rng: np.random.Generator
-    ) -> tuple[_Points, np.ndarray]:
-        points, counts = self._parse_theta(theta, n_samples, rng)
-        points.nus = self._parse_nu(nu, len(points), rng)
-        return points, counts
+    ) -> tuple[ParameterPoints, np.ndarray]:
+        """The points of a theta (and nu) specification and the number of samples of each."""
+        points, counts = self.weight_model.points_from_spec(theta, n_samples, rng)
+        return points.with_nus(self.weight_model.nus_from_spec(nu, len(points), rng)), counts
 
-    def _gradient_matrices(self, points: _Points) -> np.ndarray:
-        """``(J, P, B)`` with ``grad_theta w = G . w_b``."""
-        gradients = np.zeros((len(points), self.n_parameters, self.n_benchmarks))
-        if self.morpher is not None:
-            morphed = self.morpher.calculate_morphing_weight_gradient(points.values)
-            gradients[:, :, : morphed.shape[-1]] = morphed
-            return gradients
-        for j, name in enumerate(points.names):
-            gradients[j] = self._theta_gradient_matrix(name if name is not None else points.values[j])
-        return gradients
-
-    # ------------------------------------------------------------------ weights of many points
-
-    def _nuisance_coefficients(self, benchmark_weights: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        if self.nuisance_morpher is None:
-            return None
-        return self.nuisance_morpher.calculate_coefficients(benchmark_weights)  # (K, n) each
-
-    @staticmethod
-    def _log_factor(nus: np.ndarray | None, coefficients: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
-        """``sum_k a_k nu_k + b_k nu_k^2``, shape ``(J, n)`` (0 for nominal nu)."""
-        if nus is None or coefficients is None:
-            return np.zeros((1, 1))
-        a, b = coefficients
-        return nus @ a + (nus**2) @ b
-
-    @staticmethod
-    def _chunks(n_points: int, n_events: int, width: int = 1) -> list[slice]:
-        size = max(1, _ELEMENTS_PER_CHUNK // max(1, n_events * width))
-        return [slice(start, min(start + size, n_points)) for start in range(0, n_points, size)]
+    # ------------------------------------------------------------------ event subsets
 
     def _event_factors(self, sampling_ids: np.ndarray, closest: np.ndarray | None) -> np.ndarray:
-        """Per set and event: 1/0 for events generated at the set's closest benchmark (or background),
-        or the sampling factors of all events."""
+        """Weight factors of the events, one row per group: 1/0 for events generated at the group's
+        closest benchmark (or background), or (without ``closest``) the sampling factors of all events."""
         if closest is None:
             return self._sampling_factors_of(sampling_ids)[None, :]
         return ((sampling_ids[None, :] == closest[:, None]) | (sampling_ids[None, :] < 0)).astype(np.float64)
@@ -219,7 +100,7 @@ class SampleAugmenter(DataAnalyzer):
 
     def _cross_sections(
         self,
-        points: _Points,
+        points: ParameterPoints,
         set_of_point: np.ndarray,
         closest: np.ndarray | None,
         bounds: tuple[int, int],
@@ -227,74 +108,21 @@ class SampleAugmenter(DataAnalyzer):
         nuisance_score: bool,
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """Pass 1: ``sigma`` (M,) and ``grad sigma`` (M, P[+K]) of M evaluation points."""
-        subset = None if closest is None else closest[set_of_point]
-        gradient_matrices = self._gradient_matrices(points) if need_gradients else None
-        if points.nus is None:
-            return self._cross_sections_nominal(points, subset, bounds, gradient_matrices, nuisance_score)
-        n_points = len(points)
-        sigma = np.zeros(n_points)
-        n_gradients = self.n_parameters + (self.n_nuisance_parameters if nuisance_score else 0)
-        gradient = np.zeros((n_points, n_gradients)) if need_gradients else None
-        for _, benchmark_weights, ids in self._stream(*bounds):
-            coefficients = self._nuisance_coefficients(benchmark_weights)
-            for chunk in self._chunks(n_points, len(ids), n_gradients + 1):
-                factors = self._event_factors(ids, None if subset is None else subset[chunk])
-                nus = points.nus[chunk]
-                nuisance = np.exp(self._log_factor(nus, coefficients)) * factors  # (Jc, n)
-                weights = (points.matrices[chunk] @ benchmark_weights.T) * nuisance
-                sigma[chunk] += weights.sum(axis=1)
-                if need_gradients:
-                    matrices = gradient_matrices[chunk]
-                    nominal_gradient = (
-                        matrices.reshape(-1, matrices.shape[-1]) @ benchmark_weights.T
-                    ).reshape(len(matrices), self.n_parameters, -1)
-                    gradient[chunk, : self.n_parameters] += np.sum(
-                        nominal_gradient * nuisance[:, None, :], axis=2
-                    )
-                    if nuisance_score:
-                        a, b = coefficients
-                        log_gradient = a[None, :, :] + 2.0 * b[None, :, :] * nus[:, :, None]
-                        gradient[chunk, self.n_parameters :] += np.sum(
-                            log_gradient * weights[:, None, :], axis=2
-                        )
-        return sigma, gradient
-
-    def _cross_sections_nominal(
-        self,
-        points: _Points,
-        subset: np.ndarray | None,
-        bounds: tuple[int, int],
-        gradient_matrices: np.ndarray | None,
-        nuisance_score: bool,
-    ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Pass 1 at nominal nuisance parameters: everything is linear in the benchmark weights, so
-        sums of benchmark weights per event subset (at most one per physics benchmark) suffice."""
-        keys = [-2] if subset is None else sorted(set(subset.tolist()))
-        n_nuisance = self.n_nuisance_parameters if nuisance_score else 0
-        sums = {key: np.zeros(self.n_benchmarks) for key in keys}
-        nuisance_sums = {key: np.zeros((n_nuisance, self.n_benchmarks)) for key in keys}
-        for _, benchmark_weights, ids in self._stream(*bounds):
-            a = self._nuisance_coefficients(benchmark_weights)[0] if n_nuisance else None  # (K, n)
-            for key in keys:
-                factors = self._event_factors(ids, None if key == -2 else np.array([key]))[0]
-                factors = np.broadcast_to(factors, ids.shape)
-                sums[key] += factors @ benchmark_weights
-                if n_nuisance:
-                    nuisance_sums[key] += (a * factors) @ benchmark_weights  # d sigma / d nu at nu = 0
-        row = np.zeros(len(points), dtype=np.int64) if subset is None else np.searchsorted(keys, subset)
-        per_point = np.stack([sums[key] for key in keys])[row]  # (M, B)
-        sigma = np.einsum("mb,mb->m", points.matrices, per_point)
-        if gradient_matrices is None:
-            return sigma, None
-        parts = [np.einsum("mpb,mb->mp", gradient_matrices, per_point)]
-        if n_nuisance:
-            per_point_nuisance = np.stack([nuisance_sums[key] for key in keys])[row]  # (M, K, B)
-            parts.append(np.einsum("mkb,mb->mk", per_point_nuisance, points.matrices))
-        return sigma, np.concatenate(parts, axis=1)
+        if closest is None:
+            keys, groups = None, None
+        else:
+            keys, groups = np.unique(closest[set_of_point], return_inverse=True)
+        batches = (
+            (benchmark_weights, self._event_factors(ids, keys))
+            for _, benchmark_weights, ids in self._stream(*bounds)
+        )
+        gradients = ("all" if nuisance_score else "theta") if need_gradients else None
+        totals = points.cross_sections(batches, gradients=gradients, groups=groups)
+        return totals.xsecs, totals.gradients
 
     def _sampling_weights(
         self,
-        points: _Points,
+        points: ParameterPoints,
         chunk: slice,
         benchmark_weights: np.ndarray,
         ids: np.ndarray,
@@ -302,18 +130,15 @@ class SampleAugmenter(DataAnalyzer):
         thresholds: np.ndarray | None,
     ) -> np.ndarray:
         """Non-negative (and trimmed) sampling weights ``(Jc, n)``."""
-        coefficients = self._nuisance_coefficients(benchmark_weights)
-        nus = None if points.nus is None else points.nus[chunk]
         factors = self._event_factors(ids, None if closest is None else closest[chunk])
-        weights = (points.matrices[chunk] @ benchmark_weights.T) * np.exp(self._log_factor(nus, coefficients))
-        weights = np.maximum(weights * factors, 0.0)
+        weights = np.maximum(points.take(chunk).weights(benchmark_weights) * factors, 0.0)
         if thresholds is not None:
             weights = np.where(weights > thresholds[chunk, None], 0.0, weights)
         return weights
 
     def _sampling_totals(
         self,
-        points: _Points,
+        points: ParameterPoints,
         closest: np.ndarray | None,
         bounds: tuple[int, int],
         thresholds: np.ndarray | None,
@@ -321,7 +146,7 @@ class SampleAugmenter(DataAnalyzer):
         """Pass 2: total and largest sampling weight per set."""
         totals, largest = np.zeros(len(points)), np.zeros(len(points))
         for _, benchmark_weights, ids in self._stream(*bounds):
-            for chunk in self._chunks(len(points), len(ids)):
+            for chunk in chunk_slices(len(points), len(ids)):
                 weights = self._sampling_weights(points, chunk, benchmark_weights, ids, closest, thresholds)
                 totals[chunk] += weights.sum(axis=1)
                 largest[chunk] = np.maximum(largest[chunk], weights.max(axis=1, initial=0.0))
@@ -329,7 +154,7 @@ class SampleAugmenter(DataAnalyzer):
 
     def _draw(
         self,
-        points: _Points,
+        points: ParameterPoints,
         counts: np.ndarray,
         totals: np.ndarray,
         closest: np.ndarray | None,
@@ -353,7 +178,7 @@ class SampleAugmenter(DataAnalyzer):
             kept_x.append(None)
             kept_weights.append(None)
             selected_rows = []
-            for chunk in self._chunks(len(points), len(ids)):
+            for chunk in chunk_slices(len(points), len(ids)):
                 weights = self._sampling_weights(points, chunk, benchmark_weights, ids, closest, thresholds)
                 cumulative = np.cumsum(weights, axis=1) + offsets[chunk, None]
                 for local, j in enumerate(range(chunk.start, chunk.stop)):
@@ -405,40 +230,27 @@ class SampleAugmenter(DataAnalyzer):
     def _augmented(
         self,
         sample: _Sample,
-        points: _Points,
-        gradient_matrices: np.ndarray | None,
+        points: ParameterPoints,
+        with_score: bool,
         sigma: np.ndarray,
         sigma_gradient: np.ndarray | None,
         nuisance_score: bool,
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """``w/sigma`` (n,) and the joint score (n, P[+K]) at one evaluation point per sample."""
         j = sample.set_index
-        coefficients = self._nuisance_coefficients(sample.benchmark_weights)
-        nominal = np.einsum("nb,nb->n", points.matrices[j], sample.benchmark_weights)
-        log_factor = np.zeros(len(j))
-        nus = None if points.nus is None else points.nus[j]
-        if nus is not None and coefficients is not None:
-            a, b = coefficients
-            log_factor = np.sum(a.T * nus + b.T * nus**2, axis=1)
-        normalised = nominal * np.exp(log_factor) / sigma[j]
-        if gradient_matrices is None:
+        per_sample = points.take(j)
+        normalised = per_sample.weights(sample.benchmark_weights, aligned=True) / sigma[j]
+        if not with_score:
             return normalised, None
-        with np.errstate(divide="ignore", invalid="ignore"):
-            theta_score = (
-                np.einsum("npb,nb->np", gradient_matrices[j], sample.benchmark_weights) / nominal[:, None]
-            )
-        parts = [theta_score]
-        if nuisance_score:
-            a, b = coefficients
-            parts.append(a.T + 2.0 * b.T * (0.0 if nus is None else nus))
-        score = np.concatenate(parts, axis=1) - sigma_gradient[j] / sigma[j, None]
-        return normalised, score
+        gradients = "all" if nuisance_score else "theta"
+        log_gradient = per_sample.log_weight_gradients(sample.benchmark_weights, gradients, aligned=True)
+        return normalised, log_gradient - sigma_gradient[j] / sigma[j, None]
 
     # ------------------------------------------------------------------ driver
 
     def _run(
         self,
-        evaluation: list[_Points],
+        evaluation: list[ParameterPoints],
         sampling_index: int,
         counts: np.ndarray,
         partition: str,
@@ -462,19 +274,7 @@ class SampleAugmenter(DataAnalyzer):
             else None
         )
         set_of_point = np.tile(np.arange(n_sets), len(evaluation))
-        stacked = _Points(
-            np.concatenate([p.values for p in evaluation]),
-            np.concatenate([p.matrices for p in evaluation]),
-            [name for p in evaluation for name in p.names],
-            None
-            if all(p.nus is None for p in evaluation)
-            else np.concatenate(
-                [
-                    p.nus if p.nus is not None else np.zeros((n_sets, self.n_nuisance_parameters))
-                    for p in evaluation
-                ]
-            ),
-        )
+        stacked = ParameterPoints.concatenate(evaluation)
         need_gradients = bool(scores_at)
         sigma, sigma_gradient = self._cross_sections(
             stacked, set_of_point, closest, bounds, need_gradients, nuisance_score
@@ -510,11 +310,10 @@ class SampleAugmenter(DataAnalyzer):
         sample.set_index = self._deal(sample.set_index, inverse, counts, rng)
         normalised, scores = [], {}
         for e, points in enumerate(evaluation):
-            gradient_matrices = self._gradient_matrices(points) if e in scores_at else None
             ratio_part, score = self._augmented(
                 sample,
                 points,
-                gradient_matrices,
+                e in scores_at,
                 sigma[e],
                 None if sigma_gradient is None else sigma_gradient[e],
                 nuisance_score,
@@ -535,7 +334,9 @@ class SampleAugmenter(DataAnalyzer):
         if self.morpher is None and not self.finite_difference_benchmarks:
             raise SetupError("joint scores need a morphing setup or finite-difference benchmarks")
 
-    def _theta_output(self, points: _Points, set_index: np.ndarray, nontrivial_nu: bool) -> np.ndarray:
+    def _theta_output(
+        self, points: ParameterPoints, set_index: np.ndarray, nontrivial_nu: bool
+    ) -> np.ndarray:
         """The parameter points of the samples; with ``nontrivial_nu`` (some nu in the call is not
         nominal) followed by their nuisance parameters, zeros for nominal ones, as MadMiner does."""
         values = points.values[set_index]
@@ -724,7 +525,7 @@ class SampleAugmenter(DataAnalyzer):
         nu1: Any,
         additional: Sequence[Any],
         rng: np.random.Generator,
-    ) -> tuple[list[_Points], list[np.ndarray]]:
+    ) -> tuple[list[ParameterPoints], list[np.ndarray]]:
         """Evaluation points (theta0, theta1, extra points) shared by both halves, and the number of
         samples per set of the half sampled at theta0 and of the half sampled at theta1."""
         halves = (n_samples // 2, n_samples - n_samples // 2)
@@ -733,7 +534,7 @@ class SampleAugmenter(DataAnalyzer):
         extra = [self._points(spec, nu1, halves[0], rng)[0] for spec in additional]
         n_sets = max(len(points0), len(points1), *(len(p) for p in extra))
         evaluation = [_broadcast(p, n_sets) for p in (points0, points1, *extra)]
-        return evaluation, [_share(n_half, n_sets) for n_half in halves]
+        return evaluation, [split_evenly(n_half, n_sets) for n_half in halves]
 
     def sample_train_ratio(
         self,
@@ -969,16 +770,7 @@ class SampleAugmenter(DataAnalyzer):
         return thetas_out, xsecs, uncertainties
 
 
-def _share(n_samples: int, n_points: int) -> np.ndarray:
-    """``n_samples`` split as evenly as possible over ``n_points`` (the first ones get the remainder)."""
-    if n_points < 1:
-        raise InputError("no parameter points given")
-    counts = np.full(n_points, n_samples // n_points, dtype=np.int64)
-    counts[: n_samples % n_points] += 1
-    return counts
-
-
-def _broadcast(points: _Points, n_sets: int) -> _Points:
+def _broadcast(points: ParameterPoints, n_sets: int) -> ParameterPoints:
     if len(points) == n_sets:
         return points
     if len(points) != 1:
