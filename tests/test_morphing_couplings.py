@@ -202,9 +202,7 @@ def expand_structure(n_d: int, n_p: int, n_s: int) -> set[tuple[int, ...]]:
     return found
 
 
-@pytest.mark.parametrize(
-    ("n_d", "n_p", "n_s"), [s for s in itertools.product(range(4), repeat=3) if any(s)]
-)
+@pytest.mark.parametrize(("n_d", "n_p", "n_s"), [s for s in itertools.product(range(4), repeat=3) if any(s)])
 def test_coupling_components_are_the_monomials_in_descending_lex_order(n_d, n_p, n_s):
     components = PhysicsMorpher(parameter_max_power=[4]).find_components(Nd=n_d, Np=n_p, Ns=n_s)
     assert {tuple(row) for row in components.tolist()} == expand_structure(n_d, n_p, n_s)
@@ -275,9 +273,7 @@ def test_madminer_find_components_BSM():
     assert np.all(limited[:, [1, 3]] <= 1)
     assert [1, 1, 1, 1] in limited.tolist()
     assert [0, 1, 2, 1] in limited.tolist()
-    assert len(limited) == len(
-        [row for row in expand_structure(2, 0, 2) if row[1] <= 1 and row[3] <= 1]
-    )
+    assert len(limited) == len([row for row in expand_structure(2, 0, 2) if row[1] <= 1 and row[3] <= 1])
     with pytest.raises(InputError, match="BSM_max_power"):
         morpher.find_components(Nd=2, Np=1, BSM_max_power=-1)
 

@@ -16,7 +16,6 @@ __all__ = ["Systematic", "SystematicScale", "SystematicType", "SystematicValue",
 SystematicValue = str | float
 
 
-
 class _ChoiceEnum(str, Enum):
     """A string enum parsed from user input with an error listing the choices."""
 
