@@ -67,3 +67,28 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+def write_events_file(
+    path, setup_path, x, weights, sampling, signal_events, background_events=0, nuisance=None
+):
+    """Write an events file from a setup file and arrays (one observable ``x``); returns ``path``."""
+    from motherlode import fileformat
+    from motherlode.models import Benchmark, NuisanceParameter
+
+    setup = fileformat.read_setup(setup_path)
+    benchmarks = dict(setup.benchmarks)
+    parameters = {}
+    if nuisance is not None:
+        reference = next(iter(benchmarks.values()))
+        for name in (n for n in nuisance if n is not None):
+            benchmarks[name] = Benchmark(name, dict(reference.values), is_nuisance=True)
+        parameters = {"syst_nuisance_param_0": NuisanceParameter("syst_nuisance_param_0", "syst", *nuisance)}
+    benchmarks[next(iter(benchmarks))].is_reference = True
+    with fileformat.atomic_h5(path, copy_from=setup_path) as handle:
+        fileformat.write_nuisance_setup(handle, benchmarks, parameters, list(setup.parameters))
+        fileformat.write_observables(handle, ["x"], ["x"])
+        fileformat.create_sample_datasets(handle, 1, weights.shape[1])
+        fileformat.append_samples(handle, x[:, None], weights, sampling)
+        fileformat.write_sample_summary(handle, signal_events, background_events)
+    return path

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 from conftest import MADMINER_FILES
+from conftest import write_events_file as _write_events
 from motherlode import MadMiner, fileformat
 from motherlode.analysis import DataAnalyzer
 from motherlode.errors import InputError, SetupError
-from motherlode.models import Benchmark, NuisanceParameter
 
 N_EVENTS = 2000
 SCALE = 0.01  # pb per event at theta = 0
@@ -27,25 +27,6 @@ BENCHMARKS = {"sm": 0.0, "plus": 1.0, "minus": -1.0}
 
 def _weights(x, theta):
     return SCALE * (1.0 + theta * x) ** 2
-
-
-def _write_events(path, setup_path, x, weights, sampling, signal_events, background_events=0, nuisance=None):
-    setup = fileformat.read_setup(setup_path)
-    benchmarks = dict(setup.benchmarks)
-    parameters = {}
-    if nuisance is not None:
-        reference = next(iter(benchmarks.values()))
-        for name in nuisance:
-            benchmarks[name] = Benchmark(name, dict(reference.values), is_nuisance=True)
-        parameters = {"syst_nuisance_param_0": NuisanceParameter("syst_nuisance_param_0", "syst", *nuisance)}
-    benchmarks[next(iter(benchmarks))].is_reference = True
-    with fileformat.atomic_h5(path, copy_from=setup_path) as handle:
-        fileformat.write_nuisance_setup(handle, benchmarks, parameters, list(setup.parameters))
-        fileformat.write_observables(handle, ["x"], ["x"])
-        fileformat.create_sample_datasets(handle, 1, weights.shape[1])
-        fileformat.append_samples(handle, x[:, None], weights, sampling)
-        fileformat.write_sample_summary(handle, signal_events, background_events)
-    return path
 
 
 @pytest.fixture
