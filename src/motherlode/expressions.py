@@ -28,7 +28,11 @@ The vocabulary of an :class:`Expression` is
   functions of the vocabulary like any other: ``float.__class__`` or ``int.real`` are attribute
   accesses and rejected as such;
 * optionally ``obj.attr`` and method calls ``obj.attr(x, ...)`` for listed attribute names, and
-  ``obj[i]`` for integer literals ``i``.
+  ``obj[i]`` for integer literals ``i``;
+* optionally (opt-in, off by default) a module-style prefix for the vocabulary, such as ``np.exp(x)``
+  or ``np.pi`` (only a spelling of ``exp(x)`` and ``pi``: nothing is imported or looked up), and list
+  or tuple displays ``[a, b]``, evaluated by a function the caller supplies (e.g. one that stacks the
+  elements into an array).
 
 Operands may be NumPy masked arrays (:class:`numpy.ma.MaskedArray`), whose masks then propagate:
 ``a if c else b`` and ``where`` use :func:`numpy.ma.where`, and ``and``/``or`` (also comparison
@@ -494,6 +498,8 @@ class _Builder:
         functions: Mapping[str, Callable[..., Any]],
         attributes: frozenset[str],
         allow_subscripts: bool,
+        modules: frozenset[str] = frozenset(),
+        list_display: Callable[[list[Any]], Any] | None = None,
     ) -> None:
         self.text = text
         self.header = header
@@ -501,6 +507,8 @@ class _Builder:
         self.functions = functions
         self.attributes = attributes
         self.allow_subscripts = allow_subscripts
+        self.modules = modules
+        self.list_display = list_display
         self.used: set[str] = set()
 
     def fail(self, node: ast.AST, problem: str) -> ExpressionError:
@@ -556,6 +564,10 @@ class _Builder:
     def build_Name(self, node: ast.Name) -> _Node:
         identifier = node.id
         self.check_identifier(node, identifier)
+        if identifier in self.modules:
+            raise self.fail(
+                node, f"{identifier!r} can only prefix a function or constant, as in '{identifier}.exp(x)'"
+            )
         if self.names is not None and identifier in self.names:
             return self.variable(identifier)
         if identifier in CONSTANTS:
@@ -620,13 +632,24 @@ class _Builder:
         test, body, orelse = self.build(node.test), self.build(node.body), self.build(node.orelse)
         return lambda variables: _where(test(variables), body(variables), orelse(variables))
 
+    def module_prefix(self, node: ast.AST) -> str | None:
+        """The module prefix of ``node`` if it is ``module.name`` for a listed module, else None."""
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in self.modules
+        ):
+            return node.value.id
+        return None
+
     def build_Call(self, node: ast.Call) -> _Node:
-        if isinstance(node.func, ast.Attribute):
+        prefix = self.module_prefix(node.func)
+        if isinstance(node.func, ast.Attribute) and prefix is None:
             return self.build_method_call(node, node.func)
-        if not isinstance(node.func, ast.Name):
+        if not isinstance(node.func, (ast.Name, ast.Attribute)):
             methods = " and of listed methods such as 'obj.name(y)'" if self.attributes else ""
             raise self.fail(node, f"only calls of named functions such as 'sqrt(x)'{methods} are allowed")
-        name = node.func.id
+        name = node.func.attr if isinstance(node.func, ast.Attribute) else node.func.id
         self.check_identifier(node.func, name)
         if name not in self.functions:
             raise self.fail(
@@ -657,10 +680,34 @@ class _Builder:
         )
 
     def build_Attribute(self, node: ast.Attribute) -> _Node:
+        prefix = self.module_prefix(node)
+        if prefix is not None:
+            return self.build_module_constant(node, prefix)
         self.check_attribute(node)
         attribute = node.attr
         value = self.build(node.value)
         return lambda variables: getattr(value(variables), attribute)
+
+    def build_module_constant(self, node: ast.Attribute, prefix: str) -> _Node:
+        """Compile ``module.name`` for a listed module: ``name`` must be one of :data:`CONSTANTS`."""
+        name = node.attr
+        self.check_identifier(node, name)
+        if name in CONSTANTS:
+            constant = CONSTANTS[name]
+            return lambda variables: constant
+        hint = f" ('{prefix}.{name}' is a function: call it)" if name in self.functions else ""
+        known = _list_names(CONSTANTS)
+        raise self.fail(node, f"'{prefix}.{name}' is not a known constant{hint}; known constants are {known}")
+
+    def build_List(self, node: ast.List | ast.Tuple) -> _Node:
+        if self.list_display is None:
+            kind = "list display" if isinstance(node, ast.List) else "tuple"
+            raise self.fail(node, f"{kind} is not allowed")
+        elements = [self.build(element) for element in node.elts]  # rejects starred elements
+        display = self.list_display
+        return lambda variables: display([element(variables) for element in elements])
+
+    build_Tuple = build_List
 
     def check_attribute(self, node: ast.Attribute) -> None:
         """Reject ``obj.attr`` unless ``attr`` is an allowed attribute (never names starting with ``_``)."""
@@ -750,6 +797,16 @@ class Expression:
         Evaluation delegates to ``obj.__getitem__``, whose exceptions propagate unchanged.
     context
         Optional description used in error messages, e.g. ``"observable 'pt_j1'"``.
+    modules
+        Opt-in: names such as ``"np"`` that may prefix the functions and constants of the
+        vocabulary, so that ``np.exp(x)`` means ``exp(x)`` and ``np.pi`` means ``pi``. The prefix
+        is only a spelling; nothing is imported or looked up, and a bare ``np`` is rejected.
+        Default: none.
+    list_display
+        Opt-in: when given, list and tuple displays ``[a, b, ...]`` (no starred elements) are
+        allowed and evaluate to ``list_display([a, b, ...])``, called with the list of evaluated
+        elements (for instance a function that stacks them into an array). Default None: displays
+        are rejected.
 
     Raises
     ------
@@ -806,6 +863,8 @@ class Expression:
         "_context",
         "_extra_functions",
         "_functions",
+        "_list_display",
+        "_modules",
         "_names",
         "_names_used",
         "_root",
@@ -821,6 +880,8 @@ class Expression:
         attributes: Iterable[str] | None = None,
         allow_subscripts: bool = False,
         context: str | None = None,
+        modules: Iterable[str] | None = None,
+        list_display: Callable[[list[Any]], Any] | None = None,
     ) -> None:
         if not isinstance(source, str):
             raise TypeError(f"an expression must be a string, got {type(source).__name__}")
@@ -833,6 +894,10 @@ class Expression:
         self._attributes = _as_name_set(attributes, "attributes") or frozenset()
         self._allow_subscripts = bool(allow_subscripts)
         self._context = context
+        self._modules = _as_name_set(modules, "modules") or frozenset()
+        if list_display is not None and not callable(list_display):
+            raise TypeError("list_display must be callable or None")
+        self._list_display = list_display
         self._extra_functions = extra
         self._functions = types.MappingProxyType({**MATH_FUNCTIONS, **extra})
         self._root, self._names_used = self._build()
@@ -862,7 +927,14 @@ class Expression:
             problem = "is nested too deeply" if not isinstance(error, ValueError) else f"is invalid ({error})"
             raise ExpressionError(f"{header}: expression {problem}") from None
         builder = _Builder(
-            text, header, self._names, self._functions, self._attributes, self._allow_subscripts
+            text,
+            header,
+            self._names,
+            self._functions,
+            self._attributes,
+            self._allow_subscripts,
+            self._modules,
+            self._list_display,
         )
         builder.check_depth(tree.body)
         root = builder.build(tree.body)
@@ -905,6 +977,16 @@ class Expression:
     def allow_subscripts(self) -> bool:
         """Whether ``obj[i]`` with an integer literal ``i`` is allowed."""
         return self._allow_subscripts
+
+    @property
+    def modules(self) -> frozenset[str]:
+        """The names that may prefix functions and constants (``np`` in ``np.exp(x)``)."""
+        return self._modules
+
+    @property
+    def list_display(self) -> Callable[[list[Any]], Any] | None:
+        """The function that evaluates list and tuple displays, or None if they are rejected."""
+        return self._list_display
 
     @property
     def context(self) -> str | None:
@@ -1000,7 +1082,14 @@ class Expression:
     # -- dunder methods ----------------------------------------------------------------------
 
     def _key(self) -> tuple[Any, ...]:
-        return (self._source, self._names, self._attributes, self._allow_subscripts)
+        return (
+            self._source,
+            self._names,
+            self._attributes,
+            self._allow_subscripts,
+            self._modules,
+            self._list_display,
+        )
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Expression):
@@ -1022,6 +1111,10 @@ class Expression:
             parts.append("allow_subscripts=True")
         if self._context is not None:
             parts.append(f"context={self._context!r}")
+        if self._modules:
+            parts.append(f"modules={sorted(self._modules)!r}")
+        if self._list_display is not None:
+            parts.append(f"list_display={getattr(self._list_display, '__name__', self._list_display)}")
         return f"Expression({', '.join(parts)})"
 
     def __str__(self) -> str:
@@ -1036,4 +1129,8 @@ class Expression:
             "allow_subscripts": self._allow_subscripts,
             "context": self._context,
         }
+        if self._modules:
+            arguments["modules"] = self._modules
+        if self._list_display is not None:
+            arguments["list_display"] = self._list_display
         return (_rebuild, (arguments,))
