@@ -8,7 +8,7 @@ API, with MadMiner's names imported from ``motherlode`` where MadMiner's tests i
   normalisation nuisance parameter against the Gaussian formula. MadMiner builds the events file by
   setting private attributes of its ``LHEReader``; here the same physics goes through the public path
   (``MadMiner.add_systematics("norm")`` and a small synthetic MadGraph-style LHE file). The events file
-  is checked exactly; the Fisher part is an ``xfail`` until ``FisherInformation`` lands.
+  is checked exactly, and so is the profiled Fisher information.
 * ``tests/test_ratio_estimation.py``: the six ratio methods of ``ParameterizedRatioEstimator`` on the
   tutorial's toy simulator, with the correct joint score and thresholds that a broken estimator exceeds.
 * ``tests/utils/interfaces/hdf5.py`` (never collected by MadMiner's pytest): observables defined by
@@ -34,7 +34,6 @@ from motherlode import (
     FisherInformation,
     LHEReader,
     MadMiner,
-    NotYetAvailableError,
     ParameterizedRatioEstimator,
     profile_information,
 )
@@ -222,11 +221,6 @@ def test_nuisance_events_file(tmp_path, sigma_sys):
     assert abs(limit - gaussian) / gaussian < 0.05  # MadMiner's tolerance: 0.10
 
 
-@pytest.mark.xfail(
-    raises=NotYetAvailableError,
-    strict=True,
-    reason="FisherInformation and profile_information (Fisher information): not built yet",
-)
 @pytest.mark.parametrize("sigma_sys", SYSTEMATIC_EFFECTS)
 def test_nuisance(tmp_path, sigma_sys):
     """``test_nuisance.py``: MadMiner computes ``FisherInformation(file).truth_information(theta=0,

@@ -10,11 +10,11 @@ checking its signature.
 
 Examples
 --------
->>> from motherlode.fisherinformation import FisherInformation
->>> FisherInformation("events.h5")  # doctest: +ELLIPSIS
+>>> from motherlode.limits import AsymptoticLimits
+>>> AsymptoticLimits("events.h5")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-motherlode.errors.NotYetAvailableError: FisherInformation is not available yet: Fisher information ...
+motherlode.errors.NotYetAvailableError: AsymptoticLimits is not available yet: asymptotic limits ...
 """
 
 from __future__ import annotations
@@ -27,8 +27,6 @@ from .errors import NotYetAvailableError
 
 __all__ = [
     "DELPHES",
-    "FISHER_INFORMATION",
-    "HISTOGRAMS",
     "LIKELIHOOD",
     "LIMITS",
     "MADGRAPH",
@@ -61,8 +59,6 @@ DELPHES = Feature("the detector-level reader of Delphes files", "motherlode.delp
 MADGRAPH = Feature(
     "steering MadGraph5_aMC and Pythia 8", "MadMiner.run, run_multiple and reweight_existing_sample"
 )
-FISHER_INFORMATION = Feature("Fisher information and information geometry", "motherlode.fisherinformation")
-HISTOGRAMS = Feature("histograms with adaptive binning for likelihoods and limits", "motherlode.utils.histo")
 LIKELIHOOD = Feature("histogram and neural likelihoods with profiling", "motherlode.likelihood")
 LIMITS = Feature("asymptotic limits", "motherlode.limits")
 PLOTTING = Feature("plots", "motherlode.plotting")
