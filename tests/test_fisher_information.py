@@ -225,6 +225,18 @@ def test_full_information_of_an_exact_score_model_is_the_truth(toy, tmp_path):
         luminosity=LUMINOSITY,
         test_split=None,
     )
+    # on an unweighted sample: L sigma(theta) mean(t_hat^2), plus the rate information
+    x_sample = np.random.default_rng(3).uniform(-1.0, 1.0, (500, 1))
+    np.save(tmp_path / "x_unweighted.npy", x_sample)
+    info_unweighted, _ = toy.full_information(
+        np.array([0.5]),
+        tmp_path / "sally",
+        unweighted_x_sample_file=tmp_path / "x_unweighted.npy",
+        luminosity=2.0,
+    )
+    sigma, dsigma = _sigma(0.5)
+    expected = 2.0 * sigma * np.mean(4 * x_sample**2) + 2.0 * dsigma**2 / sigma
+    np.testing.assert_allclose(info_unweighted, [[expected]], rtol=1e-6)
     # as in MadMiner, each slice's estimator information gets the slice's rate information added
     slice_rates = _histogram_information(0.0, np.linspace(-1, 1, 5))
     np.testing.assert_allclose(binned[3].sum(axis=0), [[8 * C * LUMINOSITY / 3 + slice_rates]], rtol=1e-6)

@@ -102,6 +102,16 @@ def _check_closed(closed: Any) -> Closed:
     return closed
 
 
+def _finite_values(values: Any) -> np.ndarray:
+    """``values`` as a non-empty, finite, one-dimensional float64 array (binning from data needs it)."""
+    data = np.asarray(values, dtype=np.float64)
+    if data.ndim != 1 or data.size == 0:
+        raise InputError(f"values must be a non-empty one-dimensional array, got shape {data.shape}")
+    if not np.isfinite(data).all():
+        raise InputError(f"values contains {np.count_nonzero(~np.isfinite(data))} NaN or infinite entries")
+    return data
+
+
 def boundaries_from_bins(bins: int | Any, histrange: tuple[float, float] | None = None) -> np.ndarray:
     """The bin boundaries for MadMiner's ``bins`` and ``histrange`` arguments.
 
@@ -200,11 +210,7 @@ def equal_cross_section_boundaries(values: Any, weights: Any, n_bins: int) -> np
     array([2.25])
     """
     n_bins = _check_n_bins(n_bins, "n_bins")
-    data = np.asarray(values, dtype=np.float64)
-    if data.ndim != 1 or data.size == 0:
-        raise InputError(f"values must be a non-empty one-dimensional array, got shape {data.shape}")
-    if not np.isfinite(data).all():
-        raise InputError(f"values contains {np.count_nonzero(~np.isfinite(data))} NaN or infinite entries")
+    data = _finite_values(values)
     if weights is not None:
         weights = np.asarray(weights, dtype=np.float64)
         if weights.shape != data.shape:
@@ -258,11 +264,7 @@ def quantile_edges(
     array([1., 2., 3.])
     """
     n_bins = _check_n_bins(n_bins, "n_bins")
-    data = np.asarray(values, dtype=np.float64)
-    if data.ndim != 1 or data.size == 0:
-        raise InputError(f"values must be a non-empty one-dimensional array, got shape {data.shape}")
-    if not np.isfinite(data).all():
-        raise InputError(f"values contains {np.count_nonzero(~np.isfinite(data))} NaN or infinite entries")
+    data = _finite_values(values)
     if not 0.0 <= lower_quantile < upper_quantile <= 1.0:
         raise InputError(
             "lower_quantile and upper_quantile must satisfy 0 <= lower_quantile < upper_quantile <= 1, "

@@ -394,16 +394,7 @@ class DataAnalyzer:
         """
         start, end, factor = self._partition_bounds(partition, test_split, validation_split)
         include = include_nuisance_benchmarks if thetas is None else True
-        batches = (
-            weights
-            for _, weights in self.event_loader(
-                start,
-                end,
-                batch_size,
-                include_nuisance_parameters=include,
-                generated_close_to=generated_close_to,
-            )
-        )
+        batches = self._weight_batches(start, end, batch_size, include, generated_close_to)
         if thetas is None:
             # every stored column as it is (with or without the nuisance benchmarks)
             n_columns = len(
@@ -415,6 +406,19 @@ class DataAnalyzer:
         totals = points.cross_sections(batches)
         self._require_events(totals.n_events, partition, generated_close_to)
         return totals.xsecs * factor, totals.uncertainties * factor
+
+    def _weight_batches(
+        self, start: int, end: int, batch_size: int, include_nuisance: bool, generated_close_to: Any
+    ) -> Iterator[np.ndarray]:
+        """The (scaled) benchmark weights of :meth:`event_loader`, batch by batch."""
+        for _, weights in self.event_loader(
+            start,
+            end,
+            batch_size,
+            include_nuisance_parameters=include_nuisance,
+            generated_close_to=generated_close_to,
+        ):
+            yield weights
 
     def _require_events(self, n_events: int, partition: str, generated_close_to: Any) -> None:
         if n_events == 0:
@@ -441,16 +445,7 @@ class DataAnalyzer:
         """
         start, end, factor = self._partition_bounds(partition, test_split, validation_split)
         points = self.parameter_points(list(thetas), nus)
-        batches = (
-            weights
-            for _, weights in self.event_loader(
-                start,
-                end,
-                batch_size,
-                include_nuisance_parameters=True,
-                generated_close_to=generated_close_to,
-            )
-        )
+        batches = self._weight_batches(start, end, batch_size, True, generated_close_to)
         totals = points.cross_sections(batches, gradients=gradients)
         self._require_events(totals.n_events, partition, generated_close_to)
         return totals.gradients * factor
