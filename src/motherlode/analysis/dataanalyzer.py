@@ -42,6 +42,7 @@ from ..errors import InputError
 from ..fileformat import iter_samples, n_samples, read_observables, read_sample_summary, read_setup
 from ..models.readers import FUNCTION_DEFINED, Observable
 from ..morphing import NuisanceMorpher, PhysicsMorpher
+from ..progress import progress_bar
 from ..weights import ParameterPoints, WeightModel
 
 __all__ = ["DataAnalyzer"]
@@ -218,10 +219,13 @@ class DataAnalyzer:
         include = include_nuisance_parameters and self.include_nuisance_parameters
         columns = self._all_columns if include else self._physics_columns
         start = 0 if start is None else int(start)
-        for observations, weights, sampling in iter_samples(
-            self.madminer_filename, start, end, batch_size=max(1, int(batch_size))
-        ):
-            yield observations, weights[:, columns], sampling
+        total = (self.n_samples if end is None else min(int(end), self.n_samples)) - start
+        with progress_bar(total=max(total, 0), desc=Path(self.madminer_filename).name, unit="events") as bar:
+            for observations, weights, sampling in iter_samples(
+                self.madminer_filename, start, end, batch_size=max(1, int(batch_size))
+            ):
+                yield observations, weights[:, columns], sampling
+                bar.update(len(observations))
 
     def _sampling_factors_of(self, sampling_ids: np.ndarray) -> np.ndarray:
         """The weight factor of each event from its sampling id (see :meth:`_sampling_factors`)."""
