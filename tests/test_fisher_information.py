@@ -210,6 +210,8 @@ def test_full_information_of_an_exact_score_model_is_the_truth(toy, tmp_path):
         np.array([0.0]), tmp_path / "sally", luminosity=LUMINOSITY, test_split=None
     )
     np.testing.assert_allclose(info, [[8 * C * LUMINOSITY / 3]], rtol=1e-6)
+    same, _ = toy.full_information(np.array([0.0]), estimator, luminosity=LUMINOSITY, test_split=None)
+    np.testing.assert_allclose(same, info, rtol=1e-12)
     info_no_rate, _ = toy.full_information(
         np.array([0.5]), tmp_path / "sally", luminosity=LUMINOSITY, include_xsec_info=False, test_split=None
     )

@@ -353,10 +353,11 @@ class FisherInformation(DataAnalyzer):
         ----------
         theta : ndarray or str
             Parameter point where the information is evaluated (the model's reference point).
-        model_file : str or path-like
+        model_file : str, path-like, estimator or Ensemble
             A saved :class:`~motherlode.ml.ScoreEstimator` or
             :class:`~motherlode.ml.ParameterizedRatioEstimator` (the prefix given to ``save``), or
-            the folder of a saved :class:`~motherlode.ml.Ensemble` of them.
+            the folder of a saved :class:`~motherlode.ml.Ensemble` of them; or such an estimator or
+            ensemble itself (an addition).
         unweighted_x_sample_file : str, path-like or None, optional
             ``.npy`` file of unweighted events drawn at theta (after cuts). If None, the weighted
             events of the test partition of the file are used.
@@ -384,11 +385,10 @@ class FisherInformation(DataAnalyzer):
             the ensemble covariance.
         """
         from ..ml import Ensemble, ParameterizedRatioEstimator, ScoreEstimator
-        from ..ml.lookup import load_estimator
 
         if mode not in _MODES:
             raise InputError(f"unknown mode {mode!r}; expected one of {', '.join(_MODES)}")
-        model = load_estimator(model_file)
+        model = _load_model(model_file)
         is_ensemble = isinstance(model, Ensemble)
         members = model.estimators if is_ensemble else [model]
         if not all(isinstance(m, ScoreEstimator | ParameterizedRatioEstimator) for m in members):
@@ -700,9 +700,8 @@ class FisherInformation(DataAnalyzer):
     def _score_model(self, model_file: Any, point: ParameterPoints):
         """Per-event information of a saved score model (or ensemble) in the physics parameters."""
         from ..ml import Ensemble
-        from ..ml.lookup import load_estimator
 
-        model = load_estimator(model_file)
+        model = _load_model(model_file)
         members = model.estimators if isinstance(model, Ensemble) else [model]
         self._model_includes_nuisance(members[0], model_file)
         theta_values = point.values[0]
@@ -772,3 +771,13 @@ class FisherInformation(DataAnalyzer):
 
     def __repr__(self) -> str:
         return f"FisherInformation({Path(self.madminer_filename).name!r}, {self.n_samples} events)"
+
+
+def _load_model(model_file: Any) -> Any:
+    """An estimator or ensemble given as itself, or loaded from its file prefix or folder."""
+    from ..ml import Ensemble, Estimator
+    from ..ml.lookup import load_estimator
+
+    if isinstance(model_file, Estimator | Ensemble):
+        return model_file
+    return load_estimator(model_file)
