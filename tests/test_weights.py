@@ -51,8 +51,8 @@ def test_weights_gradients_and_cross_sections_are_exact():
 
 def test_nominal_shortcut_equals_direct_sums_with_nuisance_and_groups():
     model, x, weights = _model(with_nuisance=True)
-    thetas = np.array([[-0.5], [0.2], [0.9]])
-    groups = np.array([0, 1, 0])
+    thetas = np.linspace(-1.0, 1.0, 40)[:, None]  # more points than groups x benchmarks: per-benchmark sums
+    groups = np.arange(40) % 2
     factors = np.stack([np.ones(len(x)), (x > 0).astype(float)])
     batches = [
         (w, f) for w, f in zip(np.array_split(weights, 3), np.array_split(factors, 3, axis=1), strict=True)
