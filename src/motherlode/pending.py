@@ -10,11 +10,11 @@ checking its signature.
 
 Examples
 --------
->>> from motherlode.limits import AsymptoticLimits
->>> AsymptoticLimits("events.h5")  # doctest: +ELLIPSIS
+>>> from motherlode.delphes import DelphesReader
+>>> DelphesReader("setup.h5")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-motherlode.errors.NotYetAvailableError: AsymptoticLimits is not available yet: asymptotic limits ...
+motherlode.errors.NotYetAvailableError: DelphesReader is not available yet: the detector-level reader ...
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from .errors import NotYetAvailableError
 
 __all__ = [
     "DELPHES",
-    "LIKELIHOOD",
     "LIMITS",
     "MADGRAPH",
     "PLOTTING",
@@ -59,7 +58,6 @@ DELPHES = Feature("the detector-level reader of Delphes files", "motherlode.delp
 MADGRAPH = Feature(
     "steering MadGraph5_aMC and Pythia 8", "MadMiner.run, run_multiple and reweight_existing_sample"
 )
-LIKELIHOOD = Feature("histogram and neural likelihoods with profiling", "motherlode.likelihood")
 LIMITS = Feature("asymptotic limits", "motherlode.limits")
 PLOTTING = Feature("plots", "motherlode.plotting")
 
