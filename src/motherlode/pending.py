@@ -27,7 +27,6 @@ from .errors import NotYetAvailableError
 
 __all__ = [
     "DELPHES",
-    "LIMITS",
     "MADGRAPH",
     "PLOTTING",
     "Feature",
@@ -58,7 +57,6 @@ DELPHES = Feature("the detector-level reader of Delphes files", "motherlode.delp
 MADGRAPH = Feature(
     "steering MadGraph5_aMC and Pythia 8", "MadMiner.run, run_multiple and reweight_existing_sample"
 )
-LIMITS = Feature("asymptotic limits", "motherlode.limits")
 PLOTTING = Feature("plots", "motherlode.plotting")
 
 

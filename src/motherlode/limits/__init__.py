@@ -1,7 +1,9 @@
 """Asymptotic limits on the parameters (:class:`AsymptoticLimits`).
 
-This stage is planned and not built yet: its MadMiner names import, and using them raises
-:class:`~motherlode.errors.NotYetAvailableError` (see :mod:`motherlode.pending`).
+p-values on a parameter grid from the rate, histograms of observables or of an estimated score,
+or a neural likelihood (ratio) estimator, with the asymptotic chi^2 distribution of the profile
+likelihood ratio; nuisance parameters can be profiled, and :meth:`AsymptoticLimits.coverage`
+checks the intervals with toys.
 """
 
 from .asymptotic_limits import AsymptoticLimits

@@ -1,7 +1,1210 @@
-"""``madminer.limits.asymptotic_limits``: not built yet (:mod:`motherlode.pending`)."""
+r"""``AsymptoticLimits``: p-values on a parameter grid from the asymptotic distribution of the
+likelihood-ratio test statistic (MadMiner's ``madminer.limits.asymptotic_limits``).
 
-from ..pending import LIMITS, pending_class
+For every point ``theta_j`` of a grid the log likelihood of the (observed or Asimov) data is
 
-__all__ = ["AsymptoticLimits"]
+.. math::
 
-AsymptoticLimits = pending_class("AsymptoticLimits", __name__, LIMITS)
+    \log L(\theta) = \underbrace{n \sum_i w_i \log p(x_i|\theta)}_{\text{kinematics}}
+        + \underbrace{n \log \mu(\theta) - \mu(\theta) - \log \Gamma(n + 1)}_{\text{rate}},
+    \qquad \mu(\theta) = L\,\sigma(\theta),
+
+with the kinematic density from a histogram (modes ``"histo"``, ``"sally"``, ``"sallino"``,
+``"adaptive-sally"``) or a neural estimator (``"ml"``); ``q(\theta) = -2 (\log L(\theta) -
+\max_{\text{grid}} \log L)`` and ``p = \chi^2_{\rm dof}(q)`` upper tail (arXiv:1007.1727).
+
+How it is computed
+------------------
+* The cross sections of all grid points come from one streamed pass (the benchmark totals, then
+  one matrix product with the morphing rows of :mod:`motherlode.weights`).
+* Histogram templates: the events of the training partition are filled **once** into a
+  :class:`~motherlode.histograms.BinnedWeights` with one column per benchmark; the template at
+  every grid point is a matrix product with its morphing row. Only the summary statistics that
+  depend on theta (``"sallino"``, ``"adaptive-sally"``, and per-point adaptive binning) need one
+  fill per direction of ``theta - thetaref`` (or per point).
+* The kinematic term of the histogram modes is the log likelihood *ratio* ``n sum_b p_b
+  log(f_b(theta) / f_b(thetaref))`` of the bin fractions ``f`` with the same statistic and bins
+  in numerator and denominator (SALLINO's definition, arXiv:1805.00020). For one fixed binning
+  of a theta-independent statistic this differs from MadMiner's ``log p`` by a constant (same
+  p-values); for SALLINO, adaptive SALLY and per-point adaptive binning, where MadMiner compares
+  densities of different statistics or bins between grid points, it makes them comparable.
+* Expected limits in the histogram modes use the *binned Asimov data of the templates*: the bin
+  fractions at ``theta_true`` of the same filled events, and ``n = L sigma(theta_true)`` (not
+  rounded). The best fit of the Asimov data is then exactly ``theta_true`` (when it is on the
+  grid). In mode ``"ml"`` the Asimov data are the weighted test-partition events.
+* With ``include_nuisance_parameters=True``, the nuisance parameters are profiled (maximised at
+  each grid point, Gaussian constraints ``-nu^2/2``) in every histogram mode and in the rate
+  term: each bin (and the total rate) scales as ``exp(a nu + b nu^2)`` with ``a``, ``b`` computed
+  from the bin sums of the nuisance benchmarks (HistFactory-style per-bin interpolation; exact for
+  normalisation systematics), and the total rate is the sum of the bins (an extended binned
+  likelihood). The profile is a vectorised Newton iteration over all grid points at once. In mode
+  ``"ml"`` only the rate term depends on the nuisance parameters (the estimator is evaluated at
+  nominal nuisance parameters).
+
+Differences from MadMiner 0.9.6
+-------------------------------
+* ``grid_resolutions`` may be an int (MadMiner crashes); ``thetas_eval`` overrides it.
+* The Asimov data of the histogram modes are the templates' own events (MadMiner bins the test
+  partition into histograms of the training partition, so its best fit is off ``theta_true``).
+* The rate term uses the continuous Poisson likelihood with ``n`` not rounded, and cross sections
+  from the whole file (MadMiner: the test partition, ``n`` rounded).
+* Events outside the adaptive (0.1 % to 99.9 % quantile) bin range go into the outer bins;
+  MadMiner drops them from the templates but evaluates outside data in the outer bins.
+* ``weighted_histo=False`` (histograms from unweighted samples) also uses the weighted events:
+  resampling only adds noise. ``n_histo_toys`` takes the first events of the (shuffled) training
+  partition, not a random draw.
+* The histogram modes' kinematic term is a ratio to ``thetaref`` (see above).
+* Nuisance parameters are supported (MadMiner raises ``NotImplementedError``).
+* Estimators are checked against the file (parameters, observables) with clear errors; a grid
+  outside the morphing range logs a warning.
+* :meth:`AsymptoticLimits.coverage` validates the asymptotic intervals with Poisson toys.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from scipy.special import gammaln
+from scipy.stats import chi2
+
+from ..analysis.dataanalyzer import DataAnalyzer
+from ..errors import InputError, SetupError
+from ..expressions import Expression
+from ..histograms import BinnedWeights, bin_indices, quantile_edges
+from ..progress import progress_bar
+from ..utils.histo import Histo
+
+__all__ = ["AsymptoticLimits", "TemplateHisto"]
+
+logger = logging.getLogger(__name__)
+
+MODES = ("rate", "histo", "ml", "sally", "sallino", "adaptive-sally")
+_HISTOGRAM_MODES = ("histo", "sally", "sallino", "adaptive-sally")
+_FIX_BINNING = (False, "center", "grid", "auto-grid", "auto-center")
+_EPSILON = 1.0e-12  # added to normalised templates (MadMiner's Histo epsilon)
+_DIRECTION_EPSILON = 1.0e-6
+_MIN_EVENTS = 1.0e-5  # smallest expected number of events in the rate term
+_ELEMENTS = 10_000_000  # grid points x events evaluated at once in mode "ml"
+
+
+class TemplateHisto(Histo):
+    """A :class:`~motherlode.utils.histo.Histo` made from given edges and densities (no refit).
+
+    The histograms returned by :meth:`AsymptoticLimits.expected_limits` with ``return_histos``:
+    one per grid point, with ``edges``, ``n_bins``, ``histo`` (the density) and
+    :meth:`log_likelihood` as MadMiner's ``Histo``.
+    """
+
+    def __init__(self, edges: Sequence[np.ndarray], density: np.ndarray, uncertainties: np.ndarray) -> None:
+        self.edges = [np.asarray(e, dtype=np.float64) for e in edges]
+        self.n_bins = [len(e) - 1 for e in self.edges]
+        self.n_observables = len(self.edges)
+        self.n_samples = 0
+        self.histo = np.asarray(density, dtype=np.float64).reshape(self.n_bins)
+        self.histo_uncertainties = np.asarray(uncertainties, dtype=np.float64).reshape(self.n_bins)
+
+
+class _Binned:
+    """Templates of one group of grid points: bin sums per benchmark and the binning."""
+
+    def __init__(self, edges: list[np.ndarray], sums: np.ndarray, squares: np.ndarray) -> None:
+        self.edges = edges
+        self.sums = sums.reshape(-1, sums.shape[-1])  # (n_bins, B)
+        self.squares = squares.reshape(-1, squares.shape[-1])
+        self.log_volumes = np.log(_bin_volumes(edges)).reshape(-1)
+
+    def bins_of(self, values: np.ndarray) -> np.ndarray:
+        """Flat bin index of each row of ``values`` (outside values in the outer bins)."""
+        cells = [bin_indices(values[:, i], e[1:-1], closed="left") for i, e in enumerate(self.edges)]
+        return np.ravel_multi_index(cells, [len(e) - 1 for e in self.edges])
+
+
+class AsymptoticLimits(DataAnalyzer):
+    """Statistical inference based on the asymptotic properties of the likelihood ratio.
+
+    :meth:`observed_limits` computes p-values over a parameter grid for observed events,
+    :meth:`expected_limits` for the Asimov data of a true parameter point. The likelihood comes
+    from the total rate, histograms of observables (``"histo"``), histograms of the score of a
+    :class:`~motherlode.ml.ScoreEstimator` (``"sally"``, ``"sallino"``, ``"adaptive-sally"``) or a
+    likelihood / likelihood-ratio estimator (``"ml"``). See the module docstring for the method
+    and the differences from MadMiner.
+
+    Parameters
+    ----------
+    filename : str or path-like
+        An events file with a morphing setup.
+    include_nuisance_parameters : bool, optional
+        If True, the nuisance parameters of the file are profiled (Gaussian constraints) in the
+        rate and histogram modes, and in the rate term of mode ``"ml"``. Default: False.
+
+    Attributes
+    ----------
+    profiled_nuisance_parameters : ndarray or None
+        After a call with nuisance parameters: the profiled ``nu`` at every grid point,
+        shape ``(n_grid_points, n_nuisance_parameters)``.
+    """
+
+    def __init__(
+        self, filename: str | os.PathLike[str] | None = None, include_nuisance_parameters: bool = False
+    ) -> None:
+        if filename is None:
+            raise InputError("filename is None: AsymptoticLimits needs an events file")
+        super().__init__(filename, False, include_nuisance_parameters)
+        if self.morpher is None:
+            raise SetupError(
+                f"AsymptoticLimits needs a morphing setup, and {self.madminer_filename} has none"
+            )
+        if include_nuisance_parameters and self.nuisance_morpher is None:
+            logger.warning("%s has no nuisance parameters: nothing to profile", self.madminer_filename)
+        self.profiled_nuisance_parameters: np.ndarray | None = None
+
+    @property
+    def _profiling(self) -> bool:
+        return self.include_nuisance_parameters and self.nuisance_morpher is not None
+
+    # ------------------------------------------------------------------ public API
+
+    def observed_limits(
+        self,
+        mode: str,
+        x_observed: Any,
+        grid_ranges: Sequence[tuple[float, float]] | None = None,
+        grid_resolutions: int | Sequence[int] | None = 25,
+        include_xsec: bool = True,
+        model_file: Any = None,
+        hist_vars: Sequence[str] | None = None,
+        score_components: Sequence[int] | None = None,
+        hist_bins: Any = None,
+        thetaref: Any = None,
+        luminosity: float = 300000.0,
+        weighted_histo: bool = True,
+        n_histo_toys: int | None = 100000,
+        histo_theta_batchsize: int | None = 1000,
+        n_observed: float | None = None,
+        dof: int | None = None,
+        test_split: float = 0.2,
+        return_histos: bool = True,
+        return_observed: bool | int = False,
+        fix_adaptive_binning: str | bool = "auto-grid",
+        postprocessing: Callable[[np.ndarray], np.ndarray] | None = None,
+        n_binning_toys: int | None = 100000,
+        thetas_eval: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, int, Any, Any, Any]:
+        """p-values over a parameter grid for observed events.
+
+        Parameters
+        ----------
+        mode : {"rate", "histo", "ml", "sally", "sallino", "adaptive-sally"}
+            How the likelihood is computed (see :meth:`expected_limits`).
+        x_observed : ndarray, shape (n, n_observables)
+            The observed events (all observables of the file, in its order).
+        n_observed : float or None, optional
+            The observed number of events of the rate term (default ``len(x_observed)``); the
+            kinematic term is scaled to it.
+        return_observed : bool or int, optional
+            Return the summary statistics of the observed events (the first ``return_observed``
+            if an int above 1) with the histograms.
+        Other parameters
+            As in :meth:`expected_limits`.
+
+        Returns
+        -------
+        As :meth:`expected_limits`.
+        """
+        x = np.asarray(x_observed, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.n_observables:
+            raise InputError(
+                f"x_observed must have shape (n_events, {self.n_observables}) (the observables of "
+                f"{self.madminer_filename}), got {x.shape}"
+            )
+        n_events = float(len(x) if n_observed is None else n_observed)
+        weights = np.full(len(x), 1.0 / max(len(x), 1))
+        return self._analyse(
+            mode, n_events, x, weights, None, grid_ranges, grid_resolutions, thetas_eval, include_xsec,
+            model_file, hist_vars, score_components, hist_bins, thetaref, luminosity, weighted_histo,
+            n_histo_toys, histo_theta_batchsize, dof, test_split, return_histos, return_observed,
+            fix_adaptive_binning, postprocessing, n_binning_toys,
+        )  # fmt: skip
+
+    def expected_limits(
+        self,
+        mode: str,
+        theta_true: Any,
+        grid_ranges: Sequence[tuple[float, float]] | None = None,
+        grid_resolutions: int | Sequence[int] | None = 25,
+        include_xsec: bool = True,
+        model_file: Any = None,
+        hist_vars: Sequence[str] | None = None,
+        score_components: Sequence[int] | None = None,
+        hist_bins: Any = None,
+        thetaref: Any = None,
+        luminosity: float = 300000.0,
+        weighted_histo: bool = True,
+        n_histo_toys: int | None = 100000,
+        histo_theta_batchsize: int | None = 1000,
+        dof: int | None = None,
+        test_split: float = 0.2,
+        return_histos: bool = True,
+        return_asimov: bool | int = False,
+        fix_adaptive_binning: str | bool = "auto-grid",
+        sample_only_from_closest_benchmark: bool = True,
+        postprocessing: Callable[[np.ndarray], np.ndarray] | None = None,
+        n_asimov: int | None = None,
+        n_binning_toys: int | None = 100000,
+        thetas_eval: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, int, Any, Any, Any]:
+        """Expected p-values over a parameter grid, from the Asimov data of ``theta_true``.
+
+        Parameters
+        ----------
+        mode : {"rate", "histo", "ml", "sally", "sallino", "adaptive-sally"}
+            ``"rate"``: the Poisson likelihood of the number of events only. ``"histo"``:
+            histograms of ``hist_vars``. ``"ml"``: a saved ``ParameterizedRatioEstimator`` or
+            ``LikelihoodEstimator`` (or ensemble) in ``model_file``. ``"sally"``: histograms of
+            the score of a ``ScoreEstimator``; ``"sallino"``: 1-D histograms of
+            ``h = t . (theta - thetaref) / |theta - thetaref|``; ``"adaptive-sally"``: the score
+            rotated (two components) or with ``h`` prepended (more).
+        theta_true : ndarray, shape (n_parameters,)
+            The true parameter point of the Asimov data.
+        grid_ranges : list of (float, float) or None, optional
+            ``(min, max)`` per parameter of a regular grid (with ``grid_resolutions``).
+        grid_resolutions : int or list of int, optional
+            Points per parameter (an int: the same for all). Default 25.
+        include_xsec : bool, optional
+            Include the Poisson likelihood of the number of events. Default True.
+        model_file : str, estimator or Ensemble, optional
+            A saved estimator (the prefix given to ``save``, or an ensemble folder), or the
+            estimator itself (an addition). Needed by every mode but "rate" and "histo".
+        hist_vars : list of str, optional
+            Observables of mode "histo" (names, or expressions over the observables: an addition).
+        score_components : list of int, optional
+            The score components used in the SALLY modes (default: all parameters).
+        hist_bins : int or list of (int or ndarray), optional
+            Bins per summary statistic: an int (adaptive bins of equal weight between the 0.1 %
+            and 99.9 % quantiles) or bin edges. Default: 25 (one statistic), 8 x 8 (two), 5 each
+            (more); adaptive-sally (15, 5) or (12, 5, ...).
+        thetaref : ndarray, optional
+            Reference point of "sallino" and "adaptive-sally", and the denominator of the
+            kinematic likelihood ratio of every histogram mode (default: the origin).
+        luminosity : float, optional
+            In pb^-1. Default 300000.
+        weighted_histo : bool, optional
+            Accepted for compatibility; the histograms always use the weighted events.
+        n_histo_toys : int or None, optional
+            Events of the training partition filled into the histograms (the first ones; None:
+            all). Default 100000.
+        histo_theta_batchsize : int or None, optional
+            Accepted for compatibility (the templates of all grid points come from one fill).
+        dof : int or None, optional
+            Degrees of freedom of the chi^2 (default: the number of parameters).
+        test_split : float, optional
+            Fraction of the file in the test partition (mode "ml" Asimov data); the histograms
+            use the rest. Default 0.2.
+        return_histos : bool, optional
+            Return the histogram of every grid point (histogram modes).
+        return_asimov : bool or int, optional
+            Also return the summary statistics of the Asimov events and their weights.
+        fix_adaptive_binning : {False, "center", "grid", "auto-grid", "auto-center"}, optional
+            One adaptive binning for all grid points: from the weights averaged over the grid
+            ("grid") or at its centre ("center"); "auto-*" does so for "histo" and "sally" only.
+        sample_only_from_closest_benchmark : bool, optional
+            Mode "ml": Asimov events only from the sample of the benchmark closest to theta_true.
+        postprocessing : callable, optional
+            Applied to the summary statistics ``(n, d) -> (n, d')`` before histogramming.
+        n_asimov : int or None, optional
+            Mode "ml": use the first ``n_asimov`` test events.
+        n_binning_toys : int or None, optional
+            Events used to find adaptive bins (None: all histogram events). Default 100000.
+        thetas_eval : ndarray, shape (n_points, n_parameters), optional
+            Evaluate at these points instead of a regular grid.
+
+        Returns
+        -------
+        parameter_grid : ndarray, shape (n_grid_points, n_parameters)
+        p_values : ndarray, shape (n_grid_points,)
+        mle : int
+            Index of the best-fit grid point.
+        log_likelihood_ratio_kin : ndarray or float
+            Kinematic log likelihood (ratio) per grid point: in the histogram modes relative to
+            ``thetaref``, in mode "ml" as the estimator gives it (0.0 in mode "rate").
+        log_likelihood_rate : ndarray or float
+            Rate log likelihood per grid point (0.0 without ``include_xsec``). With profiled
+            nuisance parameters both are at the profiled ``nu`` and the constraint term is in
+            ``log_likelihood_rate`` (or in the kinematic term without ``include_xsec``).
+        histos : None, list of Histo, or tuple
+            The histogram per grid point (``return_histos``); with ``return_asimov``:
+            ``(histos, summary_statistics, weights)`` of the Asimov events.
+        """
+        theta_true = self.weight_model.theta_array(theta_true)[0]
+        totals = self._benchmark_totals()
+        sigma_true = float(self.parameter_points(theta_true[None, :]).matrices[0] @ totals)
+        n_events = luminosity * sigma_true
+        logger.info("Expected events at theta_true = %s: %s", theta_true, n_events)
+        x, weights = None, None
+        if mode == "ml":
+            x, weights = self._asimov_events(
+                theta_true, test_split, sample_only_from_closest_benchmark, n_asimov
+            )
+        return self._analyse(
+            mode, n_events, x, weights, theta_true, grid_ranges, grid_resolutions, thetas_eval, include_xsec,
+            model_file, hist_vars, score_components, hist_bins, thetaref, luminosity, weighted_histo,
+            n_histo_toys, histo_theta_batchsize, dof, test_split, return_histos, return_asimov,
+            fix_adaptive_binning, postprocessing, n_binning_toys, totals=totals,
+        )  # fmt: skip
+
+    def asymptotic_p_value(self, log_likelihood_ratio: Any, dof: int | None = None) -> np.ndarray:
+        """p-values ``chi2.sf(-2 log r, dof)`` of log likelihood ratios (without the factor -2).
+
+        Parameters
+        ----------
+        log_likelihood_ratio : ndarray
+            ``log L(theta) - log L(theta_hat)`` (non-positive).
+        dof : int or None, optional
+            Degrees of freedom (default: the number of parameters).
+
+        Returns
+        -------
+        ndarray
+            The p-values.
+        """
+        dof = self.n_parameters if dof is None else dof
+        if int(dof) < 1:
+            raise InputError(f"dof must be a positive int, got {dof!r}")
+        return chi2.sf(-2.0 * np.asarray(log_likelihood_ratio, dtype=np.float64), df=int(dof))
+
+    def coverage(
+        self,
+        mode: str,
+        theta_true: Any,
+        grid_ranges: Sequence[tuple[float, float]] | None = None,
+        grid_resolutions: int | Sequence[int] | None = 25,
+        thetas_eval: np.ndarray | None = None,
+        hist_vars: Sequence[str] | None = None,
+        hist_bins: Any = None,
+        include_xsec: bool = True,
+        luminosity: float = 300000.0,
+        n_toys: int = 1000,
+        confidence_levels: Sequence[float] = (0.6827, 0.9545),
+        dof: int | None = None,
+        test_split: float = 0.2,
+        n_histo_toys: int | None = None,
+        random_state: int | np.random.Generator | None = None,
+    ) -> dict[str, Any]:
+        """Coverage of the asymptotic intervals, from Poisson pseudo-experiments (an addition).
+
+        Toys ``n_b ~ Poisson(L sigma_b(theta_true))`` are drawn in the bins of the histogram
+        (mode "histo") or for the total rate (mode "rate"). For each toy the binned likelihood
+        (extended with ``include_xsec``, else multinomial) is maximised over the grid and
+        ``q = -2 log(L(theta_true) / L_max)`` compared with the chi^2 quantiles. Nuisance
+        parameters are not included in the toys.
+
+        Parameters
+        ----------
+        mode : {"rate", "histo"}
+        theta_true : ndarray, shape (n_parameters,)
+        grid_ranges, grid_resolutions, thetas_eval
+            The grid over which the likelihood is maximised (as in :meth:`expected_limits`).
+        hist_vars, hist_bins : optional
+            Mode "histo": observables and binning.
+        include_xsec : bool, optional
+            Extended (True) or shape-only likelihood.
+        luminosity : float, optional
+            In pb^-1.
+        n_toys : int, optional
+            Number of pseudo-experiments. Default 1000.
+        confidence_levels : sequence of float, optional
+            Default (0.6827, 0.9545).
+        dof : int or None, optional
+            Degrees of freedom of the chi^2 (default: the number of parameters).
+        test_split : float, optional
+            The histograms use the events outside the test partition.
+        n_histo_toys : int or None, optional
+            Events filled into the histograms (None: all).
+        random_state : int or Generator, optional
+            Seed.
+
+        Returns
+        -------
+        dict
+            ``confidence_levels``, ``coverage`` (fraction of toys whose interval contains
+            theta_true), ``standard_error`` (binomial, of the nominal level), ``q`` (per toy) and
+            ``p_values`` (of theta_true, per toy).
+        """
+        if mode not in ("rate", "histo"):
+            raise InputError(f"coverage supports mode 'rate' or 'histo', got {mode!r}")
+        if int(n_toys) < 1:
+            raise InputError(f"n_toys must be a positive int, got {n_toys!r}")
+        theta_true = self.weight_model.theta_array(theta_true)[0]
+        grid = np.concatenate([self._grid(grid_ranges, grid_resolutions, thetas_eval)[0], theta_true[None]])
+        matrices = self.parameter_points(grid).matrices
+        if mode == "rate":
+            templates = (matrices @ self._benchmark_totals())[:, None]
+        else:
+            statistic, _ = self._summary_statistic("histo", hist_vars, None, None)
+            binned = self._fill_groups(
+                statistic, [np.arange(len(grid))], grid, hist_bins, "grid", n_histo_toys, test_split, None
+            )[0]
+            scale = self._template_scale()
+            templates = matrices @ binned.sums.T * scale
+        mu = luminosity * np.clip(templates, _MIN_EVENTS / luminosity, None)  # (J + 1, n_bins)
+        rng = np.random.default_rng(random_state)
+        counts = rng.poisson(mu[-1], size=(int(n_toys), mu.shape[1])).astype(np.float64)
+        if include_xsec:
+            log_l = counts @ np.log(mu).T - mu.sum(axis=1)[None, :]
+        else:
+            log_l = counts @ np.log(mu / mu.sum(axis=1, keepdims=True)).T
+        q = 2.0 * (np.max(log_l, axis=1) - log_l[:, -1])
+        dof = self.n_parameters if dof is None else int(dof)
+        levels = np.asarray(confidence_levels, dtype=np.float64)
+        covered = np.mean(q[:, None] <= chi2.ppf(levels, dof)[None, :], axis=0)
+        return {
+            "confidence_levels": levels,
+            "coverage": covered,
+            "standard_error": np.sqrt(levels * (1.0 - levels) / len(q)),
+            "q": q,
+            "p_values": chi2.sf(q, dof),
+        }
+
+    # ------------------------------------------------------------------ the analysis
+
+    def _analyse(
+        self,
+        mode: str,
+        n_events: float,
+        x: np.ndarray | None,
+        obs_weights: np.ndarray | None,
+        theta_true: np.ndarray | None,
+        grid_ranges: Any,
+        grid_resolutions: Any,
+        thetas_eval: Any,
+        include_xsec: bool,
+        model_file: Any,
+        hist_vars: Any,
+        score_components: Any,
+        hist_bins: Any,
+        thetaref: Any,
+        luminosity: float,
+        weighted_histo: bool,
+        n_histo_toys: int | None,
+        histo_theta_batchsize: int | None,
+        dof: int | None,
+        test_split: float,
+        return_histos: bool,
+        return_observed: bool | int,
+        fix_adaptive_binning: Any,
+        postprocessing: Any,
+        n_binning_toys: int | None,
+        totals: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, int, Any, Any, Any]:
+        del histo_theta_batchsize  # one fill serves all grid points
+        if mode not in MODES:
+            raise InputError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
+        if luminosity <= 0:
+            raise InputError(f"luminosity must be positive, got {luminosity!r}")
+        if not weighted_histo:
+            logger.info("weighted_histo=False: the histograms use the weighted events all the same")
+        if mode == "histo" and hist_vars is None:
+            if model_file is None:
+                raise InputError("mode 'histo' needs hist_vars (the observables of the histograms)")
+            logger.warning("mode='histo' without hist_vars but with a model_file: using mode 'sally'")
+            mode = "sally"
+        if mode in ("ml", "sally", "sallino", "adaptive-sally") and model_file is None:
+            raise InputError(f"mode {mode!r} needs model_file (a saved estimator)")
+        grid, middle = self._grid(grid_ranges, grid_resolutions, thetas_eval)
+        n_grid = len(grid)
+        logger.info(
+            "Calculating p-values at %d points in mode %s for %s events, %s the rate",
+            n_grid, mode, n_events, "including" if include_xsec else "without",
+        )  # fmt: skip
+        totals = self._benchmark_totals() if totals is None else totals
+        matrices = self.parameter_points(grid).matrices  # (J, B)
+
+        # rate: one "bin" with the total cross section
+        rate_templates = (matrices @ totals)[:, None] * luminosity  # (J, 1) events
+        rate_coefficients = self._coefficients(totals[None, :])
+
+        histo_data: Any = None
+        kin_fixed = None
+        binned = None
+        if mode == "ml":
+            kin_fixed = self._ml_kinematics(model_file, x, obs_weights, grid, n_events)
+        elif mode in _HISTOGRAM_MODES:
+            binned = self._histogram_terms(
+                mode, n_events, x, theta_true, grid, middle, model_file, hist_vars, score_components,
+                hist_bins, thetaref, n_histo_toys, test_split, fix_adaptive_binning, postprocessing,
+                n_binning_toys, return_histos, return_observed,
+            )  # fmt: skip
+            histo_data = binned.pop("histo_data")
+
+        if rate_coefficients is not None:
+            if binned is not None:
+                # one model for shape and rate: the total rate is the sum of the bins, each with its
+                # own nuisance dependence (bin shares at nominal nu times the rate of the whole file)
+                shares = np.clip(binned["templates"], 0.0, None)
+                shares = shares / np.maximum(shares.sum(axis=1, keepdims=True), 1e-300)
+                rate_templates = rate_templates * shares
+                rate_coefficients = (binned["a"], binned["b"])
+            else:
+                rate_coefficients = tuple(
+                    np.broadcast_to(c[None], (n_grid, *c.shape)) for c in rate_coefficients
+                )
+        log_kin, log_rate, nus = self._maximise(
+            n_events, binned, kin_fixed, rate_templates, rate_coefficients, include_xsec, mode != "rate"
+        )
+        self.profiled_nuisance_parameters = nus
+        log_r = (log_kin if mode != "rate" else 0.0) + (log_rate if include_xsec else 0.0)
+        log_r = np.broadcast_to(np.asarray(log_r, dtype=np.float64), (n_grid,)).copy()
+        i_ml = int(np.argmax(log_r))
+        log_r -= log_r[i_ml]
+        p_values = self.asymptotic_p_value(log_r, dof=dof)
+        return (
+            grid,
+            p_values,
+            i_ml,
+            log_kin if mode != "rate" else 0.0,
+            log_rate if include_xsec else 0.0,
+            histo_data,
+        )
+
+    # ------------------------------------------------------------------ inputs
+
+    def _grid(self, ranges: Any, resolutions: Any, thetas_eval: Any) -> tuple[np.ndarray, np.ndarray]:
+        """The grid ``(J, P)`` and its centre."""
+        if thetas_eval is not None:
+            grid = np.asarray(thetas_eval, dtype=np.float64)
+            if grid.ndim != 2 or grid.shape[1] != self.n_parameters or len(grid) == 0:
+                raise InputError(
+                    f"thetas_eval must have shape (n_points, {self.n_parameters}), "
+                    f"got {np.shape(thetas_eval)}"
+                )
+            middle = grid.mean(axis=0)
+        else:
+            if ranges is None or resolutions is None:
+                raise InputError("give grid_ranges and grid_resolutions, or thetas_eval")
+            ranges = np.asarray(ranges, dtype=np.float64)
+            if ranges.shape != (self.n_parameters, 2):
+                raise InputError(
+                    f"grid_ranges must be {self.n_parameters} pairs (min, max), got {np.shape(ranges)}"
+                )
+            if isinstance(resolutions, int | np.integer):
+                resolutions = [int(resolutions)] * self.n_parameters
+            resolutions = [int(r) for r in resolutions]
+            if len(resolutions) != self.n_parameters or min(resolutions) < 1:
+                raise InputError(
+                    f"grid_resolutions must be a positive int or {self.n_parameters} positive ints, "
+                    f"got {resolutions}"
+                )
+            axes = [np.linspace(lo, hi, n) for (lo, hi), n in zip(ranges, resolutions, strict=True)]
+            grid = np.stack([a.ravel() for a in np.meshgrid(*axes, indexing="ij")], axis=1)
+            middle = ranges.mean(axis=1)
+        self._check_morphing_range(grid)
+        return grid, middle
+
+    def _check_morphing_range(self, grid: np.ndarray) -> None:
+        values = self.weight_model.benchmark_values[: self.n_benchmarks_phys]
+        ranges = [p.val_range for p in self.parameters.values()]
+        lo = np.minimum(values.min(axis=0), [r[0] for r in ranges])
+        hi = np.maximum(values.max(axis=0), [r[1] for r in ranges])
+        outside = np.any((grid < lo - 1e-12) | (grid > hi + 1e-12), axis=1)
+        if outside.any():
+            logger.warning(
+                "%d of %d grid points lie outside the morphing range (parameter ranges and benchmarks: "
+                "%s to %s): the morphing may be unreliable there",
+                int(outside.sum()), len(grid), lo, hi,
+            )  # fmt: skip
+
+    def _benchmark_totals(self) -> np.ndarray:
+        """Cross section of every benchmark column (pb), over the whole file (one pass)."""
+        return self.xsecs(thetas=None, partition="all", include_nuisance_benchmarks=True)[0]
+
+    def _coefficients(self, sums: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Per-bin nuisance coefficients ``(a, b)``, each ``(K, n_bins)``, or None."""
+        if not self._profiling:
+            return None
+        return self.nuisance_morpher.calculate_coefficients(sums)
+
+    def _asimov_events(
+        self, theta: np.ndarray, test_split: float, closest: bool, n_asimov: int | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        start, end, _ = self._partition_bounds("test", test_split, 0.0)
+        if n_asimov is not None:
+            end = min(end, start + int(n_asimov))
+        x, benchmark_weights = self._load_all(start, end, theta if closest else None)
+        weights = self.parameter_points(theta[None, :]).weights(benchmark_weights)[0]
+        if len(x) == 0 or not np.sum(weights) > 0:
+            raise InputError(
+                f"no Asimov events with positive weight in the test partition of {self.madminer_filename}"
+            )
+        return x, weights / np.sum(weights)
+
+    # ------------------------------------------------------------------ mode "ml"
+
+    def _load_model(self, model_file: Any) -> Any:
+        from ..ml import Ensemble, Estimator
+        from ..ml.lookup import load_estimator
+
+        return model_file if isinstance(model_file, Estimator | Ensemble) else load_estimator(model_file)
+
+    def _check_model(self, model: Any, model_file: Any, kinds: tuple[str, ...], mode: str) -> None:
+        from ..ml import Ensemble, LikelihoodEstimator, ParameterizedRatioEstimator, ScoreEstimator
+
+        classes = {
+            "parameterized_ratio": ParameterizedRatioEstimator,
+            "likelihood": LikelihoodEstimator,
+            "score": ScoreEstimator,
+        }
+        members = model.estimators if isinstance(model, Ensemble) else [model]
+        if not members or not all(isinstance(m, tuple(classes[k] for k in kinds)) for m in members):
+            raise SetupError(
+                f"mode {mode!r} needs a {' or '.join(kinds)} estimator (or an ensemble of them); "
+                f"{model_file} is a {type(members[0]).__name__ if members else 'empty ensemble'}"
+            )
+        first = members[0]
+        n_model = int(first.n_parameters)
+        allowed = {self.n_parameters}
+        if "score" in kinds:
+            allowed.add(self.n_parameters + self.n_nuisance_parameters)
+        if n_model not in allowed:
+            raise SetupError(
+                f"{model_file} was trained with {n_model} parameters, but {self.madminer_filename} has "
+                f"{self.n_parameters} ({', '.join(self.parameters)})"
+            )
+        features = getattr(first, "features", None)
+        n_inputs = int(first.n_observables) if features is None else len(features)
+        needed = n_inputs if features is None else (max(features) + 1 if len(features) else 0)
+        if (features is None and n_inputs != self.n_observables) or needed > self.n_observables:
+            raise SetupError(
+                f"{model_file} expects {n_inputs} input observables, but {self.madminer_filename} has "
+                f"{self.n_observables} ({', '.join(self.observables)})"
+            )
+
+    def _ml_kinematics(
+        self, model_file: Any, x: np.ndarray, weights: np.ndarray, grid: np.ndarray, n_events: float
+    ) -> np.ndarray:
+        from ..ml import Ensemble, LikelihoodEstimator
+
+        model = self._load_model(model_file)
+        self._check_model(model, model_file, ("parameterized_ratio", "likelihood"), "ml")
+        members = model.estimators if isinstance(model, Ensemble) else [model]
+        likelihood = isinstance(members[0], LikelihoodEstimator)
+        batch = max(1, _ELEMENTS // len(grid))
+        total = np.zeros(len(grid))
+        bad = 0
+        with progress_bar(total=len(x), desc="log r", unit="events") as bar:
+            for start in range(0, len(x), batch):
+                chunk = x[start : start + batch]
+                kwargs = {"x": chunk, "theta": grid, "test_all_combinations": True, "evaluate_score": False}
+                if isinstance(model, Ensemble):
+                    kwargs["calculate_covariance"] = False
+                evaluate = (
+                    model.evaluate_log_likelihood if likelihood else model.evaluate_log_likelihood_ratio
+                )
+                log_r = np.asarray(evaluate(**kwargs)[0], dtype=np.float64).reshape(len(grid), len(chunk))
+                finite = np.all(np.isfinite(log_r), axis=0)
+                bad += int(np.sum(~finite))
+                total += log_r[:, finite] @ weights[start : start + batch][finite]
+                bar.update(len(chunk))
+        if bad:
+            logger.warning("Removing %d events with inf / nan log likelihood (ratio) from the sums", bad)
+        return n_events * total
+
+    # ------------------------------------------------------------------ histogram modes
+
+    def _summary_statistic(
+        self, mode: str, hist_vars: Any, model_file: Any, score_components: Any
+    ) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
+        """The theta-independent statistic ``x -> s (n, d)`` and ``d``."""
+        if mode == "histo":
+            if hist_vars is None or isinstance(hist_vars, str) or not len(hist_vars):
+                raise InputError(f"hist_vars must be a list of observable names, got {hist_vars!r}")
+            names = list(self.observables)
+            parts: list[int | Expression] = []
+            for var in hist_vars:
+                if var in names:
+                    parts.append(names.index(var))
+                else:
+                    parts.append(Expression(var, names=set(names), context=f"hist_vars entry {var!r}"))
+
+            def observables(x: np.ndarray) -> np.ndarray:
+                columns = {name: x[:, i] for i, name in enumerate(names)}
+                out = [
+                    x[:, p] if isinstance(p, int)
+                    else np.broadcast_to(np.asarray(p(columns), dtype=np.float64), (len(x),))
+                    for p in parts
+                ]  # fmt: skip
+                return np.stack(out, axis=1)
+
+            function, d = observables, len(parts)
+        else:
+            from ..ml import Ensemble
+
+            model = self._load_model(model_file)
+            self._check_model(model, model_file, ("score",), mode)
+            components = None if score_components is None else [int(c) for c in score_components]
+            if components is not None and (not components or max(components) >= self.n_parameters):
+                raise InputError(
+                    f"score_components must index the {self.n_parameters} parameters, got {score_components}"
+                )
+            p = self.n_parameters
+
+            def scores(x: np.ndarray) -> np.ndarray:
+                if isinstance(model, Ensemble):
+                    t = model.evaluate_score(x=x, calculate_covariance=False)[0]
+                else:
+                    t = model.evaluate_score(x)
+                t = np.asarray(t, dtype=np.float64)[:, :p]
+                return t if components is None else t[:, components]
+
+            function, d = scores, (p if components is None else len(components))
+        return function, d
+
+    def _processor(
+        self, mode: str, d: int, score_components: Any, thetaref: np.ndarray, postprocessing: Any
+    ) -> Callable[[np.ndarray, np.ndarray | None], np.ndarray]:
+        """``(statistic, direction) -> processed statistic``; ``direction`` is the unit vector of
+        ``theta - thetaref`` (in the used components) or None when theta is at thetaref."""
+        post = (lambda s: s) if postprocessing is None else postprocessing
+
+        def apply(s: np.ndarray, direction: np.ndarray | None) -> np.ndarray:
+            if mode in ("histo", "sally") or d == 1:
+                out = s
+            elif mode == "adaptive-sally" and d == 2:
+                if direction is None:
+                    out = s
+                else:
+                    rotation = np.array([[direction[0], -direction[1]], [direction[1], direction[0]]])
+                    out = s @ rotation
+            else:
+                h = s[:, :1] if direction is None else (s @ direction)[:, None]
+                out = h if mode == "sallino" else np.concatenate([h, s], axis=1)
+            out = np.asarray(post(out), dtype=np.float64)
+            return out[:, None] if out.ndim == 1 else out
+
+        return apply
+
+    def _directions(
+        self, grid: np.ndarray, thetaref: np.ndarray, components: Any
+    ) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
+        """Groups of grid points sharing the direction of ``theta - thetaref``."""
+        delta = grid - thetaref[None, :]
+        if components is not None:
+            delta = delta[:, components]
+        norm = np.linalg.norm(delta, axis=1)
+        at_ref = norm <= _DIRECTION_EPSILON
+        unit = np.where(at_ref[:, None], 0.0, delta / np.where(at_ref, 1.0, norm)[:, None])
+        keys = np.round(unit, 9)
+        _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        groups = [np.flatnonzero(inverse == g) for g in range(len(first))]
+        directions = [None if at_ref[f] else unit[f] for f in first]
+        return groups, directions
+
+    def _histogram_terms(
+        self,
+        mode: str,
+        n_events: float,
+        x: np.ndarray | None,
+        theta_true: np.ndarray | None,
+        grid: np.ndarray,
+        middle: np.ndarray,
+        model_file: Any,
+        hist_vars: Any,
+        score_components: Any,
+        hist_bins: Any,
+        thetaref: Any,
+        n_histo_toys: int | None,
+        test_split: float,
+        fix_adaptive_binning: Any,
+        postprocessing: Any,
+        n_binning_toys: int | None,
+        return_histos: bool,
+        return_observed: bool | int,
+    ) -> dict[str, Any]:
+        if fix_adaptive_binning not in _FIX_BINNING:
+            raise InputError(
+                f"fix_adaptive_binning must be one of {_FIX_BINNING}, got {fix_adaptive_binning!r}"
+            )
+        if fix_adaptive_binning in ("auto-grid", "auto-center"):
+            fixed = fix_adaptive_binning[5:] if mode in ("histo", "sally") else False
+        else:
+            fixed = fix_adaptive_binning
+        if thetaref is None:
+            thetaref = np.zeros(self.n_parameters)
+            if mode in ("sallino", "adaptive-sally"):
+                logger.warning("%s needs thetaref; using the origin %s", mode, thetaref)
+        thetaref = self.weight_model.theta_array(thetaref)[0]
+        statistic, d = self._summary_statistic(mode, hist_vars, model_file, score_components)
+        processor = self._processor(mode, d, score_components, thetaref, postprocessing)
+        components = None if score_components is None else [int(c) for c in score_components]
+        if mode in ("sallino", "adaptive-sally") and d > 1:
+            groups, directions = self._directions(grid, thetaref, components)
+        else:
+            groups, directions = [np.arange(len(grid))], [None]
+        adaptive = any(isinstance(b, int | np.integer) for b in self._bins_list(mode, hist_bins, d))
+        if fixed is False and adaptive:
+            # adaptive bins per point: one group per grid point
+            split_groups, split_directions = [], []
+            for group, direction in zip(groups, directions, strict=True):
+                split_groups += [np.array([j]) for j in group]
+                split_directions += [direction] * len(group)
+            groups, directions = split_groups, split_directions
+
+        def processed(x_values: np.ndarray, direction: np.ndarray | None) -> np.ndarray:
+            return processor(x_values, direction)
+
+        binned_groups = self._fill_groups(
+            statistic, groups, grid, hist_bins, fixed, n_histo_toys, test_split, middle,
+            processed=processed, directions=directions, mode=mode, d=d, n_binning_toys=n_binning_toys,
+        )  # fmt: skip
+        matrices = self.parameter_points(grid).matrices
+        true_row = None if theta_true is None else self.parameter_points(theta_true[None, :]).matrices[0]
+        x_stats = None if x is None else statistic(x)
+        n_bins = max(b.sums.shape[0] for b in binned_groups)
+        J = len(grid)
+        templates = np.zeros((J, n_bins))
+        observed = np.zeros((J, n_bins))
+        log_reference = np.zeros((J, n_bins))
+        reference_row = self.parameter_points(thetaref[None, :]).matrices[0]
+        a = b = None
+        if self._profiling:
+            k = self.n_nuisance_parameters
+            a, b = np.zeros((J, k, n_bins)), np.zeros((J, k, n_bins))
+        histos = [] if return_histos else None
+        asimov_stats = []
+        for group, direction, binned in zip(groups, directions, binned_groups, strict=True):
+            nb = binned.sums.shape[0]
+            t = matrices[group] @ binned.sums.T  # (g, nb) pb
+            templates[group, :nb] = t
+            log_reference[group, :nb] = np.log(_normalise(binned.sums @ reference_row))[None, :]
+            if x_stats is None:
+                p_true = np.clip(binned.sums @ true_row, 0.0, None)
+                observed[group, :nb] = p_true / p_true.sum()
+            else:
+                values = processor(x_stats, direction)
+                counts = np.bincount(binned.bins_of(values), minlength=nb)
+                observed[group, :nb] = counts / max(len(values), 1)
+                if return_observed:
+                    asimov_stats.append((group, values))
+            if a is not None:
+                coefficients = self._coefficients(binned.sums)
+                a[group, :, :nb] = coefficients[0][None]
+                b[group, :, :nb] = coefficients[1][None]
+            if histos is not None:
+                density = _normalise(t) / np.exp(binned.log_volumes)[None, :]
+                errors = np.sqrt(np.clip(binned.squares @ (matrices[group] ** 2).T, 0.0, None)).T
+                errors = errors / np.maximum(np.abs(t.sum(axis=1, keepdims=True)), 1e-300)
+                errors = errors / np.exp(binned.log_volumes)[None, :]
+                histos += [
+                    (j, TemplateHisto(binned.edges, density[i], errors[i])) for i, j in enumerate(group)
+                ]
+        histo_list = None
+        if histos is not None:
+            histo_list = [h for _, h in sorted(histos, key=lambda item: item[0])]
+        histo_data: Any = histo_list
+        if return_histos and return_observed:
+            statistics, weights = self._observed_statistics(
+                x_stats,
+                asimov_stats,
+                J,
+                return_observed,
+                groups,
+                directions,
+                processor,
+                statistic,
+                theta_true,
+            )
+            histo_data = (histo_list, statistics, weights)
+        return {
+            "templates": templates,
+            "observed": observed,
+            "log_reference": log_reference,
+            "a": a,
+            "b": b,
+            "histo_data": histo_data,
+        }
+
+    def _bins_list(self, mode: str, hist_bins: Any, d: int) -> list[Any]:
+        """Per-dimension bins of the processed statistic (MadMiner's defaults)."""
+        n_stats = d + 1 if (mode == "adaptive-sally" and d > 2) else (1 if mode == "sallino" else d)
+        if hist_bins is None:
+            if mode == "adaptive-sally" and n_stats == 2:
+                return [15, 5]
+            if mode == "adaptive-sally" and n_stats > 2:
+                return [12] + [5] * (n_stats - 1)
+            return [25] if n_stats == 1 else ([8, 8] if n_stats == 2 else [5] * n_stats)
+        if isinstance(hist_bins, int | np.integer):
+            return [int(hist_bins)] * n_stats
+        bins = list(hist_bins)
+        if len(bins) != n_stats:
+            raise InputError(f"hist_bins has {len(bins)} entries for {n_stats} summary statistics")
+        return bins
+
+    def _fill_groups(
+        self,
+        statistic: Callable[[np.ndarray], np.ndarray],
+        groups: list[np.ndarray],
+        grid: np.ndarray,
+        hist_bins: Any,
+        fixed: Any,
+        n_histo_toys: int | None,
+        test_split: float,
+        middle: np.ndarray | None,
+        processed: Callable[[np.ndarray, Any], np.ndarray] | None = None,
+        directions: list[Any] | None = None,
+        mode: str = "histo",
+        d: int | None = None,
+        n_binning_toys: int | None = None,
+    ) -> list[_Binned]:
+        """Fill the histogram events once per group; bin sums of every benchmark column."""
+        directions = [None] * len(groups) if directions is None else directions
+        processed = (lambda s, _: s) if processed is None else processed
+        start, end, _ = self._partition_bounds("train", test_split, 0.0) if test_split > 0 else (0, None, 1.0)
+        end = self.n_samples if end is None else end
+        if n_histo_toys is not None:
+            end = min(end, start + int(n_histo_toys))
+        x, weights = self._load_all(start, end, None)
+        if len(x) == 0:
+            raise InputError(f"no events for the histograms in {self.madminer_filename}")
+        stats = statistic(x)
+        d = stats.shape[1] if d is None else d
+        bins = self._bins_list(mode, hist_bins, d)
+        matrices = self.parameter_points(grid).matrices
+        n_binning = len(x) if n_binning_toys is None else min(len(x), int(n_binning_toys))
+        results = []
+        show = None if len(groups) > 9 else False
+        bar = progress_bar(total=len(groups), desc="histograms", unit="fills", enabled=show)
+        with bar:
+            for group, direction in zip(groups, directions, strict=True):
+                results.append(
+                    self._fill_one(
+                        weights, processed(stats, direction), bins, fixed, middle, matrices[group], n_binning
+                    )
+                )
+                bar.update(1)
+        self._histogram_events = (x, weights)
+        self._histogram_scale = self.n_samples / len(x)
+        return results
+
+    def _fill_one(
+        self,
+        weights: np.ndarray,
+        values: np.ndarray,
+        bins: list[Any],
+        fixed: Any,
+        middle: np.ndarray | None,
+        group_matrices: np.ndarray,
+        n_binning: int,
+    ) -> _Binned:
+        """Binning and bin sums of one group of grid points (one processed statistic)."""
+        if values.shape[1] != len(bins):
+            raise InputError(
+                f"the summary statistics have {values.shape[1]} dimensions, but hist_bins gives {len(bins)}"
+            )
+        if fixed == "center" and middle is not None:
+            binning_weights = self.parameter_points(middle[None, :]).weights(weights[:n_binning])[0]
+        else:
+            binning_weights = group_matrices.mean(axis=0) @ weights[:n_binning].T
+        edges = []
+        for i, entry in enumerate(bins):
+            if isinstance(entry, int | np.integer):
+                try:
+                    edges.append(quantile_edges(values[:n_binning, i], int(entry), binning_weights))
+                except InputError as error:
+                    raise InputError(f"hist_bins[{i}] (adaptive binning): {error}") from None
+            else:
+                e = np.asarray(entry, dtype=np.float64)
+                if e.ndim != 1 or len(e) < 2 or np.any(np.diff(e) <= 0):
+                    raise InputError(f"hist_bins[{i}] must be an int or increasing bin edges, got {entry!r}")
+                edges.append(e)
+        filled = BinnedWeights([e[1:-1] for e in edges], weights.shape[1], closed="left")
+        filled.fill(values if values.shape[1] > 1 else values[:, 0], weights)
+        return _Binned(edges, filled.sums, filled.sums_squared)
+
+    def _template_scale(self) -> float:
+        """Factor from the histogram events' cross sections to the whole file's."""
+        return self._histogram_scale
+
+    def _observed_statistics(
+        self,
+        x_stats: np.ndarray | None,
+        asimov_stats: list[tuple[np.ndarray, np.ndarray]],
+        n_grid: int,
+        return_observed: bool | int,
+        groups: list[np.ndarray],
+        directions: list[np.ndarray | None],
+        processor: Callable[[np.ndarray, np.ndarray | None], np.ndarray],
+        statistic: Callable[[np.ndarray], np.ndarray],
+        theta_true: np.ndarray | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Summary statistics of the observed (or Asimov) events per grid point, and their weights."""
+        if x_stats is None:
+            x, weights = self._histogram_events
+            stats = statistic(x)
+            obs_weights = self.parameter_points(theta_true[None, :]).weights(weights)[0]
+            obs_weights = obs_weights / obs_weights.sum()
+            per_group = [(g, processor(stats, u)) for g, u in zip(groups, directions, strict=True)]
+        else:
+            per_group = asimov_stats
+            obs_weights = np.full(len(x_stats), 1.0 / max(len(x_stats), 1))
+        several = not isinstance(return_observed, bool) and return_observed > 1
+        limit = int(return_observed) if several else None
+        first = per_group[0][1][:limit]
+        if len(per_group) == 1:
+            out = np.broadcast_to(first[None], (n_grid, *first.shape))
+        else:
+            out = np.zeros((n_grid, *first.shape))
+            for group, values in per_group:
+                out[group] = values[:limit][None]
+        return out, obs_weights[:limit]
+
+    # ------------------------------------------------------------------ likelihood and profiling
+
+    def _maximise(
+        self,
+        n_events: float,
+        binned: dict[str, Any] | None,
+        kin_fixed: np.ndarray | None,
+        rate_templates: np.ndarray,
+        rate_coefficients: Any,
+        include_xsec: bool,
+        with_kinematics: bool,
+    ) -> tuple[Any, Any, np.ndarray | None]:
+        """Kinematic and rate log likelihoods per grid point, profiled over nu when asked."""
+        J = len(rate_templates)
+        shape_terms = binned is not None and with_kinematics
+        k = self.n_nuisance_parameters if self._profiling else 0
+
+        def terms(nu: np.ndarray) -> tuple[np.ndarray, ...]:
+            """kin, rate, constraint and the gradient and Hessian of their sum (J, K), (J, K, K)."""
+            grad = -nu.copy()
+            hess = -np.broadcast_to(np.eye(k), (J, k, k)).copy()
+            kin = np.zeros(J) if kin_fixed is None else kin_fixed.copy()
+            if shape_terms:
+                value, g, h = _shape_term(n_events, binned, nu)
+                kin = kin + value
+                grad += g
+                hess += h
+            rate = np.zeros(J)
+            if include_xsec:
+                value, g, h = _poisson_term(n_events, rate_templates, rate_coefficients, nu)
+                rate = value
+                grad += g
+                hess += h
+            constraint = -0.5 * np.sum(nu**2, axis=1)
+            return kin, rate, constraint, grad, hess, kin + rate + constraint
+
+        if k == 0:
+            kin, rate, _, _, _, _ = terms(np.zeros((J, 0)))
+            return kin, rate, None
+        nu = np.zeros((J, k))
+        _, _, _, grad, hess, total = terms(nu)
+        for _ in range(100):
+            try:
+                step = -np.linalg.solve(hess - 1e-9 * np.eye(k)[None], grad[..., None])[..., 0]
+            except np.linalg.LinAlgError:
+                step = grad
+            concave = np.all(np.linalg.eigvalsh(0.5 * (hess + np.swapaxes(hess, 1, 2))) < 0, axis=1)
+            step = np.where(concave[:, None], step, grad)
+            norm = np.linalg.norm(step, axis=1, keepdims=True)
+            step = step * np.minimum(1.0, 1.0 / np.maximum(norm, 1e-300))
+            scale = np.ones((J, 1))
+            accepted = np.zeros(J, dtype=bool)
+            for _ in range(30):
+                candidate = nu + scale * step
+                *_, new_total = terms(candidate)
+                better = (new_total >= total - 1e-12) & ~accepted
+                nu = np.where(better[:, None], candidate, nu)
+                accepted |= better
+                if accepted.all():
+                    break
+                scale = np.where(accepted[:, None], scale, 0.5 * scale)
+            _, _, _, grad, hess, total = terms(nu)
+            if np.max(np.abs(scale * step)) < 1e-10:
+                break
+        kin, rate, constraint, _, _, _ = terms(nu)
+        if include_xsec:
+            rate = rate + constraint
+        else:
+            kin = kin + constraint
+        return kin, rate, nu
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _bin_volumes(edges: list[np.ndarray]) -> np.ndarray:
+    """Cell volumes with the outer bins of each axis capped at twice their neighbour (as Histo)."""
+    volumes = np.ones([len(e) - 1 for e in edges])
+    for axis, e in enumerate(edges):
+        capped = np.array(e, dtype=np.float64)
+        if len(e) > 2:
+            capped[0] = max(e[0], e[1] - 2.0 * (e[2] - e[1]))
+            capped[-1] = min(e[-1], e[-2] + 2.0 * (e[-2] - e[-3]))
+        shape = [1] * len(edges)
+        shape[axis] = len(e) - 1
+        volumes = volumes * np.diff(capped).reshape(shape)
+    return np.where(volumes > 0, volumes, 1.0)
+
+
+def _normalise(templates: np.ndarray) -> np.ndarray:
+    """Rows normalised to 1, negative entries set to 0, plus epsilon, normalised again (as Histo)."""
+    t = np.clip(templates, 0.0, None)
+    total = t.sum(axis=-1, keepdims=True)
+    t = t / np.where(total > 0, total, 1.0)
+    t = t + _EPSILON
+    return t / t.sum(axis=-1, keepdims=True)
+
+
+def _exponent(coefficients: tuple[np.ndarray, np.ndarray], nu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``phi (J, nb) = sum_k a nu + b nu^2`` and ``g (J, K, nb) = a + 2 b nu``."""
+    a, b = coefficients
+    phi = np.einsum("jkb,jk->jb", a, nu) + np.einsum("jkb,jk->jb", b, nu**2)
+    return phi, a + 2.0 * b * nu[:, :, None]
+
+
+def _shape_term(n_events: float, binned: dict[str, Any], nu: np.ndarray) -> tuple[np.ndarray, ...]:
+    """``n sum_b p_b log(f_b / f_ref,b)`` with ``f`` the normalised templates at nu (``f_ref``: at thetaref
+    and nominal nu, in the same bins), its gradient and Hessian."""
+    templates, observed, log_reference = binned["templates"], binned["observed"], binned["log_reference"]
+    k = nu.shape[1]
+    if binned["a"] is None or k == 0:
+        f = _normalise(templates)
+        value = n_events * np.sum(observed * (np.log(f) - log_reference), axis=1)
+        return value, np.zeros_like(nu), np.zeros((len(nu), k, k))
+    phi, g = _exponent((binned["a"], binned["b"]), nu)
+    f = _normalise(templates * np.exp(phi))
+    value = n_events * np.sum(observed * (np.log(f) - log_reference), axis=1)
+    g_bar = np.einsum("jb,jkb->jk", f, g)
+    grad = n_events * (np.einsum("jb,jkb->jk", observed, g) - g_bar)
+    two_b = 2.0 * binned["b"]
+    diag = np.einsum("jb,jkb->jk", observed, two_b) - np.einsum("jb,jkb->jk", f, two_b)
+    second = np.einsum("jb,jkb,jlb->jkl", f, g, g) - np.einsum("jk,jl->jkl", g_bar, g_bar)
+    hess = n_events * (np.einsum("jk,kl->jkl", diag, np.eye(k)) - second)
+    return value, grad, hess
+
+
+def _poisson_term(
+    n_events: float, templates: np.ndarray, coefficients: Any, nu: np.ndarray
+) -> tuple[np.ndarray, ...]:
+    """``n log mu - mu - log n!`` with ``mu = sum_b templates e^phi`` (events), gradient and Hessian."""
+    k = nu.shape[1]
+    if coefficients is None or k == 0:
+        mu = np.maximum(templates.sum(axis=1), _MIN_EVENTS)
+        value = n_events * np.log(mu) - mu - gammaln(n_events + 1.0)
+        return value, np.zeros_like(nu), np.zeros((len(nu), k, k))
+    phi, g = _exponent(coefficients, nu)
+    bins = templates * np.exp(phi)  # (J, nb)
+    mu = np.maximum(bins.sum(axis=1), _MIN_EVENTS)
+    value = n_events * np.log(mu) - mu - gammaln(n_events + 1.0)
+    dmu = np.einsum("jb,jkb->jk", bins, g)
+    d2mu = np.einsum("jb,jkb,jlb->jkl", bins, g, g) + np.einsum(
+        "jb,jkb,kl->jkl", bins, 2.0 * coefficients[1], np.eye(k)
+    )
+    factor = (n_events / mu - 1.0)[:, None]
+    grad = factor * dmu
+    hess = factor[:, :, None] * d2mu - (n_events / mu**2)[:, None, None] * np.einsum("jk,jl->jkl", dmu, dmu)
+    return value, grad, hess
