@@ -58,7 +58,9 @@ from .utils.various import weighted_quantile
 __all__ = [
     "BinnedWeights",
     "bin_indices",
+    "bin_volumes",
     "boundaries_from_bins",
+    "cell_indices",
     "equal_cross_section_boundaries",
     "quantile_edges",
 ]
@@ -481,3 +483,66 @@ class BinnedWeights:
     def sums_squared(self) -> np.ndarray:
         """Sum of the squared weights in each bin (the variance of :attr:`sums`), same shape."""
         return self._array(self._sums_squared)
+
+
+def bin_volumes(edges: Sequence[Any]) -> np.ndarray:
+    """Volumes of the cells of a binning, the outer bins of each axis capped in width.
+
+    MadMiner's ``Histo`` convention for densities: the first and last bin of an axis count as at
+    most twice as wide as their neighbour (open-ended quantile bins would otherwise get almost no
+    density).
+
+    Parameters
+    ----------
+    edges : sequence of array_like
+        The bin edges of each axis (inside bins only, no under- or overflow).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(n_bins_0, n_bins_1, ...)``.
+
+    Examples
+    --------
+    >>> bin_volumes([np.array([-10.0, 0.0, 1.0, 2.0])])
+    array([2., 1., 1.])
+    """
+    axes = [np.asarray(e, dtype=np.float64) for e in edges]
+    volumes = np.ones([len(e) - 1 for e in axes])
+    for axis, e in enumerate(axes):
+        capped = e.copy()
+        if len(e) > 2:
+            capped[0] = max(e[0], e[1] - 2.0 * (e[2] - e[1]))
+            capped[-1] = min(e[-1], e[-2] + 2.0 * (e[-2] - e[-3]))
+        shape = [1] * len(axes)
+        shape[axis] = len(e) - 1
+        volumes = volumes * np.diff(capped).reshape(shape)
+    return volumes
+
+
+def cell_indices(values: Any, edges: Sequence[Any]) -> np.ndarray:
+    """Flat index of the cell of each point, for evaluating a density histogram.
+
+    Bins are closed on the left (``[e_i, e_i+1)``); a value outside the edges of an axis takes
+    the nearest bin of that axis (as MadMiner's ``Histo.log_likelihood``).
+
+    Parameters
+    ----------
+    values : array_like, shape (n, d)
+        Points, one column per axis.
+    edges : sequence of array_like
+        The bin edges of the ``d`` axes.
+
+    Examples
+    --------
+    >>> cell_indices(np.array([[-5.0], [0.5], [1.0], [9.0]]), [np.array([0.0, 1.0, 2.0])])
+    array([0, 0, 1, 1])
+    """
+    points = np.asarray(values, dtype=np.float64)
+    axes = [np.asarray(e, dtype=np.float64) for e in edges]
+    if points.ndim != 2 or points.shape[1] != len(axes):
+        raise InputError(f"values has shape {points.shape}, expected (n, {len(axes)})")
+    cells = [
+        np.clip(bin_indices(points[:, i], e, closed="left") - 1, 0, len(e) - 2) for i, e in enumerate(axes)
+    ]
+    return np.ravel_multi_index(tuple(cells), tuple(len(e) - 1 for e in axes))

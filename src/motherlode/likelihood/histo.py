@@ -41,7 +41,7 @@ from scipy import sparse
 
 from ..errors import InputError
 from ..expressions import Expression
-from ..histograms import bin_indices
+from ..histograms import bin_indices, bin_volumes, cell_indices
 from ..ml import Ensemble, ScoreEstimator, load_estimator
 from ..utils.histo import Histo
 from .base import DEFAULT_SEED, BaseLikelihood, NegativeLogLikelihood
@@ -61,16 +61,7 @@ class _Binning:
         self.edges = [np.asarray(e, dtype=np.float64) for e in edges]
         self.n_bins = [len(e) - 1 for e in self.edges]
         self.n_cells = int(np.prod(self.n_bins))
-        volumes = np.ones(tuple(self.n_bins))
-        for axis, e in enumerate(self.edges):
-            capped = e.copy()
-            if len(e) > 2:  # outer bins count as at most twice as wide as their neighbour (as Histo)
-                capped[0] = max(e[0], e[1] - 2.0 * (e[2] - e[1]))
-                capped[-1] = min(e[-1], e[-2] + 2.0 * (e[-2] - e[-3]))
-            shape = [1] * len(self.edges)
-            shape[axis] = len(e) - 1
-            volumes = volumes * np.diff(capped).reshape(shape)
-        self.log_volumes = np.log(volumes.reshape(-1))
+        self.log_volumes = np.log(bin_volumes(self.edges).reshape(-1))
 
     def fill_cells(self, stats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Cell of each value for filling (``[e_i, e_i+1)``, last edge inside) and the inside mask."""
@@ -84,11 +75,7 @@ class _Binning:
 
     def eval_cells(self, stats: np.ndarray) -> np.ndarray:
         """Cell of each value for evaluation (values outside take the nearest bin, as Histo)."""
-        index = [
-            np.clip(bin_indices(stats[:, i], e, closed="left") - 1, 0, self.n_bins[i] - 1)
-            for i, e in enumerate(self.edges)
-        ]
-        return np.ravel_multi_index(tuple(index), tuple(self.n_bins))
+        return cell_indices(stats, self.edges)
 
     def matrix(self, stats: np.ndarray) -> sparse.csr_matrix:
         """Sparse ``(n_events, n_cells)`` indicator of the fill cells."""

@@ -74,7 +74,7 @@ from scipy.stats import chi2
 from ..analysis.dataanalyzer import DataAnalyzer
 from ..errors import InputError, SetupError
 from ..expressions import Expression
-from ..histograms import BinnedWeights, bin_indices, quantile_edges
+from ..histograms import BinnedWeights, bin_volumes, cell_indices, quantile_edges
 from ..progress import progress_bar
 from ..utils.histo import Histo
 
@@ -115,12 +115,12 @@ class _Binned:
         self.edges = edges
         self.sums = sums.reshape(-1, sums.shape[-1])  # (n_bins, B)
         self.squares = squares.reshape(-1, squares.shape[-1])
-        self.log_volumes = np.log(_bin_volumes(edges)).reshape(-1)
+        volumes = bin_volumes(edges)
+        self.log_volumes = np.log(np.where(volumes > 0, volumes, 1.0)).reshape(-1)
 
     def bins_of(self, values: np.ndarray) -> np.ndarray:
         """Flat bin index of each row of ``values`` (outside values in the outer bins)."""
-        cells = [bin_indices(values[:, i], e[1:-1], closed="left") for i, e in enumerate(self.edges)]
-        return np.ravel_multi_index(cells, [len(e) - 1 for e in self.edges])
+        return cell_indices(values, self.edges)
 
 
 class AsymptoticLimits(DataAnalyzer):
@@ -1134,20 +1134,6 @@ class AsymptoticLimits(DataAnalyzer):
 
 
 # ---------------------------------------------------------------------- helpers
-
-
-def _bin_volumes(edges: list[np.ndarray]) -> np.ndarray:
-    """Cell volumes with the outer bins of each axis capped at twice their neighbour (as Histo)."""
-    volumes = np.ones([len(e) - 1 for e in edges])
-    for axis, e in enumerate(edges):
-        capped = np.array(e, dtype=np.float64)
-        if len(e) > 2:
-            capped[0] = max(e[0], e[1] - 2.0 * (e[2] - e[1]))
-            capped[-1] = min(e[-1], e[-2] + 2.0 * (e[-2] - e[-3]))
-        shape = [1] * len(edges)
-        shape[axis] = len(e) - 1
-        volumes = volumes * np.diff(capped).reshape(shape)
-    return np.where(volumes > 0, volumes, 1.0)
 
 
 def _normalise(templates: np.ndarray) -> np.ndarray:

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ..histograms import BinnedWeights, bin_indices, quantile_edges
+from ..histograms import BinnedWeights, bin_volumes, cell_indices, quantile_edges
 
 __all__ = ["Histo"]
 
@@ -151,13 +151,9 @@ class Histo:
                 f"x has shape {np.shape(x)}, expected (n_eval, {self.n_observables}): "
                 "one column per observable"
             )
-        # bins closed on the left, counted from the first inside bin; outside points take the edge bins
-        cells = tuple(
-            np.clip(bin_indices(points[:, i], edges, closed="left") - 1, 0, n_bins - 1)
-            for i, (edges, n_bins) in enumerate(zip(self.edges, self.n_bins, strict=True))
-        )
+        # bins closed on the left; outside points take the edge bins
         with np.errstate(divide="ignore"):
-            return np.log(self.histo[cells])
+            return np.log(self.histo.reshape(-1)[cell_indices(points, self.edges)])
 
     def _calculate_binning(
         self, x: np.ndarray, bins_in: Any, weights: np.ndarray | None = None
@@ -229,16 +225,7 @@ class Histo:
 
     def _bin_volumes(self) -> np.ndarray:
         """Cell volumes, with the outer bins of each axis at most twice as wide as their neighbours."""
-        volumes = np.ones(tuple(self.n_bins))
-        for axis, edges in enumerate(self.edges):
-            capped = np.copy(edges)
-            if len(edges) > 2:
-                capped[0] = max(edges[0], edges[1] - 2.0 * (edges[2] - edges[1]))
-                capped[-1] = min(edges[-1], edges[-2] + 2.0 * (edges[-2] - edges[-3]))
-            shape = [1] * self.n_observables
-            shape[axis] = len(edges) - 1
-            volumes *= np.diff(capped).reshape(shape)
-        return volumes
+        return bin_volumes(self.edges)
 
     def _report_binning(self) -> None:
         logger.debug("Binning:")
