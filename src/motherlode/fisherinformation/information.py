@@ -323,17 +323,33 @@ class FisherInformation(DataAnalyzer):
         benchmark's cross section is ``sqrt(sum_events w_b^2)``.
         """
         include = self._with_nuisance(include_nuisance_parameters)
+        points, single = self._points(theta)
+        information, covariance = self._rate_information(
+            points, luminosity, include, *self._benchmark_totals(cuts, efficiency_functions)
+        )
+        return self._result(information, covariance, single)
+
+    def _benchmark_totals(
+        self, cuts: Sequence[str] | None = None, efficiency_functions: Sequence[str] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Cross section of every benchmark column and its statistical uncertainty, in one pass."""
         totals, squares = None, None
         for _, weights in self._events(cuts, efficiency_functions):
             totals = weights.sum(axis=0) if totals is None else totals + weights.sum(axis=0)
             squares = (weights**2).sum(axis=0) if squares is None else squares + (weights**2).sum(axis=0)
         if totals is None:
             raise InputError(f"no events of {self.madminer_filename} pass the cuts {list(cuts or [])}")
-        points, single = self._points(theta)
-        information, covariance = self._information(
-            points, totals[None, :], luminosity, include, np.sqrt(squares)[None, :]
-        )
-        return self._result(information, covariance, single)
+        return totals, np.sqrt(squares)
+
+    def _rate_information(
+        self,
+        points: ParameterPoints,
+        luminosity: float,
+        include: bool,
+        totals: np.ndarray,
+        errors: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        return self._information(points, totals[None, :], luminosity, include, errors[None, :])
 
     def full_information(
         self,
@@ -399,12 +415,13 @@ class FisherInformation(DataAnalyzer):
         include = self._model_includes_nuisance(members[0], model_file)
         point = self._point(theta)
         theta_values = point.values[0]
-        total_xsec = self._xsec(point)
+        # one pass gives the total cross section and the rate information
+        totals, errors = self._benchmark_totals()
+        total_xsec = float(point.weights(totals[None, :])[0, 0])
         rate_information, rate_covariance = 0.0, 0.0
         if include_xsec_info:
-            rate_information, rate_covariance = self.rate_information(
-                theta, luminosity, include_nuisance_parameters=include
-            )
+            information, covariance = self._rate_information(point, luminosity, include, totals, errors)
+            rate_information, rate_covariance = information[0], covariance[0]
 
         def evaluate(x: Any, weights: np.ndarray | None, n_events: float) -> tuple[np.ndarray, Any]:
             if is_ensemble:
