@@ -326,22 +326,32 @@ def test_profiled_histo_with_a_norm_systematic_keeps_the_shape_information(tmp_p
     assert np.all(profiled[1] >= nominal[1] - 1e-9)
 
 
-def test_profiled_histo_with_a_shape_systematic_maximises_the_binned_likelihood(tmp_path):
-    """A one-sided shape systematic (+1 benchmark: weights x exp(0.3 x)): each bin scales as
-    exp(a_b nu) with a_b from its bin sums; the profile is checked against scipy at every point."""
+SHAPE = 0.3  # the shape systematic's benchmark has the SM weights times exp(SHAPE x)
+
+
+def _shape_file(tmp_path, copies: int = 1):
+    """The toy with a one-sided shape systematic: every event's weight at (theta, nu) is its weight
+    at theta times exp(SHAPE nu x)."""
     miner = MadMiner()
     miner.add_parameter("BLOCK", 1, parameter_name="theta", morphing_max_power=2, parameter_range=(-1.0, 1.0))
     for name, value in BASIS.items():
         miner.add_benchmark({"theta": value}, name)
     miner.set_morphing(include_existing_benchmarks=True, max_overall_power=2)
     miner.save(tmp_path / "setup.h5")
-    x, q = _nodes()
+    x, q = _nodes(copies)
     weights = np.stack([C * q * (1 + value * x) ** 2 for value in BASIS.values()], axis=1)
-    weights = np.concatenate([weights, (weights[:, 0] * np.exp(0.3 * x))[:, None]], axis=1)
+    weights = np.concatenate([weights, (weights[:, 0] * np.exp(SHAPE * x))[:, None]], axis=1)
     path = write_events_file(
-        tmp_path / "shape.h5", tmp_path / "setup.h5", x, weights, np.zeros(len(x), dtype=int),
+        tmp_path / f"shape_{copies}.h5", tmp_path / "setup.h5", x, weights, np.zeros(len(x), dtype=int),
         [len(x), 0, 0], nuisance=("nu_up", None),
     )  # fmt: skip
+    return path, x, weights
+
+
+def test_profiled_histo_with_a_shape_systematic_maximises_the_binned_likelihood(tmp_path):
+    """A one-sided shape systematic (+1 benchmark: weights x exp(0.3 x)): each bin scales as
+    exp(a_b nu) with a_b from its bin sums; the profile is checked against scipy at every point."""
+    path, x, weights = _shape_file(tmp_path)
     edges = np.linspace(-1.0, 1.0, 5)
     luminosity, theta_true = 40.0, 0.2
     grid, _, _, log_kin, log_rate, _ = AsymptoticLimits(path, True).expected_limits(
@@ -367,6 +377,73 @@ def test_profiled_histo_with_a_shape_systematic_maximises_the_binned_likelihood(
     expected = np.array(expected)
     ours = log_kin + log_rate
     np.testing.assert_allclose(ours - ours.max(), expected - expected.max(), atol=1e-6)
+
+
+class _ExactRatioWithNuisance(ParameterizedRatioEstimator):
+    """log r(x|theta, nu) = log p(x|theta, nu) - log p(x|0, 0) of the shape-systematic toy, exactly:
+    p(x|theta, nu) = (1 + theta x)^2 exp(SHAPE nu x) / Z(theta, nu) on [-1, 1]."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.n_parameters, self.n_observables = 2, 1
+
+    @staticmethod
+    def log_density(x, theta, nu):
+        nodes, quadrature = np.polynomial.legendre.leggauss(40)
+        shape = lambda v: (1 + theta[:, None] * v) ** 2 * np.exp(SHAPE * nu[:, None] * v)  # noqa: E731
+        norm = shape(nodes[None, :]) @ quadrature  # (J,)
+        return np.log(shape(x[None, :])) - np.log(norm)[:, None]
+
+    def evaluate_log_likelihood_ratio(self, x, theta, test_all_combinations=True, evaluate_score=False):
+        x, theta = np.asarray(x)[:, 0], np.asarray(theta)
+        reference = self.log_density(x, np.zeros(1), np.zeros(1))
+        return self.log_density(x, theta[:, 0], theta[:, 1]) - reference, None
+
+
+def test_ml_mode_profiles_an_estimator_with_nuisance_inputs(tmp_path):
+    """Mode "ml" with include_nuisance_parameters and an estimator of log r(x|theta, nu): at every
+    grid point, kinematic + rate + constraint maximised over nu equals scipy's maximum of the exact
+    expected log likelihood (Asimov events: the test copy of the nodes, weighted at theta_true)."""
+    path, x_all, weights_all = _shape_file(tmp_path, copies=2)
+    luminosity, theta_true, common = 60.0, 0.3, {"grid_ranges": [(-0.8, 0.8)], "grid_resolutions": 17}
+    limits = AsymptoticLimits(path, include_nuisance_parameters=True)
+    grid, p_values, i_ml, log_kin, log_rate, _ = limits.expected_limits(
+        "ml", [theta_true], model_file=_ExactRatioWithNuisance(), luminosity=luminosity, test_split=0.5,
+        **common,
+    )  # fmt: skip
+    half = len(x_all) // 2
+    morphing_row = [1 - theta_true**2, theta_true * (theta_true - 1) / 2, theta_true * (theta_true + 1) / 2]
+    x, w = x_all[half:], weights_all[half:, :3] @ np.array(morphing_row)
+    w = w / w.sum()
+    n = luminosity * _sigma(theta_true)[0]
+    a_total = np.log(weights_all[:, 3].sum() / weights_all[:, 0].sum())
+
+    def log_likelihood(nu, theta):
+        kin = n * w @ _ExactRatioWithNuisance.log_density(x, np.array([theta]), np.array([nu]))[0]
+        mu = luminosity * _sigma(theta)[0] * np.exp(a_total * nu)
+        return kin + _poisson(n, mu) - 0.5 * nu**2
+
+    fits = [
+        optimize.minimize_scalar(lambda v, t=t: -log_likelihood(v, t), bounds=(-10, 10), method="bounded",
+                                 options={"xatol": 1e-10})
+        for t in grid[:, 0]
+    ]  # fmt: skip
+    expected = -np.array([fit.fun for fit in fits])
+    ours = log_kin + log_rate
+    np.testing.assert_allclose(ours - ours.max(), expected - expected.max(), atol=1e-6)
+    np.testing.assert_allclose(limits.profiled_nuisance_parameters[:, 0], [f.x for f in fits], atol=1e-5)
+    assert np.ptp(limits.profiled_nuisance_parameters) > 0.1  # the profile does move nu
+    assert grid[i_ml, 0] == pytest.approx(theta_true) and p_values[i_ml] == pytest.approx(1.0)
+    # without profiling, the same estimator is evaluated at nominal nu
+    _, _, _, log_kin_nominal, _, _ = AsymptoticLimits(path).expected_limits(
+        "ml", [theta_true], model_file=_ExactRatioWithNuisance(), luminosity=luminosity, test_split=0.5,
+        include_xsec=False, **common,
+    )  # fmt: skip
+    nominal = [
+        n * w @ _ExactRatioWithNuisance.log_density(x, np.array([t]), np.zeros(1))[0] for t in grid[:, 0]
+    ]
+    reference = n * w @ _ExactRatioWithNuisance.log_density(x, np.zeros(1), np.zeros(1))[0]
+    np.testing.assert_allclose(log_kin_nominal, np.array(nominal) - reference, rtol=1e-6, atol=1e-9)
 
 
 # ---------------------------------------------------------------------------- toys

@@ -95,6 +95,7 @@ class DataAnalyzer:
         self.systematics = setup.systematics
         self.reference_benchmark = setup.reference_benchmark
         self.nuisance_parameters = setup.nuisance_parameters if include_nuisance_parameters else {}
+        self._n_nuisance_parameters_in_file = len(setup.nuisance_parameters)
         summary = read_sample_summary(filename)
         self.n_events_generated_per_benchmark = (
             np.asarray(summary.signal_events, dtype=np.int64) if summary is not None else None

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -32,7 +33,7 @@ from ..ml import Ensemble, LikelihoodEstimator, ParameterizedRatioEstimator, loa
 from ..utils.various import less_logging
 from .base import BaseLikelihood, NegativeLogLikelihood
 
-__all__ = ["NeuralLikelihood"]
+__all__ = ["NeuralLikelihood", "log_r_evaluator"]
 
 logger = logging.getLogger(__name__)
 
@@ -171,7 +172,7 @@ class NeuralLikelihood(BaseLikelihood):
             if isinstance(model_file, str | bytes) or hasattr(model_file, "__fspath__")
             else model_file
         )
-        evaluate = _log_r_function(estimator)
+        evaluate = log_r_evaluator(estimator)
         x_observed = np.asarray(x_observed, dtype=np.float64)
         if x_observed.ndim != 2:
             raise InputError(f"x_observed must have shape (n_events, n_observables), got {x_observed.shape}")
@@ -212,8 +213,24 @@ def _has_torch_model(estimator: Any) -> bool:
     )
 
 
-def _log_r_function(estimator: Any) -> Any:
-    """``evaluate(x (n, d), params (J, P)) -> log r (J, n)`` for the supported estimators."""
+def log_r_evaluator(estimator: Any) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """``evaluate(x (n, d), params (J, P)) -> log r (J, n)`` for a likelihood (ratio) estimator.
+
+    Used by the neural likelihoods and by mode "ml" of the asymptotic limits with nuisance
+    parameters. A :class:`~motherlode.ml.ParameterizedRatioEstimator` with a torch network is
+    evaluated in float64 (a copy of the network), so that finite differences and minimisers see a
+    smooth function; non-finite values are set to 0 with a warning.
+
+    Parameters
+    ----------
+    estimator : ParameterizedRatioEstimator, LikelihoodEstimator or Ensemble of them
+
+    Returns
+    -------
+    callable
+        ``evaluate(x, params)``: the log likelihood ratio (or log likelihood) of every event at
+        every parameter point, shape ``(len(params), len(x))``.
+    """
     if isinstance(estimator, ParameterizedRatioEstimator) and _has_torch_model(estimator):
         # evaluated in float64 (a copy of the network): float32 outputs make the NLL too noisy for
         # minimisers with finite-difference gradients

@@ -89,6 +89,8 @@ _EPSILON = 1.0e-12  # added to normalised templates (MadMiner's Histo epsilon)
 _DIRECTION_EPSILON = 1.0e-6
 _MIN_EVENTS = 1.0e-5  # smallest expected number of events in the rate term
 _ELEMENTS = 10_000_000  # grid points x events evaluated at once in mode "ml"
+_NU_STEP = 1.0e-3  # finite-difference step in nu (mode "ml" with nuisance inputs)
+_BATCH_SIZE = 100_000  # events per batch when the histogram events are streamed
 
 
 class TemplateHisto(Histo):
@@ -530,8 +532,9 @@ class AsymptoticLimits(DataAnalyzer):
         histo_data: Any = None
         kin_fixed = None
         binned = None
+        kin_function = None
         if mode == "ml":
-            kin_fixed = self._ml_kinematics(model_file, x, obs_weights, grid, n_events)
+            kin_fixed, kin_function = self._ml_kinematics(model_file, x, obs_weights, grid, n_events)
         elif mode in _HISTOGRAM_MODES:
             binned = self._histogram_terms(
                 mode, n_events, x, theta_true, grid, middle, model_file, hist_vars, score_components,
@@ -553,8 +556,9 @@ class AsymptoticLimits(DataAnalyzer):
                     np.broadcast_to(c[None], (n_grid, *c.shape)) for c in rate_coefficients
                 )
         log_kin, log_rate, nus = self._maximise(
-            n_events, binned, kin_fixed, rate_templates, rate_coefficients, include_xsec, mode != "rate"
-        )
+            n_events, binned, kin_fixed, rate_templates, rate_coefficients, include_xsec, mode != "rate",
+            kin_function,
+        )  # fmt: skip
         self.profiled_nuisance_parameters = nus
         log_r = (log_kin if mode != "rate" else 0.0) + (log_rate if include_xsec else 0.0)
         log_r = np.broadcast_to(np.asarray(log_r, dtype=np.float64), (n_grid,)).copy()
@@ -665,9 +669,7 @@ class AsymptoticLimits(DataAnalyzer):
             )
         first = members[0]
         n_model = int(first.n_parameters)
-        allowed = {self.n_parameters}
-        if "score" in kinds:
-            allowed.add(self.n_parameters + self.n_nuisance_parameters)
+        allowed = {self.n_parameters, self.n_parameters + self._n_nuisance_parameters_in_file}
         if n_model not in allowed:
             raise SetupError(
                 f"{model_file} was trained with {n_model} parameters, but {self.madminer_filename} has "
@@ -684,33 +686,51 @@ class AsymptoticLimits(DataAnalyzer):
 
     def _ml_kinematics(
         self, model_file: Any, x: np.ndarray, weights: np.ndarray, grid: np.ndarray, n_events: float
-    ) -> np.ndarray:
+    ) -> tuple[np.ndarray | None, Callable[[np.ndarray], np.ndarray] | None]:
+        """The kinematic term ``n sum_i w_i log r(x_i | theta_j)``: fixed ``(J,)``, or, for an
+        estimator with nuisance inputs when they are profiled, a function of ``nu (J, K)``."""
+        from ..likelihood.neural import log_r_evaluator
         from ..ml import Ensemble, LikelihoodEstimator
 
         model = self._load_model(model_file)
         self._check_model(model, model_file, ("parameterized_ratio", "likelihood"), "ml")
         members = model.estimators if isinstance(model, Ensemble) else [model]
+        takes_nu = int(members[0].n_parameters) > self.n_parameters
+        if takes_nu and self._profiling:
+            evaluate = log_r_evaluator(model)
+
+            def kinematics(nu: np.ndarray) -> np.ndarray:
+                params = np.concatenate([grid, nu], axis=1)
+                total = np.zeros(len(grid))
+                for chunk in _event_chunks(len(x), len(grid)):
+                    total += evaluate(x[chunk], params) @ weights[chunk]
+                return n_events * total
+
+            return None, kinematics
+        if self._profiling:
+            logger.info("%s has no nuisance inputs: only the rate term depends on nu", model_file)
+        params = grid
+        if takes_nu:  # evaluated at nominal nuisance parameters
+            nominal = np.zeros((len(grid), self._n_nuisance_parameters_in_file))
+            params = np.concatenate([grid, nominal], axis=1)
         likelihood = isinstance(members[0], LikelihoodEstimator)
-        batch = max(1, _ELEMENTS // len(grid))
+        evaluate = model.evaluate_log_likelihood if likelihood else model.evaluate_log_likelihood_ratio
         total = np.zeros(len(grid))
         bad = 0
         with progress_bar(total=len(x), desc="log r", unit="events") as bar:
-            for start in range(0, len(x), batch):
-                chunk = x[start : start + batch]
-                kwargs = {"x": chunk, "theta": grid, "test_all_combinations": True, "evaluate_score": False}
+            for chunk in _event_chunks(len(x), len(grid)):
+                kwargs = {"x": x[chunk], "theta": params, "test_all_combinations": True}
+                kwargs["evaluate_score"] = False
                 if isinstance(model, Ensemble):
                     kwargs["calculate_covariance"] = False
-                evaluate = (
-                    model.evaluate_log_likelihood if likelihood else model.evaluate_log_likelihood_ratio
-                )
-                log_r = np.asarray(evaluate(**kwargs)[0], dtype=np.float64).reshape(len(grid), len(chunk))
+                log_r = np.asarray(evaluate(**kwargs)[0], dtype=np.float64).reshape(len(grid), -1)
                 finite = np.all(np.isfinite(log_r), axis=0)
                 bad += int(np.sum(~finite))
-                total += log_r[:, finite] @ weights[start : start + batch][finite]
-                bar.update(len(chunk))
+                total += log_r[:, finite] @ weights[chunk][finite]
+                bar.update(log_r.shape[1])
         if bad:
             logger.warning("Removing %d events with inf / nan log likelihood (ratio) from the sums", bad)
-        return n_events * total
+        return n_events * total, None
 
     # ------------------------------------------------------------------ histogram modes
 
@@ -959,37 +979,57 @@ class AsymptoticLimits(DataAnalyzer):
         d: int | None = None,
         n_binning_toys: int | None = None,
     ) -> list[_Binned]:
-        """Fill the histogram events once per group; bin sums of every benchmark column."""
+        """Stream the histogram events once; bin sums of every benchmark column, per group.
+
+        The binning of each group comes from the first ``n_binning_toys`` events (the only ones
+        held in memory, as summary statistics and benchmark weights); then every event is read
+        in batches, its summary statistic computed once and filled into each group's histogram.
+        """
         directions = [None] * len(groups) if directions is None else directions
         processed = (lambda s, _: s) if processed is None else processed
+        start, end = self._histogram_bounds(n_histo_toys, test_split)
+        n_binning = end - start if n_binning_toys is None else min(end - start, int(n_binning_toys))
+        pilot_stats, pilot_weights = self._statistics_and_weights(statistic, start, start + n_binning)
+        d = pilot_stats.shape[1] if d is None else d
+        bins = self._bins_list(mode, hist_bins, d)
+        matrices = self.parameter_points(grid).matrices
+        fills = []
+        for group, direction in zip(groups, directions, strict=True):
+            values = processed(pilot_stats, direction)
+            edges = self._edges(pilot_weights, values, bins, fixed, middle, matrices[group])
+            fill = BinnedWeights([e[1:-1] for e in edges], pilot_weights.shape[1], closed="left")
+            fills.append((edges, fill.fill(_flat(values), pilot_weights)))
+        del pilot_stats, pilot_weights
+        for x, weights in self.event_loader(start + n_binning, end, _BATCH_SIZE):
+            stats = statistic(x)
+            for (_, fill), direction in zip(fills, directions, strict=True):
+                fill.fill(_flat(processed(stats, direction)), weights)
+        self._histogram_range = (start, end)
+        return [_Binned(edges, fill.sums, fill.sums_squared) for edges, fill in fills]
+
+    def _histogram_bounds(self, n_histo_toys: int | None, test_split: float) -> tuple[int, int]:
+        """First and last event of the histograms: the training partition, or its first events."""
         start, end, _ = self._partition_bounds("train", test_split, 0.0) if test_split > 0 else (0, None, 1.0)
         end = self.n_samples if end is None else end
         if n_histo_toys is not None:
             end = min(end, start + int(n_histo_toys))
-        x, weights = self._load_all(start, end, None)
-        if len(x) == 0:
+        if end <= start:
             raise InputError(f"no events for the histograms in {self.madminer_filename}")
-        stats = statistic(x)
-        d = stats.shape[1] if d is None else d
-        bins = self._bins_list(mode, hist_bins, d)
-        matrices = self.parameter_points(grid).matrices
-        n_binning = len(x) if n_binning_toys is None else min(len(x), int(n_binning_toys))
-        results = []
-        show = None if len(groups) > 9 else False
-        bar = progress_bar(total=len(groups), desc="histograms", unit="fills", enabled=show)
-        with bar:
-            for group, direction in zip(groups, directions, strict=True):
-                results.append(
-                    self._fill_one(
-                        weights, processed(stats, direction), bins, fixed, middle, matrices[group], n_binning
-                    )
-                )
-                bar.update(1)
-        self._histogram_events = (x, weights)
-        self._histogram_scale = self.n_samples / len(x)
-        return results
+        return start, end
 
-    def _fill_one(
+    def _statistics_and_weights(
+        self, statistic: Callable[[np.ndarray], np.ndarray], start: int, end: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Summary statistics and benchmark weights of the events ``start:end`` (streamed)."""
+        stats, weights = [], []
+        for x, w in self.event_loader(start, end, _BATCH_SIZE):
+            stats.append(np.asarray(statistic(x), dtype=np.float64))
+            weights.append(w)
+        if not stats:
+            raise InputError(f"no events for the histograms in {self.madminer_filename}")
+        return np.concatenate(stats), np.concatenate(weights)
+
+    def _edges(
         self,
         weights: np.ndarray,
         values: np.ndarray,
@@ -997,22 +1037,23 @@ class AsymptoticLimits(DataAnalyzer):
         fixed: Any,
         middle: np.ndarray | None,
         group_matrices: np.ndarray,
-        n_binning: int,
-    ) -> _Binned:
-        """Binning and bin sums of one group of grid points (one processed statistic)."""
+    ) -> list[np.ndarray]:
+        """Bin edges of one group of grid points (adaptive ones from ``values`` and ``weights``)."""
         if values.shape[1] != len(bins):
             raise InputError(
                 f"the summary statistics have {values.shape[1]} dimensions, but hist_bins gives {len(bins)}"
             )
-        if fixed == "center" and middle is not None:
-            binning_weights = self.parameter_points(middle[None, :]).weights(weights[:n_binning])[0]
-        else:
-            binning_weights = group_matrices.mean(axis=0) @ weights[:n_binning].T
+        binning_weights = None
         edges = []
         for i, entry in enumerate(bins):
             if isinstance(entry, int | np.integer):
+                if binning_weights is None:
+                    if fixed == "center" and middle is not None:
+                        binning_weights = self.parameter_points(middle[None, :]).weights(weights)[0]
+                    else:
+                        binning_weights = group_matrices.mean(axis=0) @ weights.T
                 try:
-                    edges.append(quantile_edges(values[:n_binning, i], int(entry), binning_weights))
+                    edges.append(quantile_edges(values[:, i], int(entry), binning_weights))
                 except InputError as error:
                     raise InputError(f"hist_bins[{i}] (adaptive binning): {error}") from None
             else:
@@ -1020,13 +1061,12 @@ class AsymptoticLimits(DataAnalyzer):
                 if e.ndim != 1 or len(e) < 2 or np.any(np.diff(e) <= 0):
                     raise InputError(f"hist_bins[{i}] must be an int or increasing bin edges, got {entry!r}")
                 edges.append(e)
-        filled = BinnedWeights([e[1:-1] for e in edges], weights.shape[1], closed="left")
-        filled.fill(values if values.shape[1] > 1 else values[:, 0], weights)
-        return _Binned(edges, filled.sums, filled.sums_squared)
+        return edges
 
     def _template_scale(self) -> float:
         """Factor from the histogram events' cross sections to the whole file's."""
-        return self._histogram_scale
+        start, end = self._histogram_range
+        return self.n_samples / (end - start)
 
     def _observed_statistics(
         self,
@@ -1042,8 +1082,7 @@ class AsymptoticLimits(DataAnalyzer):
     ) -> tuple[np.ndarray, np.ndarray]:
         """Summary statistics of the observed (or Asimov) events per grid point, and their weights."""
         if x_stats is None:
-            x, weights = self._histogram_events
-            stats = statistic(x)
+            stats, weights = self._statistics_and_weights(statistic, *self._histogram_range)
             obs_weights = self.parameter_points(theta_true[None, :]).weights(weights)[0]
             obs_weights = obs_weights / obs_weights.sum()
             per_group = [(g, processor(stats, u)) for g, u in zip(groups, directions, strict=True)]
@@ -1072,17 +1111,29 @@ class AsymptoticLimits(DataAnalyzer):
         rate_coefficients: Any,
         include_xsec: bool,
         with_kinematics: bool,
+        kin_function: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> tuple[Any, Any, np.ndarray | None]:
-        """Kinematic and rate log likelihoods per grid point, profiled over nu when asked."""
+        """Kinematic and rate log likelihoods per grid point, profiled over nu when asked.
+
+        ``kin_function(nu)`` (mode "ml" with nuisance inputs) is differentiated by central finite
+        differences (``1 + 2K + K(K-1)/2`` evaluations per Newton step; none in the line search).
+        """
         J = len(rate_templates)
         shape_terms = binned is not None and with_kinematics
         k = self.n_nuisance_parameters if self._profiling else 0
 
-        def terms(nu: np.ndarray) -> tuple[np.ndarray, ...]:
+        def terms(nu: np.ndarray, derivatives: bool = True) -> tuple[np.ndarray, ...]:
             """kin, rate, constraint and the gradient and Hessian of their sum (J, K), (J, K, K)."""
             grad = -nu.copy()
             hess = -np.broadcast_to(np.eye(k), (J, k, k)).copy()
             kin = np.zeros(J) if kin_fixed is None else kin_fixed.copy()
+            if kin_function is not None:
+                value = kin_function(nu)
+                kin = kin + value
+                if derivatives and k:
+                    g, h = _finite_differences(kin_function, nu, value)
+                    grad += g
+                    hess += h
             if shape_terms:
                 value, g, h = _shape_term(n_events, binned, nu)
                 kin = kin + value
@@ -1115,7 +1166,7 @@ class AsymptoticLimits(DataAnalyzer):
             accepted = np.zeros(J, dtype=bool)
             for _ in range(30):
                 candidate = nu + scale * step
-                *_, new_total = terms(candidate)
+                *_, new_total = terms(candidate, derivatives=False)
                 better = (new_total >= total - 1e-12) & ~accepted
                 nu = np.where(better[:, None], candidate, nu)
                 accepted |= better
@@ -1125,7 +1176,7 @@ class AsymptoticLimits(DataAnalyzer):
             _, _, _, grad, hess, total = terms(nu)
             if np.max(np.abs(scale * step)) < 1e-10:
                 break
-        kin, rate, constraint, _, _, _ = terms(nu)
+        kin, rate, constraint, _, _, _ = terms(nu, derivatives=False)
         if include_xsec:
             rate = rate + constraint
         else:
@@ -1143,6 +1194,36 @@ def _normalise(templates: np.ndarray) -> np.ndarray:
     t = t / np.where(total > 0, total, 1.0)
     t = t + _EPSILON
     return t / t.sum(axis=-1, keepdims=True)
+
+
+def _event_chunks(n_events: int, n_points: int) -> list[slice]:
+    """Slices of events such that ``n_points x`` events stay below ``_ELEMENTS`` values at once."""
+    batch = max(1, _ELEMENTS // max(n_points, 1))
+    return [slice(start, start + batch) for start in range(0, n_events, batch)]
+
+
+def _finite_differences(
+    function: Callable[[np.ndarray], np.ndarray], nu: np.ndarray, value: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Gradient ``(J, K)`` and Hessian ``(J, K, K)`` of ``function(nu (J, K)) -> (J,)`` at ``nu``
+    by central differences (``value = function(nu)``)."""
+    J, k = nu.shape
+    shifts = np.eye(k) * _NU_STEP
+    plus = np.stack([function(nu + shifts[i]) for i in range(k)], axis=1)
+    minus = np.stack([function(nu - shifts[i]) for i in range(k)], axis=1)
+    grad = (plus - minus) / (2.0 * _NU_STEP)
+    hess = np.zeros((J, k, k))
+    hess[:, np.arange(k), np.arange(k)] = (plus - 2.0 * value[:, None] + minus) / _NU_STEP**2
+    for i in range(k):
+        for j in range(i + 1, k):
+            both = function(nu + shifts[i] + shifts[j])
+            hess[:, i, j] = hess[:, j, i] = (both - plus[:, i] - plus[:, j] + value) / _NU_STEP**2
+    return grad, hess
+
+
+def _flat(values: np.ndarray) -> np.ndarray:
+    """One-column statistics as a 1-D array (the fill of a 1-D histogram)."""
+    return values[:, 0] if values.shape[1] == 1 else values
 
 
 def _exponent(coefficients: tuple[np.ndarray, np.ndarray], nu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
