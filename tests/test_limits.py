@@ -464,6 +464,72 @@ def test_toy_coverage_of_the_asymptotic_intervals(toy, mode, kwargs):
     assert np.all(deviation < 2 * result["standard_error"]), (result["coverage"], result["standard_error"])
 
 
+def _coverage_case(tmp_path, case):
+    """The limits object and the keyword arguments of one coverage case."""
+    edges = np.linspace(-1.0, 1.0, 9)
+    common = {"theta_true": [0.3], "thetas_eval": np.linspace(-0.3, 0.9, 121)[:, None], "luminosity": 200.0}
+    if case == "sally":
+        return AsymptoticLimits(_toy_file(tmp_path)), {
+            "model_file": _ExactScore(), "hist_bins": [2 * edges], "test_split": 0.0, **common
+        }  # fmt: skip
+    if case == "ml":
+        return AsymptoticLimits(_toy_file(tmp_path, copies=2)), {
+            "model_file": _ExactRatio(), "test_split": 0.5, **common
+        }  # fmt: skip
+    if case == "rate, profiled":
+        path = _toy_file(tmp_path, nuisance=True)
+        # the rate constrains theta^2: far from 0, where it is close to linear (the 10 % systematic
+        # dominates the 3 % statistical uncertainty)
+        thetas = np.linspace(0.0, 2.0, 201)[:, None]
+        return AsymptoticLimits(path, True), {
+            **common,
+            "luminosity": 1000.0,
+            "theta_true": [1.0],
+            "thetas_eval": thetas,
+        }
+    if case == "histo, profiled":
+        path, _, _ = _shape_file(tmp_path)
+        return AsymptoticLimits(path, True), {
+            "hist_vars": ["x"], "hist_bins": [edges], "test_split": 0.0, **common
+        }  # fmt: skip
+    if case == "ml, profiled":
+        path = _toy_file(tmp_path, nuisance=True, copies=2)
+        return AsymptoticLimits(path, True), {"model_file": _ExactRatio(), "test_split": 0.5, **common}
+    raise AssertionError(case)
+
+
+@pytest.mark.parametrize("case", ["sally", "ml", "rate, profiled", "histo, profiled", "ml, profiled"])
+def test_toy_coverage_in_more_modes_and_with_nuisance_parameters(tmp_path, case):
+    """sally (exact score), ml (exact ratio; toys of events drawn from the weighted test events), and
+    with a profiled normalisation or shape systematic (toys with random auxiliary measurements)."""
+    limits, kwargs = _coverage_case(tmp_path, case)
+    mode = case.split(",")[0]
+    result = limits.coverage(mode, n_toys=2000, random_state=11, **kwargs)
+    deviation = np.abs(result["coverage"] - result["confidence_levels"])
+    assert np.all(deviation < 2 * result["standard_error"]), (result["coverage"], result["standard_error"])
+    if "profiled" in case:
+        # the nuisance parameter matters: without it, the same toys give other q
+        unprofiled = AsymptoticLimits(limits.madminer_filename).coverage(
+            mode, n_toys=2000, random_state=11, **kwargs
+        )
+        assert np.mean(np.abs(unprofiled["q"] - result["q"])) > 0.05
+
+
+def test_coverage_refuses_what_it_cannot_do(tmp_path):
+    limits = AsymptoticLimits(_toy_file(tmp_path, copies=2))
+    with pytest.raises(InputError, match="coverage supports"):
+        limits.coverage("sallino", [0.3], thetas_eval=[[0.3]])
+    with pytest.raises(InputError, match="include_xsec=False"):
+        limits.coverage("rate", [0.3], thetas_eval=[[0.3]], include_xsec=False)
+    with pytest.raises(InputError, match="model_file"):
+        limits.coverage("ml", [0.3], thetas_eval=[[0.3]])
+    path, _, _ = _shape_file(tmp_path, copies=2)
+    with pytest.raises(InputError, match="nuisance inputs"):
+        AsymptoticLimits(path, True).coverage(
+            "ml", [0.3], thetas_eval=[[0.3]], model_file=_ExactRatioWithNuisance(), test_split=0.5
+        )
+
+
 def test_asymptotic_p_value(toy):
     np.testing.assert_allclose(toy.asymptotic_p_value(np.array([0.0, -0.5])), [1.0, chi2.sf(1.0, 1)])
     np.testing.assert_allclose(toy.asymptotic_p_value(-1.0, dof=2), np.exp(-1.0))

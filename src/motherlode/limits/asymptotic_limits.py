@@ -38,8 +38,15 @@ How it is computed
   from the bin sums of the nuisance benchmarks (HistFactory-style per-bin interpolation; exact for
   normalisation systematics), and the total rate is the sum of the bins (an extended binned
   likelihood). The profile is a vectorised Newton iteration over all grid points at once. In mode
-  ``"ml"`` only the rate term depends on the nuisance parameters (the estimator is evaluated at
-  nominal nuisance parameters).
+  ``"ml"`` the kinematic term depends on the nuisance parameters when the estimator takes them as
+  inputs (trained on ``[theta, nu]``, as :mod:`motherlode.sampling` writes them): it is evaluated
+  at ``[theta_j, nu_j]`` and differentiated by central finite differences in ``nu`` (float64).
+  An estimator without nuisance inputs leaves only the rate term to profile.
+* The histogram events are streamed in batches: only the events that find the adaptive binning
+  (the first ``n_binning_toys``) are held, as summary statistics and benchmark weights.
+* :meth:`AsymptoticLimits.coverage` draws pseudo-experiments from the same model (binned Poisson
+  toys, or events drawn from the weighted test events in mode ``"ml"``), with random auxiliary
+  measurements of the nuisance parameters when they are profiled.
 
 Differences from MadMiner 0.9.6
 -------------------------------
@@ -57,7 +64,7 @@ Differences from MadMiner 0.9.6
 * Nuisance parameters are supported (MadMiner raises ``NotImplementedError``).
 * Estimators are checked against the file (parameters, observables) with clear errors; a grid
   outside the morphing range logs a warning.
-* :meth:`AsymptoticLimits.coverage` validates the asymptotic intervals with Poisson toys.
+* :meth:`AsymptoticLimits.coverage` validates the asymptotic intervals with toys.
 """
 
 from __future__ import annotations
@@ -68,6 +75,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 from scipy.special import gammaln
 from scipy.stats import chi2
 
@@ -84,6 +92,7 @@ logger = logging.getLogger(__name__)
 
 MODES = ("rate", "histo", "ml", "sally", "sallino", "adaptive-sally")
 _HISTOGRAM_MODES = ("histo", "sally", "sallino", "adaptive-sally")
+_COVERAGE_MODES = ("rate", "histo", "sally", "ml")
 _FIX_BINNING = (False, "center", "grid", "auto-grid", "auto-center")
 _EPSILON = 1.0e-12  # added to normalised templates (MadMiner's Histo epsilon)
 _DIRECTION_EPSILON = 1.0e-6
@@ -140,8 +149,9 @@ class AsymptoticLimits(DataAnalyzer):
     filename : str or path-like
         An events file with a morphing setup.
     include_nuisance_parameters : bool, optional
-        If True, the nuisance parameters of the file are profiled (Gaussian constraints) in the
-        rate and histogram modes, and in the rate term of mode ``"ml"``. Default: False.
+        If True, the nuisance parameters of the file are profiled (Gaussian constraints) in every
+        mode; in mode ``"ml"`` also in the kinematic term when the estimator takes them as inputs.
+        Default: False.
 
     Attributes
     ----------
@@ -395,23 +405,37 @@ class AsymptoticLimits(DataAnalyzer):
         test_split: float = 0.2,
         n_histo_toys: int | None = None,
         random_state: int | np.random.Generator | None = None,
+        model_file: Any = None,
+        score_components: Sequence[int] | None = None,
+        n_asimov: int | None = None,
+        sample_only_from_closest_benchmark: bool = True,
     ) -> dict[str, Any]:
-        """Coverage of the asymptotic intervals, from Poisson pseudo-experiments (an addition).
+        """Coverage of the asymptotic intervals, from pseudo-experiments (an addition).
 
-        Toys ``n_b ~ Poisson(L sigma_b(theta_true))`` are drawn in the bins of the histogram
-        (mode "histo") or for the total rate (mode "rate"). For each toy the binned likelihood
-        (extended with ``include_xsec``, else multinomial) is maximised over the grid and
-        ``q = -2 log(L(theta_true) / L_max)`` compared with the chi^2 quantiles. Nuisance
-        parameters are not included in the toys.
+        Toys are drawn at ``theta_true`` (nominal nuisance parameters) from the same model as the
+        likelihood: Poisson counts ``n_b ~ Poisson(L sigma_b(theta_true))`` in the bins of the
+        histogram (modes "histo" and "sally", one fixed binning) or of the total rate (mode
+        "rate"); in mode "ml", ``N ~ Poisson(L sigma(theta_true))`` events drawn from the
+        test-partition events with their weights at ``theta_true``, whose per-event ``log r`` at
+        every grid point is computed once. For each toy the likelihood (extended with
+        ``include_xsec``, else shape only) is maximised over the grid and ``q = -2 log(L(theta_true)
+        / L_max)`` compared with the chi^2 quantiles.
+
+        With ``include_nuisance_parameters=True`` the nuisance parameters are profiled at every grid
+        point of every toy, and each toy also draws its auxiliary measurements ``nu_0 ~ N(0, 1)``
+        (constraint ``-(nu - nu_0)^2 / 2``), as frequentist toys with constrained nuisance
+        parameters do. In mode "ml" this needs an estimator without nuisance inputs (the rate term
+        carries the nuisance dependence).
 
         Parameters
         ----------
-        mode : {"rate", "histo"}
+        mode : {"rate", "histo", "sally", "ml"}
         theta_true : ndarray, shape (n_parameters,)
         grid_ranges, grid_resolutions, thetas_eval
             The grid over which the likelihood is maximised (as in :meth:`expected_limits`).
         hist_vars, hist_bins : optional
-            Mode "histo": observables and binning.
+            Modes "histo" and "sally": observables and binning (adaptive bins from the weights
+            averaged over the grid).
         include_xsec : bool, optional
             Extended (True) or shape-only likelihood.
         luminosity : float, optional
@@ -423,11 +447,19 @@ class AsymptoticLimits(DataAnalyzer):
         dof : int or None, optional
             Degrees of freedom of the chi^2 (default: the number of parameters).
         test_split : float, optional
-            The histograms use the events outside the test partition.
+            The histograms use the events outside the test partition, mode "ml" those in it.
         n_histo_toys : int or None, optional
             Events filled into the histograms (None: all).
         random_state : int or Generator, optional
             Seed.
+        model_file : str, estimator or Ensemble, optional
+            Modes "sally" (a score estimator) and "ml" (a likelihood (ratio) estimator).
+        score_components : list of int, optional
+            Mode "sally": the score components histogrammed.
+        n_asimov : int or None, optional
+            Mode "ml": the first ``n_asimov`` test events (None: all).
+        sample_only_from_closest_benchmark : bool, optional
+            Mode "ml": only test events generated at the benchmark closest to theta_true.
 
         Returns
         -------
@@ -436,30 +468,28 @@ class AsymptoticLimits(DataAnalyzer):
             theta_true), ``standard_error`` (binomial, of the nominal level), ``q`` (per toy) and
             ``p_values`` (of theta_true, per toy).
         """
-        if mode not in ("rate", "histo"):
-            raise InputError(f"coverage supports mode 'rate' or 'histo', got {mode!r}")
+        if mode not in _COVERAGE_MODES:
+            raise InputError(f"coverage supports the modes {', '.join(_COVERAGE_MODES)}, got {mode!r}")
         if int(n_toys) < 1:
             raise InputError(f"n_toys must be a positive int, got {n_toys!r}")
+        if mode == "rate" and not include_xsec:
+            raise InputError("mode 'rate' with include_xsec=False has no likelihood to test")
+        if luminosity <= 0:
+            raise InputError(f"luminosity must be positive, got {luminosity!r}")
         theta_true = self.weight_model.theta_array(theta_true)[0]
         grid = np.concatenate([self._grid(grid_ranges, grid_resolutions, thetas_eval)[0], theta_true[None]])
-        matrices = self.parameter_points(grid).matrices
-        if mode == "rate":
-            templates = (matrices @ self._benchmark_totals())[:, None]
-        else:
-            statistic, _ = self._summary_statistic("histo", hist_vars, None, None)
-            binned = self._fill_groups(
-                statistic, [np.arange(len(grid))], grid, hist_bins, "grid", n_histo_toys, test_split, None
-            )[0]
-            scale = self._template_scale()
-            templates = matrices @ binned.sums.T * scale
-        mu = luminosity * np.clip(templates, _MIN_EVENTS / luminosity, None)  # (J + 1, n_bins)
         rng = np.random.default_rng(random_state)
-        counts = rng.poisson(mu[-1], size=(int(n_toys), mu.shape[1])).astype(np.float64)
-        if include_xsec:
-            log_l = counts @ np.log(mu).T - mu.sum(axis=1)[None, :]
+        if mode == "ml":
+            log_l = self._ml_toys(
+                grid, model_file, luminosity, include_xsec, int(n_toys), test_split, n_asimov,
+                sample_only_from_closest_benchmark, rng,
+            )  # fmt: skip
         else:
-            log_l = counts @ np.log(mu / mu.sum(axis=1, keepdims=True)).T
-        q = 2.0 * (np.max(log_l, axis=1) - log_l[:, -1])
+            log_l = self._binned_toys(
+                mode, grid, hist_vars, hist_bins, model_file, score_components, luminosity, include_xsec,
+                int(n_toys), test_split, n_histo_toys, rng,
+            )  # fmt: skip
+        q = np.clip(2.0 * (np.max(log_l, axis=1) - log_l[:, -1]), 0.0, None)
         dof = self.n_parameters if dof is None else int(dof)
         levels = np.asarray(confidence_levels, dtype=np.float64)
         covered = np.mean(q[:, None] <= chi2.ppf(levels, dof)[None, :], axis=0)
@@ -470,6 +500,117 @@ class AsymptoticLimits(DataAnalyzer):
             "q": q,
             "p_values": chi2.sf(q, dof),
         }
+
+    def _binned_toys(
+        self,
+        mode: str,
+        grid: np.ndarray,
+        hist_vars: Any,
+        hist_bins: Any,
+        model_file: Any,
+        score_components: Any,
+        luminosity: float,
+        include_xsec: bool,
+        n_toys: int,
+        test_split: float,
+        n_histo_toys: int | None,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
+        """Log likelihood ``(n_toys, n_grid)`` of Poisson toys in the bins (or the total rate)."""
+        if mode == "rate":
+            sums = self._benchmark_totals()[None, :]  # (1, B)
+        else:
+            statistic, _ = self._summary_statistic(mode, hist_vars, model_file, score_components)
+            binned = self._fill_groups(
+                statistic, [np.arange(len(grid))], grid, hist_bins, "grid", n_histo_toys, test_split, None,
+                mode=mode,
+            )[0]  # fmt: skip
+            sums = binned.sums * self._template_scale()  # (n_bins, B) pb
+        mu = luminosity * np.clip(
+            self.parameter_points(grid).matrices @ sums.T, _MIN_EVENTS / luminosity, None
+        )
+        counts = rng.poisson(mu[-1], size=(n_toys, mu.shape[1])).astype(np.float64)
+        n_observed = counts.sum(axis=1)
+        coefficients = self._coefficients(sums)
+        if coefficients is None:
+            if include_xsec:
+                return counts @ np.log(mu).T - mu.sum(axis=1)[None, :]
+            return counts @ np.log(mu / mu.sum(axis=1, keepdims=True)).T
+        # profiled: one row per (toy, grid point), auxiliary measurements drawn per toy
+        n_grid, k = len(grid), self.n_nuisance_parameters
+        centres = np.repeat(rng.standard_normal((n_toys, k)), n_grid, axis=0)
+        rows = np.tile(mu, (n_toys, 1))
+        a, b = (np.broadcast_to(c[None], (len(rows), *c.shape)) for c in coefficients)
+        n_rows = np.repeat(n_observed, n_grid)
+        observed = np.repeat(counts / np.maximum(n_observed, 1.0)[:, None], n_grid, axis=0)
+        binned_rows = {
+            "templates": rows,
+            "observed": observed,
+            "log_reference": np.zeros_like(rows),
+            "a": a,
+            "b": b,
+        }
+        kin, rate, _ = self._maximise(
+            n_rows, binned_rows, None, rows, (a, b), include_xsec, mode != "rate", nu_centre=centres
+        )
+        return np.reshape(kin + rate if mode != "rate" else rate, (n_toys, n_grid))
+
+    def _ml_toys(
+        self,
+        grid: np.ndarray,
+        model_file: Any,
+        luminosity: float,
+        include_xsec: bool,
+        n_toys: int,
+        test_split: float,
+        n_asimov: int | None,
+        closest: bool,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
+        """Log likelihood ``(n_toys, n_grid)`` of toys of events drawn from the weighted test events."""
+        from ..likelihood.neural import log_r_evaluator
+        from ..ml import Ensemble
+
+        if model_file is None:
+            raise InputError("mode 'ml' needs model_file (a saved estimator)")
+        model = self._load_model(model_file)
+        self._check_model(model, model_file, ("parameterized_ratio", "likelihood"), "ml")
+        members = model.estimators if isinstance(model, Ensemble) else [model]
+        n_inputs = int(members[0].n_parameters)
+        if n_inputs > self.n_parameters and self._profiling:
+            raise InputError(
+                "coverage in mode 'ml' with profiled nuisance parameters needs an estimator without "
+                f"nuisance inputs; {model_file} takes {n_inputs - self.n_parameters}"
+            )
+        x, weights = self._asimov_events(grid[-1], test_split, closest, n_asimov)
+        params = grid
+        if n_inputs > self.n_parameters:
+            params = np.concatenate([grid, np.zeros((len(grid), n_inputs - self.n_parameters))], axis=1)
+        evaluate = log_r_evaluator(model)
+        log_r = np.concatenate(
+            [evaluate(x[chunk], params) for chunk in _event_chunks(len(x), len(grid))], axis=1
+        )
+        totals = self._benchmark_totals()
+        mu = luminosity * np.clip(
+            self.parameter_points(grid).matrices @ totals, _MIN_EVENTS / luminosity, None
+        )
+        n_observed = rng.poisson(mu[-1], size=n_toys)
+        events = rng.choice(len(x), size=int(n_observed.sum()), p=weights)
+        toy = np.repeat(np.arange(n_toys), n_observed)
+        counts = sparse.csr_matrix((np.ones(len(events)), (toy, events)), shape=(n_toys, len(x)))
+        kin = np.asarray(counts @ log_r.T)  # (n_toys, n_grid)
+        n_grid = len(grid)
+        if not include_xsec:
+            return kin
+        rates = np.tile(mu[:, None], (n_toys, 1))
+        n_rows = np.repeat(n_observed.astype(np.float64), n_grid)
+        coefficients = self._coefficients(totals[None, :])
+        centres = None
+        if coefficients is not None:
+            coefficients = tuple(np.broadcast_to(c[None], (len(rates), *c.shape)) for c in coefficients)
+            centres = np.repeat(rng.standard_normal((n_toys, self.n_nuisance_parameters)), n_grid, axis=0)
+        _, rate, _ = self._maximise(n_rows, None, None, rates, coefficients, True, False, nu_centre=centres)
+        return kin + np.reshape(rate, (n_toys, n_grid))
 
     # ------------------------------------------------------------------ the analysis
 
@@ -1112,19 +1253,23 @@ class AsymptoticLimits(DataAnalyzer):
         include_xsec: bool,
         with_kinematics: bool,
         kin_function: Callable[[np.ndarray], np.ndarray] | None = None,
+        nu_centre: np.ndarray | None = None,
     ) -> tuple[Any, Any, np.ndarray | None]:
         """Kinematic and rate log likelihoods per grid point, profiled over nu when asked.
 
         ``kin_function(nu)`` (mode "ml" with nuisance inputs) is differentiated by central finite
         differences (``1 + 2K + K(K-1)/2`` evaluations per Newton step; none in the line search).
+        ``n_events`` may be one number per row; ``nu_centre`` (rows, K) moves the Gaussian
+        constraints (the auxiliary measurements of toys; default 0).
         """
         J = len(rate_templates)
         shape_terms = binned is not None and with_kinematics
         k = self.n_nuisance_parameters if self._profiling else 0
+        centre = np.zeros((J, k)) if nu_centre is None or k == 0 else nu_centre
 
         def terms(nu: np.ndarray, derivatives: bool = True) -> tuple[np.ndarray, ...]:
             """kin, rate, constraint and the gradient and Hessian of their sum (J, K), (J, K, K)."""
-            grad = -nu.copy()
+            grad = -(nu - centre)
             hess = -np.broadcast_to(np.eye(k), (J, k, k)).copy()
             kin = np.zeros(J) if kin_fixed is None else kin_fixed.copy()
             if kin_function is not None:
@@ -1145,7 +1290,7 @@ class AsymptoticLimits(DataAnalyzer):
                 rate = value
                 grad += g
                 hess += h
-            constraint = -0.5 * np.sum(nu**2, axis=1)
+            constraint = -0.5 * np.sum((nu - centre) ** 2, axis=1)
             return kin, rate, constraint, grad, hess, kin + rate + constraint
 
         if k == 0:
@@ -1164,12 +1309,15 @@ class AsymptoticLimits(DataAnalyzer):
             step = step * np.minimum(1.0, 1.0 / np.maximum(norm, 1e-300))
             scale = np.ones((J, 1))
             accepted = np.zeros(J, dtype=bool)
+            tolerance = 1e-12 * (1.0 + np.abs(total))  # rounding of the log likelihood
             for _ in range(30):
                 candidate = nu + scale * step
                 *_, new_total = terms(candidate, derivatives=False)
-                better = (new_total >= total - 1e-12) & ~accepted
+                better = (new_total >= total - tolerance) & ~accepted
                 nu = np.where(better[:, None], candidate, nu)
                 accepted |= better
+                # a row whose step has shrunk to nothing is at its maximum: it stays where it is
+                accepted |= np.max(np.abs(scale * step), axis=1) < 1e-12
                 if accepted.all():
                     break
                 scale = np.where(accepted[:, None], scale, 0.5 * scale)
@@ -1238,6 +1386,8 @@ def _shape_term(n_events: float, binned: dict[str, Any], nu: np.ndarray) -> tupl
     and nominal nu, in the same bins), its gradient and Hessian."""
     templates, observed, log_reference = binned["templates"], binned["observed"], binned["log_reference"]
     k = nu.shape[1]
+    n_events = np.asarray(n_events, dtype=np.float64)
+    per_row = n_events if n_events.ndim == 0 else n_events[:, None]
     if binned["a"] is None or k == 0:
         f = _normalise(templates)
         value = n_events * np.sum(observed * (np.log(f) - log_reference), axis=1)
@@ -1246,11 +1396,11 @@ def _shape_term(n_events: float, binned: dict[str, Any], nu: np.ndarray) -> tupl
     f = _normalise(templates * np.exp(phi))
     value = n_events * np.sum(observed * (np.log(f) - log_reference), axis=1)
     g_bar = np.einsum("jb,jkb->jk", f, g)
-    grad = n_events * (np.einsum("jb,jkb->jk", observed, g) - g_bar)
+    grad = per_row * (np.einsum("jb,jkb->jk", observed, g) - g_bar)
     two_b = 2.0 * binned["b"]
     diag = np.einsum("jb,jkb->jk", observed, two_b) - np.einsum("jb,jkb->jk", f, two_b)
     second = np.einsum("jb,jkb,jlb->jkl", f, g, g) - np.einsum("jk,jl->jkl", g_bar, g_bar)
-    hess = n_events * (np.einsum("jk,kl->jkl", diag, np.eye(k)) - second)
+    hess = per_row[..., None] * (np.einsum("jk,kl->jkl", diag, np.eye(k)) - second)
     return value, grad, hess
 
 
