@@ -446,6 +446,33 @@ def test_ml_mode_profiles_an_estimator_with_nuisance_inputs(tmp_path):
     np.testing.assert_allclose(log_kin_nominal, np.array(nominal) - reference, rtol=1e-6, atol=1e-9)
 
 
+def test_ml_mode_profiles_a_real_network_with_nuisance_inputs(tmp_path):
+    """A randomly initialised ParameterizedRatioEstimator on [theta, nu]: the profiled kinematic term
+    at every grid point is the maximum over nu of the network's own float32 sum (to float32 precision)."""
+    import torch
+
+    torch.manual_seed(0)
+    estimator = ParameterizedRatioEstimator(n_hidden=(8,))
+    estimator._set_dimensions(1, 2)
+    estimator.model = estimator._create_model()
+    path, _, _ = _shape_file(tmp_path, copies=2)
+    limits = AsymptoticLimits(path, include_nuisance_parameters=True)
+    grid, _, _, log_kin, _, _ = limits.expected_limits(
+        "ml", [0.3], grid_ranges=[(-0.8, 0.8)], grid_resolutions=5, model_file=estimator, luminosity=60.0,
+        test_split=0.5, include_xsec=False,
+    )  # fmt: skip
+    nus = limits.profiled_nuisance_parameters
+    assert np.ptp(nus) > 1.0  # the network's log r does depend on nu
+    x, w = limits._asimov_events(np.array([0.3]), 0.5, True, None)
+    n = 60.0 * _sigma(0.3)[0]
+    for theta, nu, value in zip(grid[:, 0], nus[:, 0], log_kin, strict=True):
+        scan = np.linspace(nu - 0.05, nu + 0.05, 11)
+        log_r, _ = estimator.evaluate_log_likelihood_ratio(x, np.stack([np.full(11, theta), scan], axis=1))
+        profile = n * (log_r @ w) - 0.5 * scan**2
+        assert value == pytest.approx(profile[5], rel=1e-4, abs=1e-4)  # float32 network, float64 copy
+        assert profile[5] >= profile.max() - 1e-4  # nu is the maximum (constraint included)
+
+
 # ---------------------------------------------------------------------------- toys
 
 
@@ -458,10 +485,17 @@ def test_ml_mode_profiles_an_estimator_with_nuisance_inputs(tmp_path):
     ],
 )  # fmt: skip
 def test_toy_coverage_of_the_asymptotic_intervals(toy, mode, kwargs):
-    result = toy.coverage(mode, grid_resolutions=301, n_toys=3000, random_state=7, **kwargs)
+    result = toy.coverage(
+        mode, grid_resolutions=301, n_toys=3000, random_state=7, q_observed=[1.0, 3.84], **kwargs
+    )
     assert result["q"].shape == (3000,)
     deviation = np.abs(result["coverage"] - result["confidence_levels"])
     assert np.all(deviation < 2 * result["standard_error"]), (result["coverage"], result["standard_error"])
+    # toy-based critical values and p-values: close to the chi^2 ones where the asymptotics hold
+    np.testing.assert_allclose(result["asymptotic_critical_values"], chi2.ppf([0.6827, 0.9545], 1))
+    np.testing.assert_allclose(result["critical_values"], result["asymptotic_critical_values"], rtol=0.15)
+    np.testing.assert_allclose(result["toy_p_values"], chi2.sf([1.0, 3.84], 1), atol=0.03)
+    assert result["toy_p_values"][0] == pytest.approx(np.mean(result["q"] >= 1.0))
 
 
 def _coverage_case(tmp_path, case):

@@ -409,6 +409,7 @@ class AsymptoticLimits(DataAnalyzer):
         score_components: Sequence[int] | None = None,
         n_asimov: int | None = None,
         sample_only_from_closest_benchmark: bool = True,
+        q_observed: Any = None,
     ) -> dict[str, Any]:
         """Coverage of the asymptotic intervals, from pseudo-experiments (an addition).
 
@@ -460,13 +461,20 @@ class AsymptoticLimits(DataAnalyzer):
             Mode "ml": the first ``n_asimov`` test events (None: all).
         sample_only_from_closest_benchmark : bool, optional
             Mode "ml": only test events generated at the benchmark closest to theta_true.
+        q_observed : float or array-like, optional
+            Values of ``q(theta_true) = -2 log r`` (e.g. ``-2 log r`` of observed data at
+            theta_true) whose toy-based p-values are returned, for where the asymptotic one is
+            doubtful.
 
         Returns
         -------
         dict
             ``confidence_levels``, ``coverage`` (fraction of toys whose interval contains
-            theta_true), ``standard_error`` (binomial, of the nominal level), ``q`` (per toy) and
-            ``p_values`` (of theta_true, per toy).
+            theta_true), ``standard_error`` (binomial, of the nominal level), ``q`` (per toy),
+            ``p_values`` (asymptotic, of theta_true, per toy), ``critical_values`` (the toys'
+            quantiles of q at the confidence levels) next to ``asymptotic_critical_values`` (the
+            chi^2 ones), and with ``q_observed`` its ``toy_p_values`` (fraction of toys with
+            ``q >= q_observed``).
         """
         if mode not in _COVERAGE_MODES:
             raise InputError(f"coverage supports the modes {', '.join(_COVERAGE_MODES)}, got {mode!r}")
@@ -492,14 +500,22 @@ class AsymptoticLimits(DataAnalyzer):
         q = np.clip(2.0 * (np.max(log_l, axis=1) - log_l[:, -1]), 0.0, None)
         dof = self.n_parameters if dof is None else int(dof)
         levels = np.asarray(confidence_levels, dtype=np.float64)
-        covered = np.mean(q[:, None] <= chi2.ppf(levels, dof)[None, :], axis=0)
-        return {
+        asymptotic = chi2.ppf(levels, dof)
+        result = {
             "confidence_levels": levels,
-            "coverage": covered,
+            "coverage": np.mean(q[:, None] <= asymptotic[None, :], axis=0),
             "standard_error": np.sqrt(levels * (1.0 - levels) / len(q)),
             "q": q,
             "p_values": chi2.sf(q, dof),
+            "critical_values": np.quantile(q, levels),
+            "asymptotic_critical_values": asymptotic,
         }
+        if q_observed is not None:
+            observed = np.asarray(q_observed, dtype=np.float64)
+            result["toy_p_values"] = np.mean(q[:, None] >= observed.reshape(-1)[None, :], axis=0).reshape(
+                observed.shape
+            )
+        return result
 
     def _binned_toys(
         self,
