@@ -492,13 +492,21 @@ class FisherInformation(DataAnalyzer):
         cuts: Sequence[str] | None,
         efficiency_functions: Sequence[str] | None,
     ) -> np.ndarray:
-        """Bin boundaries: MadMiner's rules, equal cross sections at theta when no range is given."""
+        """Bin boundaries: MadMiner's rules, equal cross sections at theta when no range is given.
+
+        The automatic boundaries come from the first ``n_events_dynamic_binning`` events (None: all),
+        streamed: only the observable and the weight at theta of each event are held.
+        """
         if histrange is None and isinstance(bins, int | np.integer):
-            observations, weights = next(
-                self._events(cuts, efficiency_functions, batch_size=n_events_dynamic_binning)
-            )
-            values = self._evaluate(observable, observations)
-            return equal_cross_section_boundaries(values, point.weights(weights)[0], int(bins))
+            values, weights = [], []
+            for observations, benchmark_weights in self._events(
+                cuts, efficiency_functions, end=n_events_dynamic_binning
+            ):
+                values.append(np.asarray(self._evaluate(observable, observations), dtype=np.float64))
+                weights.append(point.weights(benchmark_weights)[0])
+            values_all = np.concatenate(values) if values else np.zeros(0)
+            weights_all = np.concatenate(weights) if weights else np.zeros(0)
+            return equal_cross_section_boundaries(values_all, weights_all, int(bins))
         return boundaries_from_bins(bins, histrange)
 
     def _fill(
