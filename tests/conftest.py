@@ -5,14 +5,25 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+
+os.environ.setdefault("MPLBACKEND", "Agg")  # plots render headless, whatever the machine has
 
 TESTS = Path(__file__).parent
 DATA = TESTS / "data"
 MADMINER_FILES = DATA / "madminer096"
 PROBE = TESTS / "interop" / "madminer_probe.py"
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """Close the figures a test made (pyplot keeps every figure it creates until closed)."""
+    yield
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close("all")
 
 
 @pytest.fixture(scope="session")

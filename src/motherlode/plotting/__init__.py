@@ -1,9 +1,13 @@
 """Plots of distributions, morphing bases, Fisher information, limits and uncertainties.
 
-This stage is planned and not built yet: its MadMiner names import, and using them raises
-:class:`~motherlode.errors.NotYetAvailableError` (see :mod:`motherlode.pending`).
+MadMiner's plotting functions with its arguments. Each returns a :class:`matplotlib.figure.Figure`
+(single-panel plots also draw into a given ``ax``), needs no LaTeX and works headless. All share one
+look (:func:`set_style`: the built-in style, an mplhep style, or matplotlib's own rcParams). The
+physics (weights, histograms, information, p-values) comes from the rest of the package; nothing is
+recomputed here.
 """
 
+from ._style import set_style
 from .distributions import plot_distributions, plot_histograms
 from .fisherinformation import (
     plot_distribution_of_information,
@@ -32,4 +36,5 @@ __all__ = [
     "plot_pvalue_limits",
     "plot_systematics",
     "plot_uncertainty",
+    "set_style",
 ]
