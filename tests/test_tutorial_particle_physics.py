@@ -628,7 +628,6 @@ def test_1_setup_parameters_benchmarks_and_morphing(miner, setup_file):
     )
 
 
-@_not_built("plot_2d_morphing_basis (plotting)")
 def test_1_setup_plot_2d_morphing_basis(miner):
     from motherlode import plot_2d_morphing_basis
 
@@ -1970,7 +1969,7 @@ def test_A6_sally_on_finite_difference_scores(lhe_data_fd, samples, one_torch_th
 # -----------------------------------------------  --------------------------------------  -----------------
 # 1_setup
 #   parameters, benchmarks, morphing, save         1_setup_parameters_benchmarks_and_...   passes
-#   plot_2d_morphing_basis                         1_setup_plot_2d_morphing_basis          xfail: plotting
+#   plot_2d_morphing_basis                         1_setup_plot_2d_morphing_basis          passes
 # 2a_parton_level_analysis
 #   MadMiner.run (signal, background)              2a_run_madgraph_signal_and_background   xfail: MadGraph
 #   MadMiner.run_multiple                          2a_run_multiple_madgraph                xfail: MadGraph
