@@ -1316,7 +1316,6 @@ def test_4b_fisher_information_equals_madminer(
     assert np.all(np.linalg.eigvalsh(ours["histo_auto"][0]) > 0.0)
 
 
-@_not_built("plot_fisher_information_contours_2d (plotting)")
 def test_4b_plot_fisher_information_contours():
     from motherlode.plotting import plot_fisher_information_contours_2d
 
@@ -1746,7 +1745,6 @@ def test_A4_profile_and_project_log_likelihood(lhe_data_shuffled):
     assert np.all(p_values_prof >= p_values_proj - 1e-6)
 
 
-@_not_built("plot_pvalue_limits (plotting)")
 def test_A4_plot_pvalue_limits():
     from motherlode.plotting import plot_pvalue_limits
 
@@ -2002,7 +2000,7 @@ def test_A6_sally_on_finite_difference_scores(lhe_data_fd, samples, one_torch_th
 # 4b_fisher_information
 #   full (SALLY, ALICES), histogram 1d and 2d      4b_fisher_information                   passes
 #   side by side with MadMiner 0.9.6               4b_fisher_information_equals_madminer   passes
-#   plot_fisher_information_contours_2d            4b_plot_fisher_information_contours     xfail: plotting
+#   plot_fisher_information_contours_2d            4b_plot_fisher_information_contours     passes
 # 4c_information_geometry
 #   InformationGeometry from a formula             4c_information_geometry_from_formula    passes
 #   from a Fisher-information grid (ALICES)        4c_information_geometry_from_fisher_..  passes
@@ -2024,7 +2022,7 @@ def test_A6_sally_on_finite_difference_scores(lhe_data_fd, samples, one_torch_th
 #   AsymptoticLimits in all modes                  A4_asymptotic_limits_in_all_modes       passes
 #   Histo/NeuralLikelihood, projection             A4_histo_and_neural_likelihoods         passes
 #   profile vs project_log_likelihood              A4_profile_and_project_log_likelihood   passes
-#   plot_pvalue_limits                             A4_plot_pvalue_limits                   xfail: plotting
+#   plot_pvalue_limits                             A4_plot_pvalue_limits                   passes
 # A5_test_new_likelihood_module
 #   sampling with nu0 drawn, nu1 nominal; ALICES;  A5_sampling_and_ratio_training_with_..  passes
 #     less_logging

@@ -33,7 +33,7 @@ from matplotlib.figure import Figure
 
 from ..errors import InputError
 
-__all__ = ["PALETTE", "line_colors", "new_figure", "plot_style", "set_style"]
+__all__ = ["PALETTE", "font_scale", "line_colors", "new_figure", "plot_style", "set_style"]
 
 #: M. Petroff's colour-blind-safe sequence of six colours (arXiv:2107.02270), as used by CMS.
 PALETTE = ("#5790fc", "#f89c20", "#e42536", "#964a8b", "#9c9ca1", "#7a21dd")
@@ -121,6 +121,12 @@ def line_colors(n: int, colors: Sequence[Any] | None = None) -> list[Any]:
     return [palette[i % len(palette)] for i in range(n)]
 
 
+def font_scale() -> float:
+    """How much larger than the built-in style's font the current one is (at least 1): panel and
+    marker sizes grow with it."""
+    return max(1.0, float(plt.rcParams["font.size"]) / float(_RC["font.size"]))
+
+
 def new_figure(
     n_panels: int = 1,
     n_cols: int = 3,
@@ -129,8 +135,9 @@ def new_figure(
     ax: Axes | None = None,
     **subplot_kw: Any,
 ) -> tuple[Figure, list[Axes]]:
-    """A figure with ``n_panels`` panels on a grid of at most ``n_cols`` columns (unused ones removed),
-    or the figure of ``ax`` when one panel is asked for and ``ax`` is given."""
+    """A figure with ``n_panels`` panels on a grid of at most ``n_cols`` columns (constrained layout,
+    panels scaled with :func:`font_scale`), or the figure of ``ax`` when one panel is asked for and
+    ``ax`` is given."""
     if ax is not None:
         if n_panels != 1:
             raise InputError(f"ax is only accepted for a single panel, this plot has {n_panels}")
@@ -139,8 +146,9 @@ def new_figure(
         raise InputError(f"nothing to plot ({n_panels} panels)")
     n_cols = max(1, min(int(n_cols), n_panels))
     n_rows = -(-n_panels // n_cols)
-    if figsize is None:
-        figsize = (panel_size[0] * n_cols, panel_size[1] * n_rows)
-    fig = plt.figure(figsize=figsize)
+    if figsize is None:  # panels grow with the style's font (mplhep's CMS style: 26 pt)
+        scale = font_scale()
+        figsize = (panel_size[0] * n_cols * scale, panel_size[1] * n_rows * scale)
+    fig = plt.figure(figsize=figsize, layout="constrained")  # colour bars and legends never overlap
     axes = [fig.add_subplot(n_rows, n_cols, i + 1, **subplot_kw) for i in range(n_panels)]
     return fig, axes

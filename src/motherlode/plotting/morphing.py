@@ -47,7 +47,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from ..errors import InputError
-from ._style import line_colors, new_figure, plot_style
+from ._style import font_scale, line_colors, new_figure, plot_style
 
 if TYPE_CHECKING:
     from ..morphing import PhysicsMorpher
@@ -158,27 +158,9 @@ def _root_sum_squared_weights(morpher: PhysicsMorpher, thetas: np.ndarray) -> np
     return np.sqrt(np.einsum("nb,nb->n", weights, weights))
 
 
-def _font_scale() -> float:
-    """How much larger than the built-in style's 12 pt the current style's font is (at least 1)."""
-    return max(1.0, float(plt.rcParams["font.size"]) / 12.0)
-
-
 def _sized(style: dict[str, Any]) -> dict[str, Any]:
     """A marker style with its area scaled to the font size of the current style."""
-    return {**style, "s": style["s"] * _font_scale() ** 2}
-
-
-def _figure(n_panels: int, ax: Axes | None = None, **kwargs: Any) -> tuple[Figure, list[Axes]]:
-    """:func:`new_figure`, with panels scaled to the style's font size and constrained layout on a new
-    figure also where the style (an mplhep one) does not switch it on, so that colour bars and
-    legends never overlap the panels."""
-    if "panel_size" in kwargs:  # styles with larger fonts (CMS: 26 pt) get larger panels
-        scale = _font_scale()
-        kwargs["panel_size"] = (kwargs["panel_size"][0] * scale, kwargs["panel_size"][1] * scale)
-    fig, axes = new_figure(n_panels, ax=ax, **kwargs)
-    if ax is None and fig.get_layout_engine() is None:
-        fig.set_layout_engine("constrained")
-    return fig, axes
+    return {**style, "s": style["s"] * font_scale() ** 2}
 
 
 def _tidy_ticks(ax: Axes) -> None:
@@ -246,7 +228,7 @@ def _corner_figure(n_parameters: int) -> tuple[Figure, dict[tuple[int, int], Axe
     kept blank as the key (legend and colour bar); the other cells of the upper triangle removed."""
     n_grid = n_parameters - 1
     panel_size = (3.6, 3.4) if n_grid > 1 else (6.0, 4.8)
-    fig, axes = _figure(n_grid * n_grid, n_cols=n_grid, panel_size=panel_size)
+    fig, axes = new_figure(n_grid * n_grid, n_cols=n_grid, panel_size=panel_size)
     panels: dict[tuple[int, int], Axes] = {}
     key = None
     for row in range(n_grid):
@@ -367,7 +349,7 @@ def plot_1d_morphing_basis(
     at_basis = _root_sum_squared_weights(morpher, basis)
     _log_outside(basis, [xrange], function)
     with plot_style():
-        fig, (ax,) = _figure(1, panel_size=(5.2, 4.0), ax=ax)
+        fig, (ax,) = new_figure(1, panel_size=(5.2, 4.0), ax=ax)
         ax.plot(thetas[:, 0], values, color=line_colors(1)[0])
         ax.scatter(basis[:, 0], at_basis, zorder=3, label="basis points", **_sized(_MARKER))
         ax.set_xlim(*xrange)
@@ -428,7 +410,7 @@ def plot_2d_morphing_basis(
     resolution = _count(resolution, "resolution", 1)
     _log_outside(basis, [xrange, yrange], function)
     with plot_style():
-        fig, (ax,) = _figure(1, panel_size=(6.0, 4.8), ax=ax)
+        fig, (ax,) = new_figure(1, panel_size=(6.0, 4.8), ax=ax)
         norm = LogNorm(vmin=crange[0], vmax=crange[1])
         mesh = _slice_map(ax, morpher, 2, 0, 1, xrange, yrange, resolution, norm)
         ax.scatter(basis[:, 0], basis[:, 1], zorder=3, **_sized(_MARKER))
@@ -506,7 +488,7 @@ def plot_nd_morphing_basis_scatter(
                 c=values,
                 norm=norm,
                 cmap=cmap,
-                s=14.0 * _font_scale() ** 2,
+                s=14.0 * font_scale() ** 2,
                 linewidths=0.0,
             )
             ax.scatter(basis[:, ix], basis[:, iy], zorder=3, **_sized(_MARKER))
