@@ -794,7 +794,6 @@ def test_2a_morphing_reproduces_the_chk_weights(setup_file, workdir):
     assert xsecs[0] == pytest.approx(named["chk"].mean(), rel=1e-7)
 
 
-@_not_built("plot_distributions (plotting)")
 def test_2a_plot_distributions(lhe_data):
     from motherlode.plotting import plot_distributions
 
@@ -1119,7 +1118,6 @@ def test_4a_expected_limits_histogram(lhe_data_shuffled):
     assert np.all((p_values >= 0.0) & (p_values <= 1.0)) and p_values.min() < 0.05
 
 
-@_not_built("plot_histograms (plotting)")
 def test_4a_plot_histograms(lhe_data_shuffled):
     from motherlode.plotting import plot_histograms
 
@@ -1503,7 +1501,6 @@ def test_A1_sally_with_nuisance_score(sally_systematics, lhe_data_systematics, s
     assert np.corrcoef(u, t_xz[:, 2])[0, 1] > 0.08
 
 
-@_not_built("plot_systematics (plotting)")
 def test_A1_plot_systematics(lhe_data_systematics):
     from motherlode.plotting import plot_systematics
 
@@ -1929,7 +1926,6 @@ def test_A6_finite_difference_scores_agree_with_morphing(lhe_data_fd, samples):
     assert np.all(difference.mean(axis=0) < 10 * FD_EPSILON * t_morphing[drawn].std(axis=0))
 
 
-@_not_built("plot_distributions (plotting)")
 def test_A6_plot_distributions(lhe_data_fd):
     from motherlode.plotting import plot_distributions
 
@@ -1976,7 +1972,7 @@ def test_A6_sally_on_finite_difference_scores(lhe_data_fd, samples, one_torch_th
 #   cross sections without cuts vs MadGraph        2a_cross_sections_without_cuts_...      passes
 #   sm and b5 samples agree after cuts             2a_cross_sections_after_cuts_agree_...  passes
 #   morphing reproduces MadGraph's chk weights     2a_morphing_reproduces_the_chk_weights  passes
-#   plot_distributions                             2a_plot_distributions                   xfail: plotting
+#   plot_distributions                             2a_plot_distributions                   passes
 #   combine_and_shuffle                            2a_combine_and_shuffle                  passes
 # 2b_delphes_level_analysis
 #   DelphesReader, analyse, save, combine          2b_delphes_reader                       xfail: Delphes
@@ -1994,7 +1990,7 @@ def test_A6_sally_on_finite_difference_scores(lhe_data_fd, samples, one_torch_th
 #     evaluate_log_likelihood
 # 4a_limits
 #   expected limits (histogram)                    4a_expected_limits_histogram            passes
-#   plot_histograms                                4a_plot_histograms                      xfail: plotting
+#   plot_histograms                                4a_plot_histograms                      passes
 #   expected limits (ALICES, pT, SALLY, SCANDAL)   4a_expected_limits_ml_and_sally         passes
 #   observed limits                                4a_observed_limits                      passes
 # 4b_fisher_information
@@ -2009,7 +2005,7 @@ def test_A6_sally_on_finite_difference_scores(lhe_data_fd, samples, one_torch_th
 #   MadMiner.run with systematics                  A1_run_with_systematics                 xfail: MadGraph
 #   norm systematics: nuisance benchmarks          A1_norm_systematics_nuisance_benchma..  passes
 #   sample_train_local with nuisance score, SALLY  A1_sally_with_nuisance_score            passes
-#   plot_systematics                               A1_plot_systematics                     xfail: plotting
+#   plot_systematics                               A1_plot_systematics                     passes
 #   FisherInformation, profile/project             A1_fisher_information_profiled_and_...  passes
 # A2_ensemble_methods
 #   Ensemble: train_all, evaluate_score with       A2_ensemble_train_evaluate_and_fishe..  passes
@@ -2032,5 +2028,5 @@ def test_A6_sally_on_finite_difference_scores(lhe_data_fd, samples, one_torch_th
 #   finite_differences setup                       A6_finite_differences_setup             passes
 #   MadMiner.run (only_prepare_script)             A6_run_prepare_script                   xfail: MadGraph
 #   FD joint scores vs morphing (LHE stand-in)     A6_finite_difference_scores_agree_wi..  passes
-#   plot_distributions                             A6_plot_distributions                   xfail: plotting
+#   plot_distributions                             A6_plot_distributions                   passes
 #   SALLY on the FD scores                         A6_sally_on_finite_difference_scores    passes
