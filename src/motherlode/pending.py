@@ -28,7 +28,6 @@ from .errors import NotYetAvailableError
 __all__ = [
     "DELPHES",
     "MADGRAPH",
-    "PLOTTING",
     "Feature",
     "pending_class",
     "pending_feature",
@@ -57,7 +56,6 @@ DELPHES = Feature("the detector-level reader of Delphes files", "motherlode.delp
 MADGRAPH = Feature(
     "steering MadGraph5_aMC and Pythia 8", "MadMiner.run, run_multiple and reweight_existing_sample"
 )
-PLOTTING = Feature("plots", "motherlode.plotting")
 
 
 def pending_feature(obj: Any) -> Feature | None:
