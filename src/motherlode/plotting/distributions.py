@@ -29,6 +29,7 @@ from ..analysis import DataAnalyzer
 from ..errors import InputError, SetupError
 from ..histograms import bin_volumes, cell_indices
 from ..utils.various import weighted_quantile
+from ..weights import ParameterPoints
 from ._common import (
     band,
     binned_sums,
@@ -260,27 +261,9 @@ def plot_distributions(
 
     # ---- ranges, then the histograms of every point and toy
     edges = _ranges(analyzer, points, columns, end, (q_low, q_high), n_bins)
-    if sample_only_from_closest_benchmark:
-        groups: dict[int, list[int]] = {}
-        for j, theta in enumerate(points.values):
-            groups.setdefault(closest_sample(analyzer, theta), []).append(j)
-        selections = [(np.asarray(group), points.values[group[0]]) for group in groups.values()]
-    else:
-        selections = [(np.arange(n_points), None)]
-    central = [np.zeros((n_bins, n_points)) for _ in columns]
-    toy_sums = [np.zeros((n_bins, n_points, n_toys)) for _ in columns]
-    for group, close_to in selections:
-        group_points = points.take(group)
-        if with_toys:
-            group_points = toy_points(group_points, toys)
-        sums = binned_sums(
-            analyzer, group_points, columns, edges, end=end, scale=scale, generated_close_to=close_to,
-            batch_size=batch_size,
-        )  # fmt: skip
-        for i, s in enumerate(sums):
-            central[i][:, group] = s[:, : len(group)]
-            if with_toys:
-                toy_sums[i][:, group, :] = s[:, len(group) :].reshape(n_bins, len(group), n_toys)
+    central, toy_sums = _histograms(
+        analyzer, points, columns, edges, toys, end, scale, sample_only_from_closest_benchmark, batch_size
+    )
     if normalize:
         central = [densities(c, e) for c, e in zip(central, edges, strict=True)]
         toy_sums = [densities(t, e) for t, e in zip(toy_sums, edges, strict=True)]
@@ -324,6 +307,45 @@ def plot_distributions(
         if entries:
             _legend(fig, axes, entries, with_toys, location)
     return fig
+
+
+def _histograms(
+    analyzer: DataAnalyzer,
+    points: ParameterPoints,
+    columns: list[int],
+    edges: list[np.ndarray],
+    toys: np.ndarray | None,
+    end: int,
+    scale: float,
+    sample_only_from_closest_benchmark: bool,
+    batch_size: int,
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Cross sections per bin of every point ``(n_bins, J)`` and of every nuisance toy ``(n_bins, J, T)``,
+    per observable: one streamed pass per group of points sharing the closest sample (or one pass)."""
+    n_points, n_bins = len(points), len(edges[0]) - 1
+    n_toys = 0 if toys is None else len(toys)
+    if sample_only_from_closest_benchmark:
+        groups: dict[int, list[int]] = {}
+        for j, theta in enumerate(points.values):
+            groups.setdefault(closest_sample(analyzer, theta), []).append(j)
+        selections = [(np.asarray(group), points.values[group[0]]) for group in groups.values()]
+    else:
+        selections = [(np.arange(n_points), None)]
+    central = [np.zeros((n_bins, n_points)) for _ in columns]
+    toy_sums = [np.zeros((n_bins, n_points, n_toys)) for _ in columns]
+    for group, close_to in selections:
+        group_points = points.take(group)
+        if toys is not None:
+            group_points = toy_points(group_points, toys)
+        sums = binned_sums(
+            analyzer, group_points, columns, edges, end=end, scale=scale, generated_close_to=close_to,
+            batch_size=batch_size,
+        )  # fmt: skip
+        for i, s in enumerate(sums):
+            central[i][:, group] = s[:, : len(group)]
+            if toys is not None:
+                toy_sums[i][:, group, :] = s[:, len(group) :].reshape(n_bins, len(group), n_toys)
+    return central, toy_sums
 
 
 def _active_nuisance_parameters(nuisance_parameters: Any, n_nuisance: int) -> np.ndarray:
