@@ -130,7 +130,7 @@ def draw(out: Path) -> list[Path]:
             ),
             "morphing_2d",
         )
-        save(plot_nd_morphing_basis_scatter(miner.morpher), "morphing_nd_scatter")
+        save(plot_nd_morphing_basis_scatter(miner.morpher, random_state=0), "morphing_nd_scatter")
         save(plot_nd_morphing_basis_slices(miner.morpher), "morphing_nd_slices")
 
         # distributions and systematics
@@ -151,16 +151,21 @@ def draw(out: Path) -> list[Path]:
                 draw_nuisance_toys=10,
                 n_bins=25,
                 normalize=True,
+                random_state=0,
             ),
             "distributions",
         )
         theta_sm = np.zeros(2)
         save(
-            plot_systematics(str(events_file), theta_sm, "pt_bb", r"$p_{T,bb}$ [GeV]", (0.0, 400.0)),
+            plot_systematics(
+                str(events_file), theta_sm, "pt_bb", r"$p_{T,bb}$ [GeV]", (0.0, 400.0), random_state=0
+            ),
             "systematics",
         )
         save(
-            plot_uncertainty(str(events_file), theta_sm, "pt_bb", r"$p_{T,bb}$ [GeV]", (0.0, 400.0)),
+            plot_uncertainty(
+                str(events_file), theta_sm, "pt_bb", r"$p_{T,bb}$ [GeV]", (0.0, 400.0), random_state=0
+            ),
             "uncertainty",
         )
 
@@ -188,7 +193,8 @@ def draw(out: Path) -> list[Path]:
             ),
             "fisher_contours",
         )
-        save(plot_fisherinfo_barplot(matrices, names), "fisher_barplot")
+        parameter_labels = [LABELS["cHW"], LABELS["cHq3"]]
+        save(plot_fisherinfo_barplot(matrices, names, parameter_labels=parameter_labels), "fisher_barplot")
         bins, xsecs, infos_rate, infos_full = fisher.histogram_of_information(
             theta_sm, "pt_bb", 20, (0.0, 400.0)
         )
