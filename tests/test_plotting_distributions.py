@@ -475,3 +475,37 @@ def test_uncertainty_and_systematics_bad_input(toy_file, lhe_data_systematics, l
         )
     with pytest.raises(SetupError, match="no nuisance parameters"):
         plot_systematics(str(lhe_data_shuffled), "sm", "pt_j1", "pt", (30.0, 400.0))
+
+
+def test_histograms_marker_and_colour_arguments():
+    """zrange fixes the colour scale, markercolor and markersize style the observed events, and
+    observed_label names the data in the legend of a 1-D plot."""
+    rng = np.random.default_rng(3)
+    histo_2d = Histo(rng.normal(size=(500, 2)), bins=(5, 4))
+    observed = np.zeros((3, 2))
+    fig = plot_histograms(
+        [histo_2d], observed=observed, zrange=(0.01, 0.2), markercolor="red", markersize=42.0, cmap="magma"
+    )
+    ax = _panels(fig)[0]
+    mesh = next(c for c in ax.collections if isinstance(c, QuadMesh))
+    assert (mesh.norm.vmin, mesh.norm.vmax) == (0.01, 0.2) and mesh.get_cmap().name == "magma"
+    events = next(c for c in ax.collections if c is not mesh)
+    assert to_rgba(events.get_facecolor()[0]) == to_rgba("red")
+    np.testing.assert_allclose(events.get_sizes(), 42.0)
+    histo_1d = Histo(rng.normal(size=500), bins=5)
+    fig = plot_histograms(
+        [histo_1d], observed=rng.normal(size=50), observed_label="pseudo-data", histo_labels=["model"],
+        markercolor="tab:red", yrange=(0.0, 1.0),
+    )  # fmt: skip
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["model", "pseudo-data"]
+    assert ax.get_ylim() == (0.0, 1.0)
+
+
+def test_systematics_band_alpha(lhe_data_systematics):
+    fig = plot_systematics(
+        str(lhe_data_systematics), np.zeros(2), "pt_j1", "pt", (30.0, 300.0), n_toys=20, band_alpha=0.35,
+        random_state=1,
+    )  # fmt: skip
+    alphas = {band.get_alpha() for band in _bands(fig.axes[0])}
+    assert alphas == {0.35}

@@ -301,6 +301,14 @@ def test_barplot_determinant_indices_single_matrix_and_bar_colors():
     assert "1/2" in fig.axes[1].get_ylabel()
 
 
+def test_barplot_eigenvalue_colors():
+    fig = plot_fisherinfo_barplot([np.diag([4.0, 1.0])], ["A"], eigenvalue_colors=["#ff0000", "#00ff00"])
+    (segments,) = fig.axes[0].collections
+    starts = np.array([s[0] for s in segments.get_segments()])
+    colors = segments.get_colors()[np.argsort(-starts[:, 1])]  # eigenvalue 4 (theta_0) first
+    np.testing.assert_allclose(colors, [to_rgba("#ff0000"), to_rgba("#00ff00")])
+
+
 def test_barplot_of_the_wh_information(wh_information):
     matrices = [wh_information[k][0] for k in ("truth", "histo", "rate")]
     fig = plot_fisherinfo_barplot(matrices, ["truth", "pt_bb histogram", "rate"])
@@ -372,6 +380,9 @@ def test_distribution_without_flow_bins_log_scale_and_fontsize():
     assert left.get_yscale() == "log" and left.get_ylabel() == r"$\sigma$ [pb/bin]"
     assert left.get_xlim() == (0.5, 3.0) and left.xaxis.label.get_fontsize() == 9.0
     assert right.get_legend() is None
+    # figsize sets the size of the figure
+    fig = plot_distribution_of_information(edges, sigma, infos, figsize=(7.0, 3.0))
+    np.testing.assert_allclose(fig.get_size_inches(), [7.0, 3.0])
 
 
 @pytest.mark.parametrize(
