@@ -444,3 +444,33 @@ def test_make_file_executable(tmp_path):
     assert call_command(str(script), return_std=True)[0] == b"ran\n"
     with pytest.raises(InputError, match="does not exist"):
         make_file_executable(tmp_path / "missing.sh")
+
+
+@pytest.mark.parametrize(
+    "kind", ["continuous", "float32", "a few ties", "rounded", "half at a default value", "tiny"]
+)
+def test_weighted_quantile_orders_ties_as_the_stable_sort(kind):
+    """The fast sort gives exactly the stable order (ties in their original order), so the quantiles
+    do not depend on the sort: compared with the definition on ``argsort(kind="stable")``."""
+    from motherlode.utils.various import _sorted_stably
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=20000)
+    values = {
+        "continuous": x,
+        "float32": x.astype(np.float32).astype(np.float64),
+        "a few ties": np.concatenate([x, x[:30]]),
+        "rounded": np.round(x, 2),
+        "half at a default value": np.where(rng.uniform(size=len(x)) < 0.5, 0.0, x),
+        "tiny": np.array([2.0, 1.0, 2.0, 2.0, 0.5]),
+    }[kind]
+    weights = rng.uniform(0.1, 2.0, size=len(values))
+    ordered, order = _sorted_stably(values)
+    stable = np.argsort(values, kind="stable")
+    np.testing.assert_array_equal(order, stable)
+    np.testing.assert_array_equal(ordered, values[stable])
+    levels = np.linspace(0.001, 0.999, 26)
+    cumulative = (np.cumsum(weights[stable]) - 0.5 * weights[stable]) / weights.sum()
+    np.testing.assert_allclose(
+        weighted_quantile(values, levels, weights), np.interp(levels, cumulative, values[stable]), rtol=1e-13
+    )

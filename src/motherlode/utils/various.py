@@ -615,8 +615,8 @@ def weighted_quantile(
                 f"expected {data.shape} like values"
             )
     if not values_sorted:
-        order = np.argsort(data, kind="stable")
-        data, weights = data[order], weights[order]
+        data, order = _sorted_stably(data)
+        weights = weights[order]
     total = weights.sum()
     if not (np.isfinite(total) and total > 0.0):
         raise InputError(
@@ -631,6 +631,26 @@ def weighted_quantile(
     else:
         cumulative /= total
     return np.interp(levels, cumulative, data)
+
+
+def _sorted_stably(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``data`` sorted and the order, equal to ``np.argsort(data, kind="stable")``: the (several times
+    faster) default sort, then tied values, whose order moves weighted quantiles, put back in their
+    original order (only the runs of ties are sorted again)."""
+    order = np.argsort(data)
+    ordered = data[order]
+    tied = ordered[1:] == ordered[:-1]
+    n_tied = int(np.count_nonzero(tied))
+    if n_tied > len(data) // 64:  # many ties (a default value, rounded data): the stable sort is faster
+        order = np.argsort(data, kind="stable")
+        return data[order], order
+    if n_tied:
+        in_run = np.zeros(len(data), dtype=bool)
+        in_run[1:] |= tied
+        in_run[:-1] |= tied
+        positions = np.flatnonzero(in_run)
+        order[positions] = order[positions][np.lexsort((order[positions], ordered[positions]))]
+    return ordered, order
 
 
 def approx_equal(a: Any, b: Any, epsilon: float = 1.0e-6) -> Any:
