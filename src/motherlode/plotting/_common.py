@@ -25,12 +25,11 @@ from ..analysis import DataAnalyzer
 from ..errors import InputError, SetupError
 from ..histograms import BinnedWeights
 from ..weights import ParameterPoints
+from ._arguments import check_count
 
 __all__ = [
     "band",
     "binned_sums",
-    "check_positive_int",
-    "check_range",
     "closest_sample",
     "densities",
     "event_range",
@@ -52,24 +51,6 @@ _MIN_BATCH = 256
 
 
 # ---------------------------------------------------------------------- arguments
-
-
-def check_positive_int(value: Any, name: str) -> int:
-    """``value`` as an int >= 1, or an :class:`InputError` naming ``name``."""
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-        raise InputError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
-
-
-def check_range(value: Any, name: str) -> tuple[float, float]:
-    """A finite ``(lo, hi)`` pair with ``lo < hi``, or an :class:`InputError` naming ``name``."""
-    try:
-        lo, hi = (float(v) for v in value)
-    except (TypeError, ValueError):
-        raise InputError(f"{name} must be a pair (lo, hi) of numbers, got {value!r}") from None
-    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
-        raise InputError(f"{name} must be finite with lo < hi, got {value!r}")
-    return lo, hi
 
 
 def _is_single(value: Any, kind: str) -> bool:
@@ -139,7 +120,7 @@ def event_range(analyzer: DataAnalyzer, n_events: Any) -> tuple[int, float]:
         raise InputError(f"{analyzer.madminer_filename} has no events")
     if n_events is None:
         return total, 1.0
-    n = check_positive_int(n_events, "n_events")
+    n = check_count(n_events, "n_events")
     if n >= total:
         return total, 1.0
     return n, total / n

@@ -30,11 +30,10 @@ from ..errors import InputError, SetupError
 from ..histograms import bin_volumes, cell_indices
 from ..utils.various import weighted_quantile
 from ..weights import ParameterPoints
+from ._arguments import check_count, check_range
 from ._common import (
     band,
     binned_sums,
-    check_positive_int,
-    check_range,
     closest_sample,
     densities,
     event_range,
@@ -236,13 +235,13 @@ def plot_distributions(
         if toy_linewidths is None
         else per_item(toy_linewidths, n_points, "toy_linewidths", "number", "parameter point")
     )
-    n_bins = check_positive_int(n_bins, "n_bins")
+    n_bins = check_count(n_bins, "n_bins")
     q_low, q_high = check_range(quantiles_for_range, "quantiles_for_range")
     if not 0.0 <= q_low < q_high <= 1.0:
         raise InputError(f"quantiles_for_range must be within [0, 1], got {quantiles_for_range!r}")
     end, scale = event_range(analyzer, n_events)
 
-    n_toys = check_positive_int(n_toys, "n_toys") if with_toys else 0
+    n_toys = check_count(n_toys, "n_toys") if with_toys else 0
     n_drawn = 0
     if with_toys and draw_nuisance_toys is not None:
         if (
@@ -270,7 +269,7 @@ def plot_distributions(
 
     # ---- drawing
     with plot_style():
-        fig, axes = new_figure(len(columns), n_cols=check_positive_int(n_cols, "n_cols"))
+        fig, axes = new_figure(len(columns), n_cols=check_count(n_cols, "n_cols"))
         handles: list[Any] = []
         panels_shown: list[list[np.ndarray]] = []
         for i, (ax, e, xlabel) in enumerate(zip(axes, edges, xlabels, strict=True)):
@@ -583,7 +582,7 @@ def plot_histograms(
         else:
             fig = _plot_histograms_2d(
                 histos, labels, observed, observed_weights, ranges, log, observed_label, xlabel, ylabel,
-                zlabel, markercolor, markersize, cmap, check_positive_int(n_cols, "n_cols"), ax,
+                zlabel, markercolor, markersize, cmap, check_count(n_cols, "n_cols"), ax,
             )  # fmt: skip
     return fig
 

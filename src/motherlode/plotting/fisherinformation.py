@@ -38,6 +38,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import AutoMinorLocator, MaxNLocator
 
 from ..errors import InputError
+from ._arguments import check_range
 from ._style import line_colors, new_figure, plot_style
 
 __all__ = [
@@ -145,16 +146,6 @@ def _positive(value: Any, name: str, allow_zero: bool = False) -> float:
     return number
 
 
-def _plot_range(value: Any, name: str) -> tuple[float, float]:
-    try:
-        low, high = (float(v) for v in value)
-    except (TypeError, ValueError):
-        raise InputError(f"{name} must be (min, max), got {value!r}") from None
-    if not (np.isfinite(low) and np.isfinite(high) and low < high):
-        raise InputError(f"{name} must be (min, max) with min < max, got {value!r}")
-    return low, high
-
-
 # ---------------------------------------------------------------------------- contours
 
 
@@ -240,8 +231,8 @@ def plot_fisher_information_contours_2d(
     references = _references(reference_thetas, n)
     distance = _positive(contour_distance, "contour_distance")
     sigma = _positive(sigma_uncertainties, "sigma_uncertainties", allow_zero=True)
-    xrange = _plot_range(xrange, "xrange")
-    yrange = _plot_range(yrange, "yrange")
+    xrange = check_range(xrange, "xrange")
+    yrange = check_range(yrange, "yrange")
     if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)) or resolution < 3:
         raise InputError(f"resolution must be an int of at least 3, got {resolution!r}")
     labels = _labels(labels, n, "labels")

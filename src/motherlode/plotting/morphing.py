@@ -47,6 +47,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from ..errors import InputError
+from ._arguments import check_count, check_range
 from ._style import font_scale, line_colors, new_figure, plot_style
 
 if TYPE_CHECKING:
@@ -103,26 +104,6 @@ def _basis(morpher: Any, function: str, n_parameters: int | None = None) -> np.n
             "use plot_1d_morphing_basis"
         )
     return basis
-
-
-def _range(value: Any, name: str, positive: bool = False) -> tuple[float, float]:
-    """``(min, max)`` as two finite floats with min < max (and min > 0 when ``positive``)."""
-    try:
-        low, high = (float(v) for v in value)
-    except (TypeError, ValueError):
-        raise InputError(f"{name} must be a pair (min, max) of numbers, got {value!r}") from None
-    if not (np.isfinite(low) and np.isfinite(high) and low < high):
-        raise InputError(f"{name} must be finite with min < max, got {value!r}")
-    if positive and low <= 0.0:
-        raise InputError(f"{name} is a logarithmic colour range and needs min > 0, got {value!r}")
-    return low, high
-
-
-def _count(value: Any, name: str, minimum: int) -> int:
-    """A positive integer argument (number of points)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise InputError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _labels(morpher: Any, labels: Sequence[str] | None, n_parameters: int) -> list[str]:
@@ -342,8 +323,8 @@ def plot_1d_morphing_basis(
     """
     function = "plot_1d_morphing_basis"
     basis = _basis(morpher, function, n_parameters=1)
-    xrange = _range(xrange, "xrange")
-    resolution = _count(resolution, "resolution", 2)
+    xrange = check_range(xrange, "xrange")
+    resolution = check_count(resolution, "resolution", 2)
     thetas = np.linspace(*xrange, resolution).reshape(-1, 1)
     values = _root_sum_squared_weights(morpher, thetas)
     at_basis = _root_sum_squared_weights(morpher, basis)
@@ -404,10 +385,10 @@ def plot_2d_morphing_basis(
     """
     function = "plot_2d_morphing_basis"
     basis = _basis(morpher, function, n_parameters=2)
-    xrange = _range(xrange, "xrange")
-    yrange = _range(yrange, "yrange")
-    crange = _range(crange, "crange", positive=True)
-    resolution = _count(resolution, "resolution", 1)
+    xrange = check_range(xrange, "xrange")
+    yrange = check_range(yrange, "yrange")
+    crange = check_range(crange, "crange", positive=True)
+    resolution = check_count(resolution, "resolution", 1)
     _log_outside(basis, [xrange, yrange], function)
     with plot_style():
         fig, (ax,) = new_figure(1, panel_size=(6.0, 4.8), ax=ax)
@@ -469,8 +450,8 @@ def plot_nd_morphing_basis_scatter(
     function = "plot_nd_morphing_basis_scatter"
     basis = _basis(morpher, function)
     n_parameters = basis.shape[1]
-    crange = _range(crange, "crange", positive=True)
-    n_test_thetas = _count(n_test_thetas, "n_test_thetas", 1)
+    crange = check_range(crange, "crange", positive=True)
+    n_test_thetas = check_count(n_test_thetas, "n_test_thetas", 1)
     labels = _labels(morpher, labels, n_parameters)
     thetas, squared = morpher.evaluate_morphing(
         n_test_thetas=n_test_thetas, return_weights_and_thetas=True, random_state=random_state
@@ -542,8 +523,8 @@ def plot_nd_morphing_basis_slices(
     function = "plot_nd_morphing_basis_slices"
     basis = _basis(morpher, function)
     n_parameters = basis.shape[1]
-    crange = _range(crange, "crange", positive=True)
-    resolution = _count(resolution, "resolution", 1)
+    crange = check_range(crange, "crange", positive=True)
+    resolution = check_count(resolution, "resolution", 1)
     labels = _labels(morpher, labels, n_parameters)
     ranges = _parameter_ranges(morpher, basis)
     with plot_style():

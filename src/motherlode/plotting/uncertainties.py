@@ -26,11 +26,10 @@ from matplotlib.figure import Figure
 
 from ..analysis import DataAnalyzer
 from ..errors import InputError, SetupError
+from ._arguments import check_count, check_range
 from ._common import (
     band,
     binned_sums,
-    check_positive_int,
-    check_range,
     densities,
     event_range,
     filled_band,
@@ -123,7 +122,7 @@ def plot_uncertainty(
     analyzer, column, point, edges, end, scale = _prepare(
         filename, theta, observable, obs_range, n_bins, n_events, ratio_range
     )
-    n_toys = check_positive_int(n_toys, "n_toys")
+    n_toys = check_count(n_toys, "n_toys")
     if systematics is None:
         active = np.ones(analyzer.n_nuisance_parameters, dtype=bool)
     else:
@@ -248,7 +247,7 @@ def plot_systematics(
     analyzer, column, point, edges, end, scale = _prepare(
         filename, theta, observable, obs_range, n_bins, n_events, ratio_range
     )
-    n_toys = check_positive_int(n_toys, "n_toys")
+    n_toys = check_count(n_toys, "n_toys")
     groups = []
     for name in analyzer.systematics:
         mask = _nuisance_mask(analyzer, {name})
@@ -318,7 +317,7 @@ def _prepare(
     column = observable_index(analyzer, observable)
     lo, hi = check_range(obs_range, "obs_range")
     check_range(ratio_range, "ratio_range")
-    edges = np.linspace(lo, hi, check_positive_int(n_bins, "n_bins") + 1)
+    edges = np.linspace(lo, hi, check_count(n_bins, "n_bins") + 1)
     if analyzer.n_nuisance_parameters == 0:
         raise SetupError(
             f"cannot draw systematic uncertainties: {analyzer.madminer_filename} has no nuisance parameters"
