@@ -585,23 +585,15 @@ class AsymptoticLimits(DataAnalyzer):
     ) -> np.ndarray:
         """Log likelihood ``(n_toys, n_grid)`` of toys of events drawn from the weighted test events."""
         from ..likelihood.neural import log_r_evaluator
-        from ..ml import Ensemble
 
-        if model_file is None:
-            raise InputError("mode 'ml' needs model_file (a saved estimator)")
-        model = self._load_model(model_file)
-        self._check_model(model, model_file, ("parameterized_ratio", "likelihood"), "ml")
-        members = model.estimators if isinstance(model, Ensemble) else [model]
-        n_inputs = int(members[0].n_parameters)
-        if n_inputs > self.n_parameters and self._profiling:
+        model, n_nu_inputs = self._ratio_model(model_file)
+        if n_nu_inputs and self._profiling:
             raise InputError(
                 "coverage in mode 'ml' with profiled nuisance parameters needs an estimator without "
-                f"nuisance inputs; {model_file} takes {n_inputs - self.n_parameters}"
+                f"nuisance inputs; {model_file} takes {n_nu_inputs}"
             )
         x, weights = self._asimov_events(grid[-1], test_split, closest, n_asimov)
-        params = grid
-        if n_inputs > self.n_parameters:
-            params = np.concatenate([grid, np.zeros((len(grid), n_inputs - self.n_parameters))], axis=1)
+        params = self._at_nominal_nu(grid, n_nu_inputs)
         evaluate = log_r_evaluator(model)
         log_r = np.concatenate(
             [evaluate(x[chunk], params) for chunk in _event_chunks(len(x), len(grid))], axis=1
@@ -841,6 +833,23 @@ class AsymptoticLimits(DataAnalyzer):
                 f"{self.n_observables} ({', '.join(self.observables)})"
             )
 
+    def _ratio_model(self, model_file: Any) -> tuple[Any, int]:
+        """The likelihood (ratio) estimator of mode "ml", checked against the file, and how many
+        nuisance parameters it takes as inputs (0, or all of the file's)."""
+        from ..ml import Ensemble
+
+        if model_file is None:
+            raise InputError("mode 'ml' needs model_file (a saved estimator)")
+        model = self._load_model(model_file)
+        self._check_model(model, model_file, ("parameterized_ratio", "likelihood"), "ml")
+        first = model.estimators[0] if isinstance(model, Ensemble) else model
+        return model, int(first.n_parameters) - self.n_parameters
+
+    @staticmethod
+    def _at_nominal_nu(grid: np.ndarray, n_nu_inputs: int) -> np.ndarray:
+        """The grid points as the estimator's inputs: with nominal nuisance parameters appended."""
+        return np.concatenate([grid, np.zeros((len(grid), n_nu_inputs))], axis=1) if n_nu_inputs else grid
+
     def _ml_kinematics(
         self, model_file: Any, x: np.ndarray, weights: np.ndarray, grid: np.ndarray, n_events: float
     ) -> tuple[np.ndarray | None, Callable[[np.ndarray], np.ndarray] | None]:
@@ -849,11 +858,8 @@ class AsymptoticLimits(DataAnalyzer):
         from ..likelihood.neural import log_r_evaluator
         from ..ml import Ensemble, LikelihoodEstimator
 
-        model = self._load_model(model_file)
-        self._check_model(model, model_file, ("parameterized_ratio", "likelihood"), "ml")
-        members = model.estimators if isinstance(model, Ensemble) else [model]
-        takes_nu = int(members[0].n_parameters) > self.n_parameters
-        if takes_nu and self._profiling:
+        model, n_nu_inputs = self._ratio_model(model_file)
+        if n_nu_inputs and self._profiling:
             evaluate = log_r_evaluator(model)
 
             def kinematics(nu: np.ndarray) -> np.ndarray:
@@ -866,10 +872,8 @@ class AsymptoticLimits(DataAnalyzer):
             return None, kinematics
         if self._profiling:
             logger.info("%s has no nuisance inputs: only the rate term depends on nu", model_file)
-        params = grid
-        if takes_nu:  # evaluated at nominal nuisance parameters
-            nominal = np.zeros((len(grid), self._n_nuisance_parameters_in_file))
-            params = np.concatenate([grid, nominal], axis=1)
+        params = self._at_nominal_nu(grid, n_nu_inputs)
+        members = model.estimators if isinstance(model, Ensemble) else [model]
         likelihood = isinstance(members[0], LikelihoodEstimator)
         evaluate = model.evaluate_log_likelihood if likelihood else model.evaluate_log_likelihood_ratio
         total = np.zeros(len(grid))
