@@ -86,6 +86,17 @@ def write_events_file(folder: Path, n_events: int, seed: int = 1) -> Path:
     return path
 
 
+def write_events_files(folder: Path, sizes) -> dict[int, Path]:
+    """One events file per size (number of events), each reported as it is written."""
+    files = {}
+    for n_events in sorted(sizes):
+        start = time.perf_counter()
+        files[n_events] = write_events_file(folder, n_events)
+        size = files[n_events].stat().st_size / 1e6
+        print(f"wrote {n_events} events ({size:.0f} MB) in {time.perf_counter() - start:.1f} s", flush=True)
+    return files
+
+
 def write_score_model(folder: Path) -> Path:
     """A ``ScoreEstimator(n_hidden=(30,))`` with fixed random weights, saved as ``folder/sally``."""
     import torch
@@ -310,14 +321,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        files = {}
-        for n_events in sorted(set(sizes) | set(memory_sizes)):
-            start = time.perf_counter()
-            files[n_events] = write_events_file(folder, n_events)
-            size = files[n_events].stat().st_size / 1e6
-            print(
-                f"wrote {n_events} events ({size:.0f} MB) in {time.perf_counter() - start:.1f} s", flush=True
-            )
+        files = write_events_files(folder, set(sizes) | set(memory_sizes))
         model = write_score_model(folder)
         if "compare" in args.sections:
             compare({n: files[n] for n in sizes}, model, python, args)

@@ -58,14 +58,13 @@ import json
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from _common import ROOT, madminer_python  # the script's folder is on sys.path
-from fisher import OBSERVABLES, write_events_file, write_score_model
+from fisher import OBSERVABLES, write_events_files, write_score_model
 
 MADMINER_HELPER = Path(__file__).resolve().parent / "_madminer_limits.py"
 THETA_TRUE = [0.0, 0.0]
@@ -266,14 +265,7 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        files = {}
-        for n_events in sorted(set(sizes) | set(memory_sizes)):
-            start = time.perf_counter()
-            files[n_events] = write_events_file(folder, n_events)
-            size = files[n_events].stat().st_size / 1e6
-            print(
-                f"wrote {n_events} events ({size:.0f} MB) in {time.perf_counter() - start:.1f} s", flush=True
-            )
+        files = write_events_files(folder, set(sizes) | set(memory_sizes))
         all_modes = modes(write_score_model(folder), write_ratio_model(folder), args.luminosity)
         if args.modes:
             all_modes = [m for m in all_modes if any(m.name.startswith(s) for s in args.modes)]
