@@ -20,6 +20,7 @@ from conftest import MADMINER_FILES
 from motherlode.errors import InputError
 from motherlode.histograms import (
     BinnedWeights,
+    SortedEvents,
     bin_indices,
     boundaries_from_bins,
     equal_cross_section_boundaries,
@@ -255,6 +256,68 @@ def test_binned_weights_rejects_bad_fills():
     with pytest.raises(InputError, match='closed must be "right" or "left"'):
         BinnedWeights([0.0], closed="right-open")
     assert one_axis.n_events == 0
+
+
+# ------------------------------------------------------------------------------------------- SortedEvents
+
+
+def _reference_binning(values, weights, bins, row):
+    """Edges and sums the plain way: quantile_edges (sorting every time) and a BinnedWeights fill."""
+    edges = [
+        quantile_edges(values[:, i], b, weights @ row) if isinstance(b, int) else np.asarray(b)
+        for i, b in enumerate(bins)
+    ]
+    fill = BinnedWeights([e[1:-1] for e in edges], weights.shape[1], closed="left")
+    fill.fill(values if values.shape[1] > 1 else values[:, 0], weights)
+    k = weights.shape[1]
+    return edges, fill.sums.reshape(-1, k), fill.sums_squared.reshape(-1, k)
+
+
+@pytest.mark.parametrize("kind", ["continuous", "ties", "two axes", "one fixed axis", "negative weights"])
+def test_sorted_events_bin_like_a_fill_and_reuse_the_opposite_sort(kind):
+    """Each binning (weighted-quantile edges at a weight row, bin sums and squares) equals the plain
+    computation, for the values and for their negatives reusing the reversed sort, ties included."""
+    rng = np.random.default_rng(11)
+    n = 5000
+    values = rng.normal(size=(n, 2 if kind in ("two axes", "one fixed axis") else 1))
+    if kind == "ties":
+        values = np.round(values, 1)  # many ties: their order moves the weighted quantiles
+    weights = rng.uniform(0.2, 2.0, size=(n, 3))
+    if kind == "negative weights":
+        weights[:, 2] -= 0.5  # some events negative in column 2
+    bins = {"two axes": [6, 4], "one fixed axis": [5, np.array([-9.0, -0.5, 0.0, 0.7, 9.0])]}.get(kind, [12])
+    rows = [np.array([1.0, 0.0, 0.0]), np.array([0.2, 0.5, 0.3]), np.array([0.0, 0.4, 0.6])]
+    forward = SortedEvents(values, weights)
+    backward = SortedEvents(-values, weights, opposite=forward)
+    for events, sign in ((forward, 1.0), (backward, -1.0), (forward, 1.0)):
+        for row in rows:
+            expected_edges, expected_sums, expected_squares = _reference_binning(
+                sign * values, weights, bins, row
+            )
+            edges = [
+                events.quantile_edges(i, b, row) if isinstance(b, int) else np.asarray(b)
+                for i, b in enumerate(bins)
+            ]
+            for got, expected in zip(edges, expected_edges, strict=True):
+                np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+            sums, squares = events.bin_sums(edges, squares=True)
+            np.testing.assert_allclose(sums, expected_sums, rtol=1e-12, atol=1e-9)
+            np.testing.assert_allclose(squares, expected_squares, rtol=1e-12, atol=1e-9)
+            assert events.bin_sums(edges)[1] is None
+    # the opposite's sort was reused, not redone: the same order, reversed (ties back in order)
+    np.testing.assert_array_equal(backward._axis(0)[1], np.argsort(-values[:, 0], kind="stable"))
+
+
+def test_sorted_events_empty_bins_and_bad_shapes():
+    values = np.array([[0.0], [0.1], [0.2], [5.0]])
+    events = SortedEvents(values, np.ones((4, 2)))
+    events.quantile_edges(0, 2, np.array([1.0, 0.0]))  # sorts the axis
+    sums, _ = events.bin_sums([np.array([-1.0, 1.0, 2.0, 3.0, 10.0])])
+    np.testing.assert_array_equal(sums[:, 0], [3.0, 0.0, 0.0, 1.0])
+    with pytest.raises(InputError, match=r"shapes \(n, d\) and \(n, k\)"):
+        SortedEvents(np.zeros(4), np.ones((4, 2)))
+    with pytest.raises(InputError, match="edges has 2 axes, the values 1"):
+        events.bin_sums([np.array([0.0, 1.0])] * 2)
 
 
 # ------------------------------------------------------------------------------------------------ Histo

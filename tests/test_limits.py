@@ -192,6 +192,88 @@ def test_sally_with_the_exact_score_equals_histo(tmp_path):
     assert adaptive[0][adaptive[2], 0] == pytest.approx(0.2)
 
 
+def _two_parameter_file(tmp_path, n_events: int = 3000):
+    """Two parameters, quadratic morphing; x ~ U(-1, 1)^2 with weights (1 + theta . x)^2 / n."""
+    from motherlode import fileformat
+
+    miner = MadMiner()
+    for i in (1, 2):
+        miner.add_parameter(
+            "BLOCK", i, parameter_name=f"theta{i}", morphing_max_power=2, parameter_range=(-1.0, 1.0)
+        )
+    miner.add_benchmark({"theta1": 0.0, "theta2": 0.0}, "sm")
+    miner.set_morphing(include_existing_benchmarks=True, max_overall_power=2, random_state=1)
+    miner.save(tmp_path / "setup2.h5")
+    setup = fileformat.read_setup(tmp_path / "setup2.h5")
+    setup.benchmarks["sm"].is_reference = True
+    values = np.array([[b.values["theta1"], b.values["theta2"]] for b in setup.benchmarks.values()])
+    x = np.random.default_rng(5).uniform(-1.0, 1.0, size=(n_events, 2))
+    path = tmp_path / "events2.h5"
+    with fileformat.atomic_h5(path, copy_from=tmp_path / "setup2.h5") as handle:
+        fileformat.write_setup(handle, setup)
+        fileformat.write_observables(handle, ["x1", "x2"], ["x1", "x2"])
+        fileformat.create_sample_datasets(handle, 2, len(values))
+        fileformat.append_samples(
+            handle, x, (1.0 + x @ values.T) ** 2 / n_events, np.zeros(n_events, dtype=int)
+        )
+        fileformat.write_sample_summary(handle, [n_events] + [0] * (len(values) - 1), 0)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("mode", "n_binning_toys"), [("sallino", None), ("adaptive-sally", None), ("sallino", 1000)]
+)
+def test_per_point_adaptive_templates_equal_a_direct_computation(tmp_path, mode, n_binning_toys):
+    """One adaptive binning per grid point (the default for these modes): every template equals
+    the plain computation at that point (the statistic of its direction, weighted quantiles of the
+    point's weights, a fill), though opposite directions share one sort of the statistic (ties:
+    tests/test_histograms.py). With ``n_binning_toys``, the first events place the bins and the
+    others are streamed in."""
+    from motherlode.histograms import BinnedWeights as Fill
+    from motherlode.histograms import quantile_edges
+
+    path = _two_parameter_file(tmp_path)
+    limits = AsymptoticLimits(path)
+    model = _ExactScore(n_parameters=2)
+    model.n_observables = 2
+    model.evaluate_score = lambda x, theta=None, nuisance_mode="auto": 2.0 * np.asarray(x)[:, :2]
+    thetaref = np.array([0.25, -0.25])  # opposite directions: (0, 0) and (0.5, -0.5), ...
+    grid_kwargs = {"grid_ranges": [(-1.0, 1.0), (-1.0, 1.0)], "grid_resolutions": [5, 5]}
+    thetas, _, _, _, _, histos = limits.expected_limits(
+        mode, [0.0, 0.0], model_file=model, thetaref=thetaref, luminosity=100.0, test_split=0.0,
+        return_histos=True, n_binning_toys=n_binning_toys, **grid_kwargs,
+    )  # fmt: skip
+    x, weights = next(limits.event_loader(batch_size=None))
+    score = 2.0 * x
+    bins = [25] if mode == "sallino" else [15, 5]
+    for j, theta in enumerate(thetas):
+        delta = theta - thetaref
+        u = delta / np.linalg.norm(delta)
+        if mode == "sallino":
+            values = (score @ u)[:, None]
+        else:
+            values = score @ np.array([[u[0], -u[1]], [u[1], u[0]]])
+        row = limits.parameter_points(theta[None, :]).matrices[0]
+        pilot = slice(0, n_binning_toys)
+        edges = [quantile_edges(values[pilot, i], b, weights[pilot] @ row) for i, b in enumerate(bins)]
+        fill = Fill([e[1:-1] for e in edges], weights.shape[1], closed="left").fill(
+            values if len(bins) > 1 else values[:, 0], weights
+        )
+        template = fill.sums.reshape(-1, weights.shape[1]) @ row
+        volumes = np.prod(np.meshgrid(*[np.diff(e) for e in edges], indexing="ij"), axis=0).ravel()
+        for got, expected in zip(histos[j].edges, edges, strict=True):
+            np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+        inner = np.ones_like(volumes, dtype=bool).reshape([len(e) - 1 for e in edges])
+        for axis in range(len(edges)):  # the outer bins' widths are capped: compare the inner ones
+            index = [slice(None)] * len(edges)
+            index[axis] = [0, -1]
+            inner[tuple(index)] = False
+        density = template / template.sum() / volumes
+        np.testing.assert_allclose(
+            histos[j].histo.ravel()[inner.ravel()], density[inner.ravel()], rtol=1e-9, atol=1e-10
+        )  # (+ 1e-12 in empty bins)
+
+
 # ---------------------------------------------------------------------------- ml
 
 

@@ -452,7 +452,7 @@ def test_make_file_executable(tmp_path):
 def test_weighted_quantile_orders_ties_as_the_stable_sort(kind):
     """The fast sort gives exactly the stable order (ties in their original order), so the quantiles
     do not depend on the sort: compared with the definition on ``argsort(kind="stable")``."""
-    from motherlode.utils.various import _sorted_stably
+    from motherlode.utils.various import sorted_stably
 
     rng = np.random.default_rng(4)
     x = rng.normal(size=20000)
@@ -465,7 +465,7 @@ def test_weighted_quantile_orders_ties_as_the_stable_sort(kind):
         "tiny": np.array([2.0, 1.0, 2.0, 2.0, 0.5]),
     }[kind]
     weights = rng.uniform(0.1, 2.0, size=len(values))
-    ordered, order = _sorted_stably(values)
+    ordered, order = sorted_stably(values)
     stable = np.argsort(values, kind="stable")
     np.testing.assert_array_equal(order, stable)
     np.testing.assert_array_equal(ordered, values[stable])

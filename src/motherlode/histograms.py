@@ -53,10 +53,11 @@ import boost_histogram as bh
 import numpy as np
 
 from .errors import InputError
-from .utils.various import weighted_quantile
+from .utils.various import sorted_stably, weighted_quantile
 
 __all__ = [
     "BinnedWeights",
+    "SortedEvents",
     "bin_indices",
     "bin_volumes",
     "boundaries_from_bins",
@@ -227,6 +228,7 @@ def quantile_edges(
     weights: Any = None,
     lower_quantile: float = 0.001,
     upper_quantile: float = 0.999,
+    values_sorted: bool = False,
 ) -> np.ndarray:
     """Edges of ``n_bins`` bins of equal weight between two quantiles: ``Histo``'s adaptive binning.
 
@@ -247,6 +249,9 @@ def quantile_edges(
     lower_quantile, upper_quantile : float, optional
         The range, as quantiles in [0, 1]. Defaults 0.001 and 0.999 (MadMiner's 0.1 and 99.9
         percentiles).
+    values_sorted : bool, optional
+        Whether ``values`` is sorted already (in the stable order of :func:`numpy.argsort`, with
+        ``weights`` in the same order); it is then not sorted again. Default False.
 
     Returns
     -------
@@ -278,7 +283,11 @@ def quantile_edges(
             raise InputError(f"weights has {weights.size} entries, expected {data.size} like values")
     edges = np.asarray(
         weighted_quantile(
-            data, np.linspace(lower_quantile, upper_quantile, n_bins + 1), weights, old_style=True
+            data,
+            np.linspace(lower_quantile, upper_quantile, n_bins + 1),
+            weights,
+            values_sorted=values_sorted,
+            old_style=True,
         )
     )
     # an edge survives if the bin it opens is wide enough; the last edge always does
@@ -483,6 +492,142 @@ class BinnedWeights:
     def sums_squared(self) -> np.ndarray:
         """Sum of the squared weights in each bin (the variance of :attr:`sums`), same shape."""
         return self._array(self._sums_squared)
+
+
+class SortedEvents:
+    """Weighted events binned many times with different binnings: each axis is sorted once.
+
+    One adaptive binning per grid point (SALLINO, adaptive SALLY) bins the same events hundreds
+    of times with edges at weighted quantiles that change from point to point. Here each axis is
+    sorted once (on first use); every binning after that is a weighted-quantile lookup on the
+    sorted values and sums over contiguous runs of events (one axis) or one ``bincount`` per
+    weight column (several axes). Sorting costs about as much as one ``searchsorted`` of the
+    values into a few dozen edges, so it pays from the second binning on. The bins are those of a
+    :class:`BinnedWeights` made with the inner edges and ``closed="left"``: values outside the
+    edges go into the outer bins.
+
+    Parameters
+    ----------
+    values : array_like, shape (n, d)
+        The binned quantities, finite.
+    weights : array_like, shape (n, k)
+        ``k`` weight columns (benchmark weights, say).
+    opposite : SortedEvents or None, optional
+        Events with the same weights whose values are, axis by axis, equal to or the negatives
+        of these (the statistic of the opposite direction): their sorted axes are reused instead
+        of sorting again (unless tied values make the reversed order differ from the stable one).
+
+    Examples
+    --------
+    >>> events = SortedEvents(np.array([[3.0], [1.0], [2.0], [0.0]]), np.ones((4, 1)))
+    >>> edges = [np.array([0.0, 1.5, 3.0])]
+    >>> events.bin_sums(edges)[0].ravel()
+    array([2., 2.])
+    >>> BinnedWeights([e[1:-1] for e in edges], 1).fill([3.0, 1.0, 2.0, 0.0], np.ones((4, 1))).sums.ravel()
+    array([2., 2.])
+    """
+
+    def __init__(self, values: Any, weights: Any, opposite: SortedEvents | None = None) -> None:
+        self.values = np.asarray(values, dtype=np.float64)
+        weights = np.asarray(weights, dtype=np.float64)
+        if self.values.ndim != 2 or weights.ndim != 2 or len(self.values) != len(weights):
+            raise InputError(
+                f"values and weights must have shapes (n, d) and (n, k), got {self.values.shape} "
+                f"and {weights.shape}"
+            )
+        # one contiguous row per weight column (no copy for Fortran-ordered weights)
+        self._columns = np.ascontiguousarray(weights.T)
+        self._sorted: list[tuple[np.ndarray, np.ndarray, np.ndarray] | None] = [None] * self.values.shape[1]
+        self._opposite = opposite
+
+    def quantile_edges(
+        self,
+        axis: int,
+        n_bins: int,
+        weight_row: Any,
+        lower_quantile: float = 0.001,
+        upper_quantile: float = 0.999,
+    ) -> np.ndarray:
+        """:func:`quantile_edges` of one axis with binning weights ``weights @ weight_row``."""
+        ordered, _, columns = self._axis(axis)
+        binning_weights = np.asarray(weight_row, dtype=np.float64) @ columns
+        return quantile_edges(
+            ordered, n_bins, binning_weights, lower_quantile, upper_quantile, values_sorted=True
+        )
+
+    def bin_sums(self, edges: Sequence[Any], squares: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        """Sums (and sums of squares) of the weight columns per cell: shapes ``(n_cells, k)``.
+
+        ``edges`` are the bin edges of each axis; cells are in C order (:func:`cell_indices`).
+        """
+        inner = [np.asarray(e, dtype=np.float64)[1:-1] for e in edges]
+        if len(inner) != self.values.shape[1]:
+            raise InputError(f"edges has {len(inner)} axes, the values {self.values.shape[1]}")
+        if len(inner) == 1:
+            ordered, _, columns = self._axis(0)
+            positions = np.searchsorted(ordered, inner[0], side="left")
+            sums = _run_sums(columns, positions)
+            return sums, (_run_sums(np.square(columns), positions) if squares else None)
+        bins = [self._bins(axis, boundaries) for axis, boundaries in enumerate(inner)]
+        shape = tuple(len(b) + 1 for b in inner)
+        cells = np.ravel_multi_index(tuple(bins), shape) if len(bins) > 1 else bins[0]
+        n_cells = int(np.prod(shape))
+        sums = _column_bincounts(cells, self._columns, n_cells)
+        return sums, (_column_bincounts(cells, np.square(self._columns), n_cells) if squares else None)
+
+    def _bins(self, axis: int, boundaries: np.ndarray) -> np.ndarray:
+        """Bin of each event on one axis (counting the inner edges at or below its value)."""
+        ordered, order, _ = self._axis(axis)
+        counts = np.diff(np.searchsorted(ordered, boundaries, side="left"), prepend=0, append=len(ordered))
+        bins = np.empty(len(ordered), dtype=np.intp)
+        bins[order] = np.repeat(np.arange(len(counts)), counts)
+        return bins
+
+    def _axis(self, axis: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Sorted values, their order and the weight columns in that order (sorted on first use)."""
+        if self._sorted[axis] is None:
+            self._sorted[axis] = self._reused(axis) or self._sort(axis)
+        return self._sorted[axis]  # type: ignore[return-value]
+
+    def _sort(self, axis: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        ordered, order = sorted_stably(self.values[:, axis])
+        return ordered, order, np.take(self._columns, order, axis=1)
+
+    def _reused(self, axis: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """The opposite's sorted axis, as it is or reversed, when the values allow it exactly."""
+        other = self._opposite
+        if other is None or other._columns.shape != self._columns.shape or other._sorted[axis] is None:
+            return None
+        ordered, order, columns = other._sorted[axis]
+        column = self.values[:, axis]
+        if np.array_equal(column, other.values[:, axis]):
+            return ordered, order, columns
+        if not np.array_equal(column, -other.values[:, axis]):
+            return None
+        reversed_order = order[::-1]
+        ordered, order = sorted_stably(column, order=reversed_order)  # ties back in their order
+        columns = np.ascontiguousarray(columns[:, ::-1])
+        moved = np.flatnonzero(order != reversed_order)
+        columns[:, moved] = self._columns[:, order[moved]]
+        return ordered, order, columns
+
+
+def _run_sums(sorted_columns: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """Sums of the runs ``[0, p_0), [p_0, p_1), ..., [p_last, n)`` of each row of
+    ``sorted_columns`` (k, n): shape ``(len(positions) + 1, k)``; empty runs give 0."""
+    n = sorted_columns.shape[1]
+    starts = np.concatenate([[0], positions])
+    ends = np.append(positions, n)
+    sums = np.zeros((len(starts), sorted_columns.shape[0]))
+    filled = ends > starts
+    if filled.any():
+        sums[filled] = np.add.reduceat(sorted_columns, starts[filled], axis=1).T
+    return sums
+
+
+def _column_bincounts(cells: np.ndarray, columns: np.ndarray, n_cells: int) -> np.ndarray:
+    """Sum of each weight column (a row of ``columns``, (k, n)) per cell: shape ``(n_cells, k)``."""
+    return np.stack([np.bincount(cells, weights=column, minlength=n_cells) for column in columns], axis=1)
 
 
 def bin_volumes(edges: Sequence[Any]) -> np.ndarray:

@@ -20,8 +20,11 @@ How it is computed
 * Histogram templates: the events of the training partition are filled **once** into a
   :class:`~motherlode.histograms.BinnedWeights` with one column per benchmark; the template at
   every grid point is a matrix product with its morphing row. Only the summary statistics that
-  depend on theta (``"sallino"``, ``"adaptive-sally"``, and per-point adaptive binning) need one
-  fill per direction of ``theta - thetaref`` (or per point).
+  depend on theta (``"sallino"``, ``"adaptive-sally"``) and per-point adaptive binning need one
+  binning per direction of ``theta - thetaref`` (or per point): the statistic of each direction is
+  sorted once (:class:`~motherlode.histograms.SortedEvents`; the opposite direction reuses the
+  sort reversed), and each point's weighted-quantile edges and bin sums are then read off the
+  sorted events.
 * The kinematic term of the histogram modes is the log likelihood *ratio* ``n sum_b p_b
   log(f_b(theta) / f_b(thetaref))`` of the bin fractions ``f`` with the same statistic and bins
   in numerator and denominator (SALLINO's definition, arXiv:1805.00020). For one fixed binning
@@ -71,7 +74,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -82,7 +85,7 @@ from scipy.stats import chi2
 from ..analysis.dataanalyzer import DataAnalyzer
 from ..errors import InputError, SetupError
 from ..expressions import Expression
-from ..histograms import BinnedWeights, bin_volumes, cell_indices, quantile_edges
+from ..histograms import SortedEvents, bin_volumes, cell_indices
 from ..progress import progress_bar
 from ..utils.histo import Histo
 
@@ -970,18 +973,24 @@ class AsymptoticLimits(DataAnalyzer):
     def _directions(
         self, grid: np.ndarray, thetaref: np.ndarray, components: Any
     ) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
-        """Groups of grid points sharing the direction of ``theta - thetaref``."""
+        """Groups of grid points sharing the direction of ``theta - thetaref``; opposite
+        directions are exact negatives of each other (their statistics share one sort)."""
         delta = grid - thetaref[None, :]
         if components is not None:
             delta = delta[:, components]
         norm = np.linalg.norm(delta, axis=1)
         at_ref = norm <= _DIRECTION_EPSILON
         unit = np.where(at_ref[:, None], 0.0, delta / np.where(at_ref, 1.0, norm)[:, None])
-        keys = np.round(unit, 9)
+        keys = np.round(unit, 9) + 0.0  # no -0.0
         _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
         inverse = inverse.reshape(-1)
         groups = [np.flatnonzero(inverse == g) for g in range(len(first))]
-        directions = [None if at_ref[f] else unit[f] for f in first]
+        directions: list[np.ndarray | None] = [None if at_ref[f] else unit[f] for f in first]
+        index = {tuple(keys[f].tolist()): g for g, f in enumerate(first)}
+        for g, f in enumerate(first):
+            opposite = index.get(tuple((-keys[f] + 0.0).tolist()))
+            if directions[g] is not None and opposite is not None and opposite < g:
+                directions[g] = -directions[opposite]
         return groups, directions
 
     def _histogram_terms(
@@ -1040,6 +1049,7 @@ class AsymptoticLimits(DataAnalyzer):
         binned_groups = self._fill_groups(
             statistic, groups, grid, hist_bins, fixed, n_histo_toys, test_split, middle,
             processed=processed, directions=directions, mode=mode, d=d, n_binning_toys=n_binning_toys,
+            squares=return_histos,
         )  # fmt: skip
         matrices = self.parameter_points(grid).matrices
         true_row = None if theta_true is None else self.parameter_points(theta_true[None, :]).matrices[0]
@@ -1139,12 +1149,16 @@ class AsymptoticLimits(DataAnalyzer):
         mode: str = "histo",
         d: int | None = None,
         n_binning_toys: int | None = None,
+        squares: bool = True,
     ) -> list[_Binned]:
         """Stream the histogram events once; bin sums of every benchmark column, per group.
 
         The binning of each group comes from the first ``n_binning_toys`` events (the only ones
-        held in memory, as summary statistics and benchmark weights); then every event is read
-        in batches, its summary statistic computed once and filled into each group's histogram.
+        held in memory, as summary statistics and benchmark weights, and binned with a
+        :class:`~motherlode.histograms.SortedEvents`: each direction's statistic is sorted once,
+        and the opposite direction reuses that sort); then the remaining events are read in
+        batches, their summary statistic computed once and filled into each group's histogram.
+        ``squares=False`` skips the sums of squared weights of the pilot events (zeros).
         """
         directions = [None] * len(groups) if directions is None else directions
         processed = (lambda s, _: s) if processed is None else processed
@@ -1154,19 +1168,38 @@ class AsymptoticLimits(DataAnalyzer):
         d = pilot_stats.shape[1] if d is None else d
         bins = self._bins_list(mode, hist_bins, d)
         matrices = self.parameter_points(grid).matrices
-        fills = []
-        for group, direction in zip(groups, directions, strict=True):
-            values = processed(pilot_stats, direction)
-            edges = self._edges(pilot_weights, values, bins, fixed, middle, matrices[group])
-            fill = BinnedWeights([e[1:-1] for e in edges], pilot_weights.shape[1], closed="left")
-            fills.append((edges, fill.fill(_flat(values), pilot_weights)))
+        binned: list[Any] = [None] * len(groups)
+        for i, events in _events_by_direction(pilot_stats, pilot_weights, directions, processed, len(bins)):
+            edges = self._edges(events, bins, fixed, middle, matrices[groups[i]])
+            sums, sums_squared = events.bin_sums(edges, squares=squares)
+            binned[i] = (edges, sums, np.zeros_like(sums) if sums_squared is None else sums_squared)
         del pilot_stats, pilot_weights
-        for x, weights in self.event_loader(start + n_binning, end, _BATCH_SIZE):
-            stats = statistic(x)
-            for (_, fill), direction in zip(fills, directions, strict=True):
-                fill.fill(_flat(processed(stats, direction)), weights)
         self._histogram_range = (start, end)
-        return [_Binned(edges, fill.sums, fill.sums_squared) for edges, fill in fills]
+        if start + n_binning < end:
+            self._fill_rest(statistic, processed, binned, directions, start + n_binning, end, squares)
+        return [_Binned(edges, sums, sums_squared) for edges, sums, sums_squared in binned]
+
+    def _fill_rest(
+        self,
+        statistic: Callable[[np.ndarray], np.ndarray],
+        processed: Callable[[np.ndarray, Any], np.ndarray],
+        binned: list[tuple[list[np.ndarray], np.ndarray, np.ndarray]],
+        directions: list[Any],
+        start: int,
+        end: int,
+        squares: bool,
+    ) -> None:
+        """Add the events ``start:end`` (streamed in batches) to the bin sums of every group; the
+        statistic of each direction is computed and sorted once per batch."""
+        n_axes = len(binned[0][0])
+        for x, weights in self.event_loader(start, end, _BATCH_SIZE):
+            stats = statistic(x)
+            for i, events in _events_by_direction(stats, weights, directions, processed, n_axes):
+                edges, sums, sums_squared = binned[i]
+                batch_sums, batch_squares = events.bin_sums(edges, squares=squares)
+                sums += batch_sums
+                if batch_squares is not None:
+                    sums_squared += batch_squares
 
     def _histogram_bounds(self, n_histo_toys: int | None, test_split: float) -> tuple[int, int]:
         """First and last event of the histograms: the training partition, or its first events."""
@@ -1192,29 +1225,23 @@ class AsymptoticLimits(DataAnalyzer):
 
     def _edges(
         self,
-        weights: np.ndarray,
-        values: np.ndarray,
+        events: SortedEvents,
         bins: list[Any],
         fixed: Any,
         middle: np.ndarray | None,
         group_matrices: np.ndarray,
     ) -> list[np.ndarray]:
-        """Bin edges of one group of grid points (adaptive ones from ``values`` and ``weights``)."""
-        if values.shape[1] != len(bins):
-            raise InputError(
-                f"the summary statistics have {values.shape[1]} dimensions, but hist_bins gives {len(bins)}"
-            )
-        binning_weights = None
+        """Bin edges of one group of grid points (adaptive ones from the weighted quantiles of
+        ``events``, weighted at ``middle`` for ``fixed="center"``, else averaged over the group)."""
+        if fixed == "center" and middle is not None:
+            row = self.parameter_points(middle[None, :]).matrices[0]
+        else:
+            row = group_matrices.mean(axis=0)
         edges = []
         for i, entry in enumerate(bins):
             if isinstance(entry, int | np.integer):
-                if binning_weights is None:
-                    if fixed == "center" and middle is not None:
-                        binning_weights = self.parameter_points(middle[None, :]).weights(weights)[0]
-                    else:
-                        binning_weights = group_matrices.mean(axis=0) @ weights.T
                 try:
-                    edges.append(quantile_edges(values[:, i], int(entry), binning_weights))
+                    edges.append(events.quantile_edges(i, int(entry), row))
                 except InputError as error:
                     raise InputError(f"hist_bins[{i}] (adaptive binning): {error}") from None
             else:
@@ -1353,6 +1380,49 @@ class AsymptoticLimits(DataAnalyzer):
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _events_by_direction(
+    stats: np.ndarray,
+    weights: np.ndarray,
+    directions: list[np.ndarray | None],
+    processed: Callable[[np.ndarray, Any], np.ndarray],
+    n_axes: int,
+) -> Iterator[tuple[int, SortedEvents]]:
+    """``(group index, SortedEvents of the group's statistic)`` for every group: the groups of
+    one direction in a row sharing one ``SortedEvents``, each direction next to its opposite,
+    whose sorts it reuses."""
+    weights = np.asfortranarray(weights)  # SortedEvents keeps the columns: no copy per direction
+    previous: tuple[Any, SortedEvents] | None = None
+    for i in sorted(range(len(directions)), key=lambda g: _direction_order(directions[g])):
+        direction = directions[i]
+        key = _direction_key(direction)
+        if previous is None or previous[0] != key:
+            opposite = None
+            if previous is not None and direction is not None and previous[0] == _direction_key(-direction):
+                opposite = previous[1]
+            values = processed(stats, direction)
+            if values.shape[1] != n_axes:
+                raise InputError(
+                    f"the summary statistics have {values.shape[1]} dimensions, but hist_bins gives {n_axes}"
+                )
+            previous = (key, SortedEvents(values, weights, opposite=opposite))
+        yield i, previous[1]
+
+
+def _direction_key(direction: np.ndarray | None) -> Any:
+    """A hashable key of a direction (None: at the reference point)."""
+    return None if direction is None else tuple(np.asarray(direction, dtype=np.float64).tolist())
+
+
+def _direction_order(direction: np.ndarray | None) -> tuple[Any, ...]:
+    """Sort key that puts a direction next to its opposite (and equal directions together)."""
+    if direction is None:
+        return ((),)
+    u = np.asarray(direction, dtype=np.float64)
+    nonzero = np.flatnonzero(u)
+    sign = 1.0 if len(nonzero) == 0 or u[nonzero[0]] > 0 else -1.0
+    return (tuple((sign * u).tolist()), sign)
 
 
 def _normalise(templates: np.ndarray) -> np.ndarray:
