@@ -302,6 +302,12 @@ def test_events_append_and_stream(tmp_path):
     np.testing.assert_array_equal(np.concatenate([b[2] for b in batches]), sampling)
     part = list(fileformat.iter_samples(tmp_path / "events.h5", start=100, stop=250, batch_size=100))
     np.testing.assert_array_equal(np.concatenate([b[1] for b in part]), weights[100:250])
+    weights_only = list(
+        fileformat.iter_samples(tmp_path / "events.h5", 100, 250, 100, read_observations=False)
+    )
+    assert [b[0].shape for b in weights_only] == [(100, 0), (50, 0)]
+    np.testing.assert_array_equal(np.concatenate([b[1] for b in weights_only]), weights[100:250])
+    np.testing.assert_array_equal(np.concatenate([b[2] for b in weights_only]), sampling[100:250])
     summary = fileformat.read_sample_summary(tmp_path / "events.h5")
     assert summary.signal_events.tolist() == [10, 20, 30] and summary.background_events == 5
 

@@ -694,6 +694,7 @@ def iter_samples(
     start: int = 0,
     stop: int | None = None,
     batch_size: int = 100_000,
+    read_observations: bool = True,
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Stream ``(observations, weights, sampling_benchmarks)`` from disk in batches.
 
@@ -707,15 +708,18 @@ def iter_samples(
         Event range (``stop=None`` means to the end).
     batch_size : int
         Events per batch.
+    read_observations : bool
+        Whether to read the observations; False yields arrays of shape ``(n, 0)`` in their place
+        (cross sections need the weights only, and reading is most of their cost).
     """
     if batch_size < 1:
         raise FileFormatError(f"batch_size must be positive, got {batch_size}")
     with open_h5(path) as handle:
         if "samples/observations" not in handle or "samples/weights" not in handle:
             raise FileFormatError(f"{path}: has no events ('samples/observations' and 'samples/weights')")
-        observations, weights = handle["samples/observations"], handle["samples/weights"]
+        stored, weights = handle["samples/observations"], handle["samples/weights"]
         sampling = handle.get("samples/sampling_benchmarks")
-        n_events = observations.shape[0]
+        n_events = stored.shape[0]
         if weights.shape[0] != n_events:
             raise FileFormatError(
                 f"{path}: samples/observations has {n_events} rows but samples/weights {weights.shape[0]}"
@@ -724,4 +728,5 @@ def iter_samples(
         for begin in range(max(0, start), stop, batch_size):
             end = min(begin + batch_size, stop)
             ids = sampling[begin:end] if sampling is not None else np.zeros(end - begin, dtype=np.int64)
-            yield observations[begin:end], weights[begin:end], np.asarray(ids, dtype=np.int64)
+            rows = stored[begin:end] if read_observations else np.empty((end - begin, 0))
+            yield rows, weights[begin:end], np.asarray(ids, dtype=np.int64)

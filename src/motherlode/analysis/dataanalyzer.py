@@ -201,20 +201,42 @@ class DataAnalyzer:
         """
         if include_nuisance_parameters is None:
             include_nuisance_parameters = self.include_nuisance_parameters
+        batches = self._scaled_batches(
+            start, end, batch_size, include_nuisance_parameters, generated_close_to
+        )
+        for observations, weights, sampling in batches:
+            yield (observations, weights, sampling) if return_sampling_ids else (observations, weights)
+
+    def _scaled_batches(
+        self,
+        start: int,
+        end: int | None,
+        batch_size: int | None,
+        include_nuisance_parameters: bool,
+        generated_close_to: np.ndarray | None,
+        read_observations: bool = True,
+    ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """:meth:`event_loader`'s ``(observations, weights, sampling_ids)``; ``read_observations=False``
+        skips reading the observations (arrays of shape ``(n, 0)`` in their place)."""
         closest = self._find_closest_benchmark(generated_close_to)
         batch_size = self.n_samples if batch_size is None else batch_size
         for observations, weights, sampling in self._raw_batches(
-            start, end, batch_size, include_nuisance_parameters
+            start, end, batch_size, include_nuisance_parameters, read_observations=read_observations
         ):
             if closest is not None:
                 keep = (sampling == closest) | (sampling < 0)
                 observations, weights, sampling = observations[keep], weights[keep], sampling[keep]
             else:
                 weights = weights * self._sampling_factors_of(sampling)[:, None]
-            yield (observations, weights, sampling) if return_sampling_ids else (observations, weights)
+            yield observations, weights, sampling
 
     def _raw_batches(
-        self, start: int | None, end: int | None, batch_size: int, include_nuisance_parameters: bool = True
+        self,
+        start: int | None,
+        end: int | None,
+        batch_size: int,
+        include_nuisance_parameters: bool = True,
+        read_observations: bool = True,
     ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """``(observations, weights, sampling_ids)`` as stored (unscaled), weight columns of this analyzer."""
         include = include_nuisance_parameters and self.include_nuisance_parameters
@@ -223,7 +245,11 @@ class DataAnalyzer:
         total = (self.n_samples if end is None else min(int(end), self.n_samples)) - start
         with progress_bar(total=max(total, 0), desc=Path(self.madminer_filename).name, unit="events") as bar:
             for observations, weights, sampling in iter_samples(
-                self.madminer_filename, start, end, batch_size=max(1, int(batch_size))
+                self.madminer_filename,
+                start,
+                end,
+                batch_size=max(1, int(batch_size)),
+                read_observations=read_observations,
             ):
                 yield observations, weights[:, columns], sampling
                 bar.update(len(observations))
@@ -415,13 +441,10 @@ class DataAnalyzer:
     def _weight_batches(
         self, start: int, end: int, batch_size: int, include_nuisance: bool, generated_close_to: Any
     ) -> Iterator[np.ndarray]:
-        """The (scaled) benchmark weights of :meth:`event_loader`, batch by batch."""
-        for _, weights in self.event_loader(
-            start,
-            end,
-            batch_size,
-            include_nuisance_parameters=include_nuisance,
-            generated_close_to=generated_close_to,
+        """The (scaled) benchmark weights of :meth:`event_loader`, batch by batch (the
+        observations are not read)."""
+        for _, weights, _ in self._scaled_batches(
+            start, end, batch_size, include_nuisance, generated_close_to, read_observations=False
         ):
             yield weights
 
