@@ -311,6 +311,33 @@ def test_ml_mode_with_an_exact_ratio_reproduces_the_likelihood(tmp_path):
     assert grid[i_ml, 0] == pytest.approx(theta_true)
 
 
+class _MisnormalisedRatio(_ExactRatio):
+    """The exact log r plus a theta-dependent constant: a network whose normalisation is off."""
+
+    def evaluate_log_likelihood_ratio(self, x, theta, test_all_combinations=True, evaluate_score=False):
+        log_r, _ = super().evaluate_log_likelihood_ratio(x, theta, test_all_combinations, evaluate_score)
+        return log_r + 0.3 * np.asarray(theta)[:, :1], None
+
+
+def test_ml_expected_limits_normalise_the_estimated_density(tmp_path):
+    """Expected limits normalise r under the Asimov model: a log r off by a theta-dependent
+    constant (0.3 theta) gives the exact likelihood and the best fit at theta_true, while
+    the raw sum (what observed limits use, as MadMiner) moves it by several grid points."""
+    limits = AsymptoticLimits(_toy_file(tmp_path, copies=2))
+    common = {"grid_ranges": [(-0.8, 0.8)], "grid_resolutions": 17, "luminosity": 2000.0, "test_split": 0.5}
+    common["include_xsec"] = False
+    exact = limits.expected_limits("ml", [0.4], model_file=_ExactRatio(), **common)
+    biased = limits.expected_limits("ml", [0.4], model_file=_MisnormalisedRatio(), **common)
+    np.testing.assert_allclose(biased[1], exact[1], rtol=1e-9, atol=1e-12)
+    assert exact[0][biased[2], 0] == pytest.approx(0.4)
+    # the raw sum: the same events as observed data (weights at theta_true), no normalisation
+    x, weights = limits._asimov_events(np.array([0.4]), 0.5, True, None)
+    raw = _MisnormalisedRatio().evaluate_log_likelihood_ratio(x, exact[0])[0] @ weights
+    raw_exact = _ExactRatio().evaluate_log_likelihood_ratio(x, exact[0])[0] @ weights
+    assert exact[0][np.argmax(raw_exact), 0] == pytest.approx(0.4)
+    assert abs(exact[0][np.argmax(raw), 0] - 0.4) >= 0.2
+
+
 def test_ml_mode_with_a_trained_alices_on_the_gaussian_toy(toy, one_torch_thread):
     """ALICES trained on MadMiner's toy simulator (p(x|theta) = N(x; theta, sqrt 5), as in
     test_ml_ratio.py); the observed 68 % interval agrees with the exact one within 5 % of its width
