@@ -12,6 +12,7 @@ what was expected instead.
 from __future__ import annotations
 
 __all__ = [
+    "ConfigError",
     "ExpressionError",
     "ExternalCommandError",
     "FileFormatError",
@@ -40,6 +41,10 @@ class SetupError(InputError, RuntimeError):
 
 class ExpressionError(InputError):
     """An expression is malformed or uses something outside the allowed vocabulary."""
+
+
+class ConfigError(InputError):
+    """A workflow configuration file is invalid; the message names the file and each bad field."""
 
 
 class FileFormatError(MotherlodeError, OSError):

@@ -1,0 +1,77 @@
+"""What a step sees: the configuration, where its inputs are, and the folder it writes into."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import InputError
+from .config import WorkflowConfig
+
+__all__ = ["StepContext"]
+
+
+@dataclass
+class StepContext:
+    """Paths of one run of one step.
+
+    Parameters
+    ----------
+    config : WorkflowConfig
+        The whole (validated) workflow.
+    base : Path
+        The folder of the config file: relative input paths start there.
+    output : Path
+        The output folder, where the finished outputs of earlier steps are.
+    staging : Path
+        The empty folder this step writes into; the runner moves its files into ``output`` when
+        the step has succeeded (so that a failed step leaves nothing behind).
+    seed : int
+        The step's random seed (derived from ``config.random_state`` and the step).
+    """
+
+    config: WorkflowConfig
+    base: Path
+    output: Path
+    staging: Path
+    seed: int = 0
+    log: list[str] = field(default_factory=list)
+
+    def resolve(self, path: str | os.PathLike[str]) -> Path:
+        """An input path from the config (relative to the config file's folder), made absolute."""
+        path = Path(os.path.expanduser(path))
+        return path if path.is_absolute() else (self.base / path).resolve()
+
+    def setup_file(self) -> Path:
+        """The setup file: made by the workflow's ``setup`` step, or ``inputs.setup``."""
+        if self.config.setup is not None:
+            return self.output / "setup.h5"
+        return self._given(self.config.inputs.setup, "inputs.setup", "a setup section")
+
+    def events_file(self) -> Path:
+        """The events file: made by the ``events`` step, or ``inputs.events``."""
+        if self.config.events is not None:
+            return self.output / "events.h5"
+        return self._given(self.config.inputs.events, "inputs.events", "an events section")
+
+    def samples_folder(self) -> Path:
+        """The folder of the training and test samples (``samples/``)."""
+        return self.output / "samples"
+
+    def model(self, name: str) -> Path:
+        """A trained model by name: ``models/<name>`` of the ``training`` step, or ``inputs.models``."""
+        trained = {t.name for t in self.config.training or []}
+        if name in trained:
+            return self.output / "models" / name
+        if name in self.config.inputs.models:
+            return self.resolve(self.config.inputs.models[name])
+        raise InputError(f"no model named {name!r}: not trained by this workflow and not in inputs.models")
+
+    def _given(self, path: Path | None, field_name: str, section: str) -> Path:
+        if path is None:
+            raise InputError(f"this workflow has no {section}: give the file as {field_name}")
+        resolved = self.resolve(path)
+        if not resolved.exists():
+            raise InputError(f"{field_name}: {resolved} does not exist")
+        return resolved

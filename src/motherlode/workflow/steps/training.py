@@ -1,0 +1,89 @@
+"""Step ``training``: estimators (or ensembles) trained on the samples -> ``models/<name>``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ...ml import Ensemble, LikelihoodEstimator, ParameterizedRatioEstimator, ScoreEstimator
+from ..config import Training
+from ..context import StepContext
+
+__all__ = ["METHOD_ESTIMATORS", "SAMPLE_ARRAYS", "inputs", "run"]
+
+#: The estimator class of each method, and the sample type it learns from.
+METHOD_ESTIMATORS: dict[str, tuple[type, str]] = {
+    "sally": (ScoreEstimator, "local"),
+    "sallino": (ScoreEstimator, "local"),
+    **dict.fromkeys(
+        ("carl", "rolr", "rascal", "cascal", "alice", "alices"), (ParameterizedRatioEstimator, "ratio")
+    ),
+    "nde": (LikelihoodEstimator, "density"),
+    "scandal": (LikelihoodEstimator, "density"),
+}
+
+#: The training arrays of each sample type: (training argument, file prefix).
+SAMPLE_ARRAYS: dict[str, list[tuple[str, str]]] = {
+    "local": [("x", "x"), ("t_xz", "t_xz")],
+    "ratio": [("x", "x"), ("theta", "theta0"), ("y", "y"), ("r_xz", "r_xz"), ("t_xz", "t_xz")],
+    "density": [("x", "x"), ("theta", "theta"), ("t_xz", "t_xz")],
+}
+
+
+def inputs(context: StepContext) -> list[Path]:
+    """The sample files every model trains on."""
+    folder = context.samples_folder()
+    files = []
+    for model in context.config.training or []:
+        _, sample_type = METHOD_ESTIMATORS[model.method]
+        files += [folder / f"{prefix}_{model.sample}.npy" for _, prefix in SAMPLE_ARRAYS[sample_type]]
+    return files
+
+
+def run(context: StepContext) -> None:
+    """Train every model (on ``config.device``) and save it (an ensemble when ``ensemble > 1``)."""
+    assert context.config.training is not None and context.config.sampling is not None
+    types = {s.name: s.type for s in context.config.sampling.samples}
+    (context.staging / "models").mkdir(parents=True, exist_ok=True)
+    for index, model in enumerate(context.config.training):
+        estimator_class, sample_type = METHOD_ESTIMATORS[model.method]
+        if types[model.sample] != sample_type:
+            raise ValueError(
+                f"training {model.name!r}: method {model.method!r} needs a {sample_type!r} sample, "
+                f"but {model.sample!r} is a {types[model.sample]!r} sample"
+            )
+        torch.manual_seed(context.seed + index)
+        arrays = {
+            argument: str(context.samples_folder() / f"{prefix}_{model.sample}.npy")
+            for argument, prefix in SAMPLE_ARRAYS[sample_type]
+        }
+        _train(model, estimator_class, arrays, context.config.device, context.staging / "models" / model.name)
+
+
+def _train(model: Training, estimator_class: type, arrays: dict[str, str], device: str, target: Path) -> None:
+    members = [
+        estimator_class(n_hidden=model.n_hidden, activation=model.activation) for _ in range(model.ensemble)
+    ]
+    arguments: dict[str, Any] = {
+        "method": model.method,
+        **arrays,
+        "n_epochs": model.n_epochs,
+        "batch_size": model.batch_size,
+        "initial_lr": model.initial_lr,
+        "final_lr": model.final_lr,
+        "validation_split": model.validation_split or None,
+        "device": device,
+        "verbose": "none",
+        **model.options,
+    }
+    if estimator_class is not ScoreEstimator:
+        arguments["alpha"] = model.alpha
+    if model.ensemble == 1:
+        members[0].train(**arguments)
+        members[0].save(target)
+    else:
+        ensemble = Ensemble(members)
+        ensemble.train_all(**arguments)
+        ensemble.save(target)
