@@ -94,7 +94,7 @@ def small_config() -> dict:
 def finished(tmp_path_factory, one_torch_thread):
     """The small workflow, run once: (workflow, results)."""
     folder = tmp_path_factory.mktemp("workflow")
-    workflow = Workflow(validate_config(small_config()), folder)
+    workflow = Workflow(validate_config(small_config()), folder, folder / "results")
     return workflow, workflow.run()
 
 
@@ -189,7 +189,7 @@ def test_a_changed_input_file_reruns_its_step(tmp_path, one_torch_thread):
     lhe = tmp_path / "bkg.lhe.gz"
     shutil.copy(DATA / "wbb_bkg_first1000.lhe.gz", lhe)
     config["events"]["samples"][2]["file"] = "bkg.lhe.gz"  # relative to the base folder
-    workflow = Workflow(validate_config(config), tmp_path)
+    workflow = Workflow(validate_config(config), tmp_path, tmp_path / "results")
     assert [r.status for r in workflow.run()] == ["ran", "ran"]
     shutil.copy(DATA / "wbb_bkg_first1000.lhe.gz", lhe)  # same content: nothing to do
     assert [r.status for r in workflow.run()] == ["skipped", "skipped"]
@@ -213,7 +213,7 @@ def test_a_failing_step_leaves_nothing_behind(finished, tmp_path):
     ):
         del config[key]
     config["limits"]["analyses"] = [{"name": "bad", "mode": "histo", "hist_vars": ["no_such_observable"]}]
-    failing = Workflow(validate_config(config), tmp_path)
+    failing = Workflow(validate_config(config), tmp_path, tmp_path / "results")
     with pytest.raises(InputError, match="no_such_observable"):
         failing.run()
     assert sorted(p.name for p in failing.output.iterdir()) == []  # no limits files, no staging, no manifest
@@ -227,7 +227,7 @@ def test_a_workflow_can_start_from_given_files(finished, tmp_path):
         "fisher_information": {"theta": [0, 0], "luminosity": 3e5, "truth": False, "rate": False,
                                "estimators": ["s"]},
     }  # fmt: skip
-    results = Workflow(validate_config(config), tmp_path).run()
+    results = Workflow(validate_config(config), tmp_path, tmp_path / "results").run()
     assert [(r.step, r.status) for r in results] == [("fisher_information", "ran")]
     ours = json.loads((tmp_path / "results" / "fisher_information.json").read_text())["information"]["s"]
     first = json.loads((workflow.output / "fisher_information.json").read_text())["information"]["sally"]
@@ -282,7 +282,7 @@ def test_unreadable_configs(tmp_path):
     (tmp_path / "list.yaml").write_text("- a\n- b\n")
     with pytest.raises(ConfigError, match=r"list.yaml: expected a mapping of sections"):
         load_config(tmp_path / "list.yaml")
-    workflow = Workflow(validate_config({}), tmp_path)
+    workflow = Workflow(validate_config({}), tmp_path, tmp_path / "results")
     with pytest.raises(InputError, match="unknown step"):
         workflow.run(steps=["train"])
     with pytest.raises(InputError, match=r"no section for step\(s\) \['limits'\]"):

@@ -23,7 +23,7 @@ def report_results(results: list[StepResult], output: Path) -> None:
 @click.command()
 @click.argument("config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--output", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Output folder (default: the config's `output`, relative to the config).")  # fmt: skip
+              help="Output folder (default: the config's `output`).")  # fmt: skip
 @click.option("--steps", default=None, help=f"Comma-separated subset of the steps: {', '.join(STEPS)}.")
 @click.option("--force", is_flag=True, help="Rerun the steps even if their inputs are unchanged.")
 def run(config: Path, output: Path | None, steps: str | None, force: bool) -> None:

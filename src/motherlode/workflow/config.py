@@ -361,7 +361,8 @@ class Inputs(_Section):
 class WorkflowConfig(_Section):
     """A whole workflow: settings and the sections of the chain that it runs.
 
-    ``output`` is the folder of every artefact (relative to the config file); ``random_state``
+    ``output`` is the folder of every artefact (relative to the current directory; input paths
+    are relative to the config file); ``random_state``
     seeds every random step; ``device`` is where networks train (``auto``: CUDA when present).
     """
 

@@ -113,7 +113,8 @@ class Workflow:
     base : path-like
         The folder relative input paths start from (the config file's folder).
     output : path-like or None, optional
-        The output folder; None: ``config.output`` relative to ``base``.
+        The output folder; None: ``config.output``, relative to the current directory (not to
+        the config file's folder, which may be read-only or shared).
 
     Examples
     --------
@@ -123,7 +124,7 @@ class Workflow:
     ...     "parameters": [{"name": "c", "lha_block": "NP", "lha_id": 1, "parameter_range": [-1, 1]}],
     ...     "benchmarks": {"sm": {"c": 0.0}, "up": {"c": 1.0}, "down": {"c": -1.0}},
     ...     "morphing": {"max_overall_power": 2}}})
-    >>> workflow = Workflow(config, folder)
+    >>> workflow = Workflow(config, folder, folder / "results")
     >>> [r.status for r in workflow.run()], [r.status for r in workflow.run()]
     (['ran'], ['skipped'])
     >>> sorted(p.name for p in (folder / "results").iterdir())
@@ -138,14 +139,13 @@ class Workflow:
     ) -> None:
         self.config = config
         self.base = Path(base).resolve()
-        target = config.output if output is None else Path(output)
-        self.output = target if target.is_absolute() else (self.base / target)
+        self.output = (config.output if output is None else Path(output)).resolve()
 
     @classmethod
     def from_file(
         cls, path: str | os.PathLike[str], output: str | os.PathLike[str] | None = None
     ) -> Workflow:
-        """The workflow of a YAML file (relative paths in it start at the file's folder)."""
+        """The workflow of a YAML file (relative input paths in it start at the file's folder)."""
         return cls(load_config(path), Path(path).resolve().parent, output)
 
     def run(self, steps: Sequence[str] | None = None, force: bool = False) -> list[StepResult]:
