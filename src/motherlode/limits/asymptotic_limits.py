@@ -911,15 +911,16 @@ class AsymptoticLimits(DataAnalyzer):
                 if isinstance(model, Ensemble):
                     kwargs["calculate_covariance"] = False
                 log_r = np.asarray(evaluate(**kwargs)[0], dtype=np.float64).reshape(len(points), -1)
+                chunk_weights = weights[chunk]
+                bar.update(len(chunk_weights))
                 finite = np.all(np.isfinite(log_r), axis=0)
-                bad += int(np.sum(~finite))
-                chunk_weights = weights[chunk][finite]
-                total += log_r[:, finite] @ chunk_weights
+                if not finite.all():
+                    bad += int(np.sum(~finite))
+                    log_r, chunk_weights = log_r[:, finite], chunk_weights[finite]
+                total += log_r @ chunk_weights
                 if theta_true is not None:
-                    log_norm = np.logaddexp(
-                        log_norm, _log_weighted_sum(log_r[:-1, finite] - log_r[-1, finite], chunk_weights)
-                    )
-                bar.update(log_r.shape[1])
+                    log_r[:-1] -= log_r[-1]  # log r_ij / r_i,true, in place
+                    log_norm = np.logaddexp(log_norm, _log_weighted_sum(log_r[:-1], chunk_weights))
         if bad:
             logger.warning("Removing %d events with inf / nan log likelihood (ratio) from the sums", bad)
         if theta_true is None:
@@ -1446,7 +1447,8 @@ def _log_weighted_sum(log_values: np.ndarray, weights: np.ndarray) -> np.ndarray
     if log_values.shape[1] == 0:
         return np.full(len(log_values), -np.inf)
     peak = log_values.max(axis=1)
-    total = np.exp(log_values - peak[:, None]) @ weights
+    shifted = log_values - peak[:, None]
+    total = np.exp(shifted, out=shifted) @ weights
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(total > 0, peak + np.log(np.where(total > 0, total, 1.0)), -np.inf)
 
