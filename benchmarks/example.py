@@ -27,10 +27,10 @@ _WRAPPER = """
 import atexit, sys
 from motherlode.cli import main
 
-def peak():
+def peak(target=sys.argv[1]):
     with open("/proc/self/status") as status:
         mb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
-    with open(sys.argv[1], "w") as handle:
+    with open(target, "w") as handle:
         handle.write(str(mb))
 
 atexit.register(peak)
