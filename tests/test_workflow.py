@@ -234,6 +234,53 @@ def test_a_workflow_can_start_from_given_files(finished, tmp_path):
     np.testing.assert_allclose(ours["matrix"], first["matrix"], rtol=1e-10)
 
 
+class _FakeMLflow:
+    """Records what the training step sends to MLflow."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def set_tracking_uri(self, uri):
+        self.calls.append(("uri", uri))
+
+    def set_experiment(self, name):
+        self.calls.append(("experiment", name))
+
+    def start_run(self, run_name=None):
+        import contextlib
+
+        self.calls.append(("run", run_name))
+        return contextlib.nullcontext()
+
+    def log_params(self, parameters):
+        self.calls.append(("params", parameters))
+
+    def log_metric(self, name, value, step=None):
+        self.calls.append(("metric", name, value, step))
+
+
+def test_training_losses_go_to_mlflow_when_asked(finished, tmp_path, monkeypatch):
+    workflow, _ = finished
+    fake = _FakeMLflow()
+    monkeypatch.setitem(sys.modules, "mlflow", fake)
+    config = small_config()
+    for key in ("setup", "events", "evaluation", "fisher_information", "limits", "plots", "report"):
+        del config[key]
+    config["inputs"] = {"events": str(workflow.output / "events.h5")}
+    config["mlflow"] = {"tracking_uri": "file:///tmp/mlruns", "experiment": "wh"}
+    Workflow(validate_config(config), tmp_path, tmp_path / "results").run()
+    assert fake.calls[:3] == [("uri", "file:///tmp/mlruns"), ("experiment", "wh"), ("run", "sally")]
+    metrics = [c for c in fake.calls if c[0] == "metric"]
+    names = {c[1] for c in metrics}
+    assert {"train_loss_member_0", "val_loss_member_1", "train_loss", "val_loss"} <= names
+    assert [c[3] for c in metrics if c[1] == "train_loss"] == [0, 1]  # alices: 2 epochs
+    params = next(c[1] for c in fake.calls if c[0] == "params" and c[1]["name"] == "alices")
+    assert params["method"] == "alices" and params["n_epochs"] == 2
+    monkeypatch.setitem(sys.modules, "mlflow", None)  # not installed
+    with pytest.raises(InputError, match="mlflow is not installed"):
+        Workflow(validate_config(config), tmp_path, tmp_path / "other").run()
+
+
 BAD_CONFIGS = [
     ({"setup": {"parameters": [], "benchmarks": {"sm": {}}}},
      "setup.parameters: List should have at least 1 item"),

@@ -32,6 +32,7 @@ __all__ = [
     "HistogramInformation",
     "Inputs",
     "LimitsConfig",
+    "MLflow",
     "Observable",
     "Parameter",
     "Plots",
@@ -349,6 +350,15 @@ class Report(_Section):
     notes: list[Path] = []
 
 
+class MLflow(_Section):
+    """Log the training losses to MLflow (which must be installed): one MLflow run per model, its
+    parameters and the loss per epoch (``train_loss``, ``val_loss``; ``..._member_<i>`` in
+    ensembles)."""
+
+    tracking_uri: str | None = None
+    experiment: str = "motherlode"
+
+
 class Inputs(_Section):
     """Files made elsewhere, for workflows that start later in the chain (paths relative to the
     config file): a setup file, an events file, trained models by name."""
@@ -369,6 +379,7 @@ class WorkflowConfig(_Section):
     output: Path = Path("results")
     random_state: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    mlflow: MLflow | None = None
     inputs: Inputs = Inputs()
     setup: Setup | None = None
     events: Events | None = None

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
+from ...errors import InputError
 from ...ml import Ensemble, LikelihoodEstimator, ParameterizedRatioEstimator, ScoreEstimator
-from ..config import Training
+from ..config import MLflow, Training
 from ..context import StepContext
 
 __all__ = ["METHOD_ESTIMATORS", "SAMPLE_ARRAYS", "inputs", "run"]
@@ -59,10 +61,17 @@ def run(context: StepContext) -> None:
             argument: str(context.samples_folder() / f"{prefix}_{model.sample}.npy")
             for argument, prefix in SAMPLE_ARRAYS[sample_type]
         }
-        _train(model, estimator_class, arrays, context.config.device, context.staging / "models" / model.name)
+        losses = _train(
+            model, estimator_class, arrays, context.config.device, context.staging / "models" / model.name
+        )
+        if context.config.mlflow is not None:
+            _log_to_mlflow(context.config.mlflow, model, losses)
 
 
-def _train(model: Training, estimator_class: type, arrays: dict[str, str], device: str, target: Path) -> None:
+def _train(
+    model: Training, estimator_class: type, arrays: dict[str, str], device: str, target: Path
+) -> list[Any]:
+    """Train and save one model; the (training, validation) losses per epoch of each member."""
     members = [
         estimator_class(n_hidden=model.n_hidden, activation=model.activation) for _ in range(model.ensemble)
     ]
@@ -81,9 +90,31 @@ def _train(model: Training, estimator_class: type, arrays: dict[str, str], devic
     if estimator_class is not ScoreEstimator:
         arguments["alpha"] = model.alpha
     if model.ensemble == 1:
-        members[0].train(**arguments)
+        losses = [members[0].train(**arguments)]
         members[0].save(target)
     else:
         ensemble = Ensemble(members)
-        ensemble.train_all(**arguments)
+        losses = list(ensemble.train_all(**arguments))
         ensemble.save(target)
+    return losses
+
+
+def _log_to_mlflow(config: MLflow, model: Training, losses: list[Any]) -> None:
+    """One MLflow run per model: its parameters and the training and validation loss per epoch."""
+    try:
+        import mlflow
+    except ImportError:
+        raise InputError(
+            "the workflow asks for MLflow logging (mlflow:), but mlflow is not installed"
+        ) from None
+    if config.tracking_uri is not None:
+        mlflow.set_tracking_uri(config.tracking_uri)
+    mlflow.set_experiment(config.experiment)
+    with mlflow.start_run(run_name=model.name):
+        parameters = model.model_dump(mode="json", exclude={"options"})
+        mlflow.log_params({**parameters, **{f"options.{k}": v for k, v in model.options.items()}})
+        for member, (train_losses, val_losses) in enumerate(losses):
+            suffix = "" if len(losses) == 1 else f"_member_{member}"
+            for name, values in (("train_loss", train_losses), ("val_loss", val_losses)):
+                for epoch, value in enumerate(np.asarray(values if values is not None else []).reshape(-1)):
+                    mlflow.log_metric(f"{name}{suffix}", float(value), step=epoch)
