@@ -342,10 +342,12 @@ class Plots(_Section):
 
 
 class Report(_Section):
-    """A short report of the numbers and plots: ``report.md`` (and ``report.html``). ``notes``:
-    Markdown files (relative to the output folder) whose text is included after the results."""
+    """A short report of the numbers and plots: ``report.md`` (and ``report.html``).
+    ``description``: a paragraph under the title; ``notes``: Markdown files (relative to the output
+    folder) whose text is included after the results."""
 
     title: str = "motherlode analysis"
+    description: str | None = None
     html: bool = True
     notes: list[Path] = []
 

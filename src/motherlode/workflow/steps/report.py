@@ -40,7 +40,10 @@ def run(context: StepContext) -> None:
     """Write ``report.md`` (and ``report.html``)."""
     report = context.config.report
     assert report is not None
-    blocks = [_Block("h1", report.title), _Block("p", _preamble(context))]
+    blocks = [_Block("h1", report.title)]
+    if report.description:
+        blocks.append(_Block("p", " ".join(report.description.split())))
+    blocks.append(_Block("p", _preamble(context)))
     blocks += _steps(context)
     blocks += _fisher_information(context)
     blocks += _limits(context)
