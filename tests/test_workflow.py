@@ -234,6 +234,43 @@ def test_a_workflow_can_start_from_given_files(finished, tmp_path):
     np.testing.assert_allclose(ours["matrix"], first["matrix"], rtol=1e-10)
 
 
+def test_density_and_plain_samples_flows_and_carl(finished, tmp_path):
+    """The other sample types and estimator families: a density sample for SCANDAL (a flow, evaluated
+    as log p), a plain sample, and CARL on the ratio sample."""
+    workflow, _ = finished
+    config = {
+        "random_state": 4,
+        "device": "cpu",
+        "inputs": {"events": str(workflow.output / "events.h5")},
+        "sampling": {"samples": [
+            {"name": "density", "type": "density", "n_samples": 1000,
+             "theta": {"random_morphing_points": {"n": 20, "priors": [["flat", -0.5, 0.5]] * 2}}},
+            {"name": "plain", "type": "plain", "theta": {"benchmarks": ["sm", "b1"]}, "n_samples": 300},
+            {"name": "ratio", "type": "ratio", "n_samples": 1000, "theta0": {"morphing_point": [0.3, 0.0]},
+             "theta1": {"benchmark": "sm"}},
+        ]},
+        "training": [
+            {"name": "flow", "method": "scandal", "sample": "density", "n_hidden": [8], "n_epochs": 1,
+             "alpha": 0.1},
+            {"name": "carl", "method": "carl", "sample": "ratio", "n_hidden": [8], "n_epochs": 1},
+        ],
+        "evaluation": [{"name": "flow_plain", "estimator": "flow", "sample": "plain",
+                        "thetas": [[0, 0], [0.2, 0]]}],
+    }  # fmt: skip
+    results = Workflow(validate_config(config), tmp_path, tmp_path / "results").run()
+    assert [r.status for r in results] == ["ran", "ran", "ran"]
+    out = tmp_path / "results"
+    assert np.load(out / "samples" / "x_plain.npy").shape == (300, 3)
+    with np.load(out / "evaluation" / "flow_plain.npz") as arrays:
+        assert arrays["log_p"].shape == (2, 300) and np.all(np.isfinite(arrays["log_p"]))
+    assert (out / "models" / "carl_settings.json").exists()
+    wrong = dict(config, training=[{"name": "m", "method": "sally", "sample": "density"}])
+    with pytest.raises(
+        ConfigError, match="method 'sally' needs a 'local' sample, but 'density' is a 'density'"
+    ):
+        validate_config(wrong)
+
+
 class _FakeMLflow:
     """Records what the training step sends to MLflow."""
 

@@ -235,6 +235,14 @@ class Sampling(_Section):
 
 # ---------------------------------------------------------------------------------------------- training
 
+#: The sample type each training method learns from.
+METHOD_SAMPLE_TYPES = {
+    "sally": "local", "sallino": "local",
+    "carl": "ratio", "rolr": "ratio", "rascal": "ratio", "cascal": "ratio",
+    "alice": "ratio", "alices": "ratio",
+    "nde": "density", "scandal": "density",
+}  # fmt: skip
+
 
 class Training(_Section):
     """One estimator (or ensemble) trained on one sample, saved as ``models/<name>``."""
@@ -410,6 +418,14 @@ class WorkflowConfig(_Section):
     @model_validator(mode="after")
     def _references_exist(self) -> WorkflowConfig:
         samples = {s.name for s in self.sampling.samples} if self.sampling else set()
+        types = {s.name: s.type for s in self.sampling.samples} if self.sampling else {}
+        for model in self.training or []:
+            needed = METHOD_SAMPLE_TYPES[model.method]
+            if model.sample in types and types[model.sample] != needed:
+                raise ValueError(
+                    f"training {model.name!r}: method {model.method!r} needs a {needed!r} sample, "
+                    f"but {model.sample!r} is a {types[model.sample]!r} sample"
+                )
         uses = [(f"training {m.name!r}", m.sample) for m in self.training or []]
         uses += [(f"evaluation {e.name!r}", e.sample) for e in self.evaluation or []]
         for user, sample in uses:

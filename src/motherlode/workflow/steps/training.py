@@ -10,20 +10,16 @@ import torch
 
 from ...errors import InputError
 from ...ml import Ensemble, LikelihoodEstimator, ParameterizedRatioEstimator, ScoreEstimator
-from ..config import MLflow, Training
+from ..config import METHOD_SAMPLE_TYPES, MLflow, Training
 from ..context import StepContext
 
-__all__ = ["METHOD_ESTIMATORS", "SAMPLE_ARRAYS", "inputs", "run"]
+__all__ = ["SAMPLE_ARRAYS", "SAMPLE_ESTIMATORS", "inputs", "run"]
 
-#: The estimator class of each method, and the sample type it learns from.
-METHOD_ESTIMATORS: dict[str, tuple[type, str]] = {
-    "sally": (ScoreEstimator, "local"),
-    "sallino": (ScoreEstimator, "local"),
-    **dict.fromkeys(
-        ("carl", "rolr", "rascal", "cascal", "alice", "alices"), (ParameterizedRatioEstimator, "ratio")
-    ),
-    "nde": (LikelihoodEstimator, "density"),
-    "scandal": (LikelihoodEstimator, "density"),
+#: The estimator class of each sample type's methods.
+SAMPLE_ESTIMATORS: dict[str, type] = {
+    "local": ScoreEstimator,
+    "ratio": ParameterizedRatioEstimator,
+    "density": LikelihoodEstimator,
 }
 
 #: The training arrays of each sample type: (training argument, file prefix).
@@ -39,23 +35,18 @@ def inputs(context: StepContext) -> list[Path]:
     folder = context.samples_folder()
     files = []
     for model in context.config.training or []:
-        _, sample_type = METHOD_ESTIMATORS[model.method]
+        sample_type = METHOD_SAMPLE_TYPES[model.method]
         files += [folder / f"{prefix}_{model.sample}.npy" for _, prefix in SAMPLE_ARRAYS[sample_type]]
     return files
 
 
 def run(context: StepContext) -> None:
     """Train every model (on ``config.device``) and save it (an ensemble when ``ensemble > 1``)."""
-    assert context.config.training is not None and context.config.sampling is not None
-    types = {s.name: s.type for s in context.config.sampling.samples}
+    assert context.config.training is not None
     (context.staging / "models").mkdir(parents=True, exist_ok=True)
     for index, model in enumerate(context.config.training):
-        estimator_class, sample_type = METHOD_ESTIMATORS[model.method]
-        if types[model.sample] != sample_type:
-            raise ValueError(
-                f"training {model.name!r}: method {model.method!r} needs a {sample_type!r} sample, "
-                f"but {model.sample!r} is a {types[model.sample]!r} sample"
-            )
+        sample_type = METHOD_SAMPLE_TYPES[model.method]  # the config checked the sample's type
+        estimator_class = SAMPLE_ESTIMATORS[sample_type]
         torch.manual_seed(context.seed + index)
         arrays = {
             argument: str(context.samples_folder() / f"{prefix}_{model.sample}.npy")
