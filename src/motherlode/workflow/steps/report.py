@@ -57,7 +57,7 @@ def run(context: StepContext) -> None:
 def _preamble(context: StepContext) -> str:
     config = context.config
     parts = [f"motherlode {__version__}; random_state {config.random_state}, device {config.device}."]
-    if (context.output / "events.h5").exists() or config.inputs.events is not None:
+    if config.events is not None or config.inputs.events is not None:
         parts.append(f"Events: `{context.events_file().name}`.")
     return " ".join(parts)
 
