@@ -271,6 +271,21 @@ def test_density_and_plain_samples_flows_and_carl(finished, tmp_path):
         validate_config(wrong)
 
 
+def test_cuda_without_a_gpu_is_a_clear_error(finished, tmp_path, monkeypatch):
+    import torch
+
+    workflow, _ = finished
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    config = small_config()
+    for key in ("setup", "events", "evaluation", "fisher_information", "limits", "plots", "report"):
+        del config[key]
+    config["inputs"] = {"events": str(workflow.output / "events.h5")}
+    config["device"] = "cuda"
+    with pytest.raises(InputError, match="device: cuda was asked for, but torch sees no CUDA device"):
+        Workflow(validate_config(config), tmp_path, tmp_path / "results").run()
+    assert not (tmp_path / "results" / "models").exists()
+
+
 class _FakeMLflow:
     """Records what the training step sends to MLflow."""
 

@@ -43,6 +43,11 @@ def inputs(context: StepContext) -> list[Path]:
 def run(context: StepContext) -> None:
     """Train every model (on ``config.device``) and save it (an ensemble when ``ensemble > 1``)."""
     assert context.config.training is not None
+    if context.config.device == "cuda" and not torch.cuda.is_available():
+        raise InputError(
+            "device: cuda was asked for, but torch sees no CUDA device (a CPU build of torch, or no "
+            "GPU); use device auto or cpu"
+        )
     (context.staging / "models").mkdir(parents=True, exist_ok=True)
     for index, model in enumerate(context.config.training):
         sample_type = METHOD_SAMPLE_TYPES[model.method]  # the config checked the sample's type
