@@ -152,6 +152,8 @@ def test_results_are_the_physics(finished):
         assert arrays["score"].shape == (len(x), 2) and arrays["score_variance"].shape == (len(x), 2)
     report = (out / "report.md").read_text()
     assert "| sally |" in report and "![limits](plots/limits.png)" in report
+    xsecs, _ = FisherInformation(out / "events.h5").xsecs(thetas=["sm"])
+    assert f"| sm | 0.0 | 0.0 | {1e3 * xsecs[0]:.4g} +- " in report  # the events section, in fb
     assert "<table>" in (out / "report.html").read_text()
 
 

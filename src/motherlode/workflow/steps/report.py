@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..._version import __version__
+from ...analysis import DataAnalyzer
 from ...fileformat import atomic_path
 from ..context import StepContext
 
@@ -30,8 +31,9 @@ class _Block:
 
 
 def inputs(context: StepContext) -> list[Path]:
-    """The result files of the earlier steps and the plots."""
-    files = [context.output / name for name in _RESULTS[:2] if (context.output / name).exists()]
+    """The events file, the result files of the earlier steps, and the plots."""
+    files = [context.events_file()] if _has_events(context) else []
+    files += [context.output / name for name in _RESULTS[:2] if (context.output / name).exists()]
     notes = context.config.report.notes if context.config.report else []
     return files + [context.output / note for note in notes] + sorted((context.output / "plots").glob("*"))
 
@@ -44,6 +46,7 @@ def run(context: StepContext) -> None:
     if report.description:
         blocks.append(_Block("p", " ".join(report.description.split())))
     blocks.append(_Block("p", _preamble(context)))
+    blocks += _events(context)
     blocks += _steps(context)
     blocks += _fisher_information(context)
     blocks += _limits(context)
@@ -54,12 +57,36 @@ def run(context: StepContext) -> None:
         _write(context.staging / "report.html", _html(report.title, blocks))
 
 
+def _has_events(context: StepContext) -> bool:
+    return context.config.events is not None or context.config.inputs.events is not None
+
+
 def _preamble(context: StepContext) -> str:
     config = context.config
-    parts = [f"motherlode {__version__}; random_state {config.random_state}, device {config.device}."]
-    if config.events is not None or config.inputs.events is not None:
-        parts.append(f"Events: `{context.events_file().name}`.")
-    return " ".join(parts)
+    return f"motherlode {__version__}; random_state {config.random_state}, device {config.device}."
+
+
+def _events(context: StepContext) -> list[_Block]:
+    """The events file: its events and the cross section after the selection at each benchmark."""
+    if not _has_events(context):
+        return []
+    analyzer = DataAnalyzer(context.events_file(), include_nuisance_parameters=False)
+    xsecs, errors = analyzer.xsecs(thetas=None, include_nuisance_benchmarks=False)
+    names = list(analyzer.benchmarks)  # the physics benchmarks (nuisance ones left out above)
+    rows = [[name, *(str(v) for v in _benchmark_values(analyzer, name)), f"{1e3 * x:.4g} +- {1e3 * e:.2g}"]
+            for name, x, e in zip(names, xsecs, errors, strict=True)]  # fmt: skip
+    text = (
+        f"`{context.events_file().name}`: {analyzer.n_samples} events after the selection, "
+        f"{len(analyzer.observables)} observables ({', '.join(analyzer.observables)}). Cross sections "
+        "at the benchmarks (signal and background, after the selection):"
+    )
+    header = ["benchmark", *analyzer.parameters, "cross section [fb]"]
+    return [_Block("h2", "Events"), _Block("p", text), _Block("table", (header, rows))]
+
+
+def _benchmark_values(analyzer: DataAnalyzer, name: str) -> list[float]:
+    values = analyzer.benchmarks[name].values
+    return [round(float(values[parameter]), 6) for parameter in analyzer.parameters]
 
 
 def _steps(context: StepContext) -> list[_Block]:
