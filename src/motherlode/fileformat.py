@@ -55,6 +55,7 @@ __all__ = [
     "atomic_h5",
     "atomic_path",
     "atomic_write",
+    "atomic_write_text",
     "create_sample_datasets",
     "iter_samples",
     "n_samples",
@@ -245,6 +246,21 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
     """
     with atomic_path(path) as temporary, open(temporary, "wb") as handle:
         yield handle
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically (see :func:`atomic_path`).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "report.md"
+    >>> atomic_write_text(target, "# done")
+    >>> target.read_text()
+    '# done'
+    """
+    with atomic_path(path) as temporary:
+        Path(temporary).write_text(text, encoding="utf-8")
 
 
 @contextmanager

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..fileformat import atomic_path
+from ..fileformat import atomic_write_text
 from ..workflow import STEPS, StepResult, Workflow, template
 from ._errors import UsageFailure, user_errors
 
@@ -41,6 +41,5 @@ def init(path: Path, force: bool) -> None:
     """Write a commented template workflow to PATH (default workflow.yaml)."""
     if path.exists() and not force:
         raise UsageFailure(f"{path} exists: choose another name or pass --force")
-    with atomic_path(path) as temporary:
-        Path(temporary).write_text(template())
+    atomic_write_text(path, template())
     click.echo(f"wrote {path}: edit it, then `motherlode run {path}`")

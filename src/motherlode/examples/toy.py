@@ -29,7 +29,7 @@ from ..core import MadMiner
 from ..fileformat import (
     append_samples,
     atomic_h5,
-    atomic_path,
+    atomic_write_text,
     create_sample_datasets,
     read_setup,
     write_observables,
@@ -179,10 +179,8 @@ def compare_with_exact(output: Path) -> None:
         f"{len(thetas)} points in {list(GRID)}; the exact p-values come from the closed-form likelihood "
         "(kinematics and rate). The rate alone cannot tell theta from -theta.\n\n" + "\n".join(rows) + "\n"
     )
-    with atomic_path(output / "comparison.md") as temporary:
-        Path(temporary).write_text(text)
-    with atomic_path(output / "comparison.json") as temporary:
-        Path(temporary).write_text(json.dumps(results, indent=2) + "\n")
+    atomic_write_text(output / "comparison.md", text)
+    atomic_write_text(output / "comparison.json", json.dumps(results, indent=2) + "\n")
     with plot_style():
         figure, (ax,) = new_figure()
         colors = line_colors(len(analyses) + 1)

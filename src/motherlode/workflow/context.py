@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
@@ -36,7 +36,6 @@ class StepContext:
     output: Path
     staging: Path
     seed: int = 0
-    log: list[str] = field(default_factory=list)
 
     def resolve(self, path: str | os.PathLike[str]) -> Path:
         """An input path from the config (relative to the config file's folder), made absolute."""

@@ -28,7 +28,7 @@ from pydantic import ValidationError
 
 from .._version import __version__
 from ..errors import ConfigError, InputError
-from ..fileformat import atomic_path
+from ..fileformat import atomic_write_text
 from .config import STEPS, WorkflowConfig
 from .context import StepContext
 from .steps import evaluation, events, inference, plots, report, sampling, setup, training
@@ -263,8 +263,7 @@ class Workflow:
 
     def _write_manifest(self, manifest: dict[str, Any]) -> None:
         manifest["motherlode"] = __version__
-        with atomic_path(self.output / MANIFEST) as temporary:
-            Path(temporary).write_text(json.dumps(manifest, indent=2) + "\n")
+        atomic_write_text(self.output / MANIFEST, json.dumps(manifest, indent=2) + "\n")
 
 
 def _digest(path: Path) -> str:

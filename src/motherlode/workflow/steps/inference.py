@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ...fileformat import atomic_path, atomic_write
+from ...fileformat import atomic_write, atomic_write_text
 from ...fisherinformation import FisherInformation
 from ...limits import AsymptoticLimits
 from ..context import StepContext
@@ -153,5 +153,4 @@ def _summary(grid: np.ndarray, p_values: np.ndarray, best_fit: int, theta_true: 
 
 
 def _write_json(path: Path, document: dict[str, Any]) -> None:
-    with atomic_path(path) as temporary:
-        Path(temporary).write_text(json.dumps(document, indent=2) + "\n")
+    atomic_write_text(path, json.dumps(document, indent=2) + "\n")

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..._version import __version__
 from ...analysis import DataAnalyzer
-from ...fileformat import atomic_path
+from ...fileformat import atomic_write_text
 from ..context import StepContext
 
 __all__ = ["inputs", "run"]
@@ -52,9 +52,9 @@ def run(context: StepContext) -> None:
     blocks += _limits(context)
     blocks += [_Block("markdown", (context.output / note).read_text()) for note in report.notes]
     blocks += _plots(context)
-    _write(context.staging / "report.md", _markdown(blocks))
+    atomic_write_text(context.staging / "report.md", _markdown(blocks))
     if report.html:
-        _write(context.staging / "report.html", _html(report.title, blocks))
+        atomic_write_text(context.staging / "report.html", _html(report.title, blocks))
 
 
 def _has_events(context: StepContext) -> bool:
@@ -220,8 +220,3 @@ def _html(title: str, blocks: list[_Block]) -> str:
         f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
         f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
     )
-
-
-def _write(path: Path, text: str) -> None:
-    with atomic_path(path) as temporary:
-        Path(temporary).write_text(text)
