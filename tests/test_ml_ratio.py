@@ -398,8 +398,12 @@ def test_nesterov_and_optimizers(toy):
     data, _, _ = toy
     model = ParameterizedRatioModel(1, 1, (4,))
     trainer = Trainer(model, get_loss("carl"), lambda *a: {}, device="cpu")
-    assert trainer._optimizer("sgd", 0.1, 0.9).defaults["nesterov"] is True
-    assert trainer._optimizer("amsgrad", 0.1, None).defaults["amsgrad"] is True
+    sgd = trainer._optimizer("sgd", 0.1, 0.9)
+    assert (sgd.kind, sgd.momentum) == ("sgd", 0.9)
+    sgd.release()
+    amsgrad = trainer._optimizer("amsgrad", 0.1, None)
+    assert amsgrad.kind == "amsgrad" and amsgrad.max_second_moment is not None
+    amsgrad.release()
     torch.manual_seed(0)
     est = ParameterizedRatioEstimator(n_hidden=(8,))
     small = _head(data, 1000)

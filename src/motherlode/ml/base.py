@@ -29,7 +29,7 @@ from torch import nn
 
 from motherlode.errors import FileFormatError, InputError
 from motherlode.fileformat import atomic_write
-from motherlode.ml.trainer import Trainer
+from motherlode.ml.trainer import ManualForward, Trainer, manual_gradients_enabled
 
 __all__ = [
     "TRAINER_OPTIONS",
@@ -266,9 +266,16 @@ class Estimator:
         data_val: dict[str, np.ndarray] | None,
         device: str | torch.device | None,
         trainer_options: dict[str, Any],
+        manual: ManualForward | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Create the model if needed and train it with :class:`~motherlode.ml.trainer.Trainer`."""
+        """Create the model if needed and train it with :class:`~motherlode.ml.trainer.Trainer`.
+
+        ``manual`` (a hand-written backward pass, see :data:`~motherlode.ml.trainer.ManualForward`) is used
+        where the network supports it and :func:`~motherlode.ml.trainer.manual_gradients_enabled` says so.
+        """
         model = self.model if self.model is not None else self._create_model()
+        if not (manual_gradients_enabled() and getattr(model, "supports_manual_gradients", False)):
+            manual = None
         if self._training_capture is not None:  # prepare_training: hand over instead of training
             setup = TrainingSetup(self, loss, dict(data), data_val, device, dict(trainer_options))
             self._training_capture.append(setup)
@@ -281,7 +288,8 @@ class Estimator:
             self.n_observables,
             self.n_parameters,
         )
-        return Trainer(model, loss, forward, device=device).train(data, data_val, **trainer_options)
+        trainer = Trainer(model, loss, forward, device=device, manual=manual)
+        return trainer.train(data, data_val, **trainer_options)
 
     # ------------------------------------------------------------------ scaling
 

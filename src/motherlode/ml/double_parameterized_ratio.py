@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -23,7 +23,7 @@ from motherlode.ml.base import (
 )
 from motherlode.ml.losses import get_double_loss
 from motherlode.ml.networks import DenseNetwork, differentiable, parameter_gradients
-from motherlode.ml.trainer import EVALUATION_BATCH
+from motherlode.ml.trainer import EVALUATION_BATCH, Backward
 
 __all__ = ["DoubleParameterizedRatioEstimator", "DoubleParameterizedRatioModel"]
 
@@ -84,6 +84,41 @@ class DoubleParameterizedRatioModel(DenseNetwork):
         t_hat0, t_hat1 = parameter_gradients(log_r_hat, (theta0, theta1), create_graph)
         return log_r_hat, t_hat0, t_hat1
 
+    def forward_manual(
+        self, theta0: torch.Tensor, theta1: torch.Tensor, x: torch.Tensor, track_score: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None, Callable[..., list[torch.Tensor]]]:
+        """As :meth:`forward`, without autograd, with ``backward(grad_log_r_hat, grad_t_hat0, grad_t_hat1)``.
+
+        Both orders of the hypotheses run as one batch of ``2n`` rows. ``backward`` returns the loss gradient
+        with respect to each of ``self.parameters()``. Needs :attr:`supports_manual_gradients`.
+        """
+        n, p = len(x), self.n_parameters
+        inputs = torch.cat((torch.cat((theta0, theta1, x), dim=1), torch.cat((theta1, theta0, x), dim=1)))
+        outputs, tangent, run = self.forward_pass(inputs, 2 * p if track_score else 0)
+        with torch.no_grad():
+            log_r_hat = outputs[:n] - outputs[n:]
+            if tangent is not None:  # f01 - f10, differentiated by theta0 and by theta1
+                t_hat0 = tangent[:n, :p, 0] - tangent[n:, p:, 0]
+                t_hat1 = tangent[:n, p:, 0] - tangent[n:, :p, 0]
+
+        def backward(
+            grad_log_r_hat: torch.Tensor, grad_t_hat0: torch.Tensor | None, grad_t_hat1: torch.Tensor | None
+        ) -> list[torch.Tensor]:
+            grad_outputs = torch.cat((grad_log_r_hat, -grad_log_r_hat))
+            grad_tangent = None
+            if tangent is not None:
+                zero = torch.zeros_like(grad_log_r_hat.expand(-1, p))
+                g0 = zero if grad_t_hat0 is None else grad_t_hat0
+                g1 = zero if grad_t_hat1 is None else grad_t_hat1
+                grad_tangent = torch.cat((torch.cat((g0, g1), dim=1), -torch.cat((g1, g0), dim=1)))[
+                    :, :, None
+                ]
+            return self.backward_pass(run, grad_outputs, grad_tangent)
+
+        if tangent is None:
+            return log_r_hat, None, None, backward
+        return log_r_hat, t_hat0, t_hat1, backward
+
 
 def _double_forward(
     model: nn.Module, batch: dict[str, torch.Tensor], need_score: bool, create_graph: bool
@@ -95,6 +130,18 @@ def _double_forward(
     if t0 is not None:
         out["t_hat0"], out["t_hat1"] = t0, t1
     return out
+
+
+def _double_manual(
+    model: nn.Module, batch: dict[str, torch.Tensor], need_score: bool
+) -> tuple[dict[str, torch.Tensor], Backward]:
+    log_r_hat, t0, t1, backward = model.forward_manual(
+        batch["theta0"], batch["theta1"], batch["x"], track_score=need_score
+    )
+    out = {"log_r_hat": log_r_hat}
+    if t0 is not None:
+        out["t_hat0"], out["t_hat1"] = t0, t1
+    return out, lambda grads: backward(grads["log_r_hat"], grads.get("t_hat0"), grads.get("t_hat1"))
 
 
 class DoubleParameterizedRatioEstimator(ConditionalEstimator):
@@ -211,7 +258,7 @@ class DoubleParameterizedRatioEstimator(ConditionalEstimator):
         data_val = None if val is None else self._package(val, loss.requires, _THETAS)
         self._set_dimensions(data["x"].shape[1], data["theta0"].shape[1])
         options = {k: arguments[k] for k in TRAINER_OPTIONS}
-        return self._fit(loss, _double_forward, data, data_val, device, options)
+        return self._fit(loss, _double_forward, data, data_val, device, options, manual=_double_manual)
 
     # ------------------------------------------------------------------ evaluation
 

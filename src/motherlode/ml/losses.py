@@ -1,7 +1,9 @@
 """Loss functions of the likelihood-ratio methods, one class per method.
 
 Every loss is a callable ``loss(outputs, batch) -> dict`` mapping component names to scalar tensors; its
-``total`` method weights and sums them. ``outputs`` holds the network outputs (``"log_r_hat"`` of shape
+``total`` method weights and sums them, and its ``gradients`` method gives the derivatives of the total with
+respect to the network outputs in closed form (used with the networks' hand-written backward passes; the
+base class falls back to autograd). ``outputs`` holds the network outputs (``"log_r_hat"`` of shape
 ``(n, 1)`` and, for methods with a score term, ``"t_hat"`` of shape ``(n, P)``); ``batch`` holds the training
 data (``"y"``, ``"r_xz"``, ``"t_xz"``, ...). Each class declares which augmented data it needs in ``requires``
 and whether it needs the network's score in ``needs_score``.
@@ -47,6 +49,7 @@ __all__ = [
     "get_double_loss",
     "get_loss",
     "score_mse_numerator",
+    "score_mse_numerator_gradient",
 ]
 
 logger = logging.getLogger(__name__)
@@ -63,9 +66,21 @@ def score_mse_numerator(t_hat: torch.Tensor, t_xz: torch.Tensor, y: torch.Tensor
     return (mask * (t_hat - t_xz) ** 2).sum() / (n_num * t_hat.shape[1])
 
 
+def score_mse_numerator_gradient(t_hat: torch.Tensor, t_xz: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The derivative of :func:`score_mse_numerator` with respect to ``t_hat``."""
+    mask = (1.0 - y).reshape(-1, 1)
+    scale = mask.sum().clamp_min(1.0).mul_(t_hat.shape[1] / 2.0)
+    return (t_hat - t_xz).mul_(mask).div_(scale)
+
+
 def _xe(log_r_hat: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Binary cross-entropy of ``s_hat = sigmoid(-log r_hat)`` against ``target``, on logits."""
     return F.binary_cross_entropy_with_logits(-log_r_hat, target)
+
+
+def _xe_gradient(log_r_hat: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The derivative of :func:`_xe` with respect to ``log_r_hat``: ``(target - s_hat) / n``."""
+    return torch.sigmoid(log_r_hat).add_(target - 1.0).div_(log_r_hat.numel())
 
 
 def _rolr(log_r_hat: torch.Tensor, r_xz: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -75,6 +90,17 @@ def _rolr(log_r_hat: torch.Tensor, r_xz: torch.Tensor, y: torch.Tensor) -> torch
     num = F.mse_loss((1.0 - y) * torch.exp(-log_r_hat), (1.0 - y) / r_xz)
     den = F.mse_loss(y * torch.exp(log_r_hat), y * r_xz)
     return num + den
+
+
+def _rolr_gradient(log_r_hat: torch.Tensor, r_xz: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The derivative of :func:`_rolr` with respect to ``log_r_hat`` (zero where the clamp is active)."""
+    inside = (log_r_hat >= -_LOG_R_CLAMP) & (log_r_hat <= _LOG_R_CLAMP)
+    log_r_hat = log_r_hat.clamp(-_LOG_R_CLAMP, _LOG_R_CLAMP)
+    r_xz = r_xz.clamp(math.exp(-_LOG_R_CLAMP), math.exp(_LOG_R_CLAMP))
+    inverse, ratio, numerator = torch.exp(-log_r_hat), torch.exp(log_r_hat), 1.0 - y
+    num = numerator * numerator * inverse * (1.0 / r_xz - inverse)
+    den = y * y * ratio * (ratio - r_xz)
+    return (num + den).mul_(inside).mul_(2.0 / log_r_hat.numel())
 
 
 class Loss:
@@ -107,6 +133,18 @@ class Loss:
         weights = self.weights
         return sum(weights[k] * v for k, v in components.items())  # type: ignore[return-value]
 
+    def gradients(self, outputs: Tensors, batch: Tensors) -> Tensors:
+        """Derivatives of the total loss with respect to each of ``outputs`` (by autograd here; the loss
+        classes of the methods give them in closed form)."""
+        leaves = {key: value.detach().requires_grad_() for key, value in outputs.items()}
+        with torch.enable_grad():
+            total = self.total(self(leaves, batch))
+        grads = torch.autograd.grad(total, list(leaves.values()), allow_unused=True)
+        return {
+            key: torch.zeros_like(leaf) if grad is None else grad
+            for (key, leaf), grad in zip(leaves.items(), grads, strict=True)
+        }
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(alpha={self.alpha})"
 
@@ -119,6 +157,9 @@ class CarlLoss(Loss):
 
     def __call__(self, outputs: Tensors, batch: Tensors) -> Tensors:
         return {"xe": _xe(outputs["log_r_hat"], batch["y"])}
+
+    def gradients(self, outputs: Tensors, batch: Tensors) -> Tensors:
+        return {"log_r_hat": _xe_gradient(outputs["log_r_hat"], batch["y"])}
 
 
 class RolrLoss(Loss):
@@ -134,6 +175,9 @@ class RolrLoss(Loss):
     def __call__(self, outputs: Tensors, batch: Tensors) -> Tensors:
         return {"mse_r": _rolr(outputs["log_r_hat"], batch["r_xz"], batch["y"])}
 
+    def gradients(self, outputs: Tensors, batch: Tensors) -> Tensors:
+        return {"log_r_hat": _rolr_gradient(outputs["log_r_hat"], batch["r_xz"], batch["y"])}
+
 
 class AliceLoss(Loss):
     """ALICE: cross-entropy of ``s_hat`` against the joint ``s(x,z) = 1/(1 + r(x,z))``."""
@@ -143,6 +187,9 @@ class AliceLoss(Loss):
 
     def __call__(self, outputs: Tensors, batch: Tensors) -> Tensors:
         return {"xe": _xe(outputs["log_r_hat"], 1.0 / (1.0 + batch["r_xz"]))}
+
+    def gradients(self, outputs: Tensors, batch: Tensors) -> Tensors:
+        return {"log_r_hat": _xe_gradient(outputs["log_r_hat"], 1.0 / (1.0 + batch["r_xz"]))}
 
 
 class _WithScore(Loss):
@@ -159,6 +206,13 @@ class _WithScore(Loss):
         components = self.base(self.alpha)(outputs, batch)
         components["mse_score"] = score_mse_numerator(outputs["t_hat"], batch["t_xz"], batch["y"])
         return components
+
+    def gradients(self, outputs: Tensors, batch: Tensors) -> Tensors:
+        grads = self.base(self.alpha).gradients(outputs, batch)
+        grads["t_hat"] = score_mse_numerator_gradient(outputs["t_hat"], batch["t_xz"], batch["y"]).mul_(
+            self.alpha
+        )
+        return grads
 
 
 class CascalLoss(_WithScore):
@@ -253,6 +307,15 @@ class _WithScore2(Loss):
         # t_xz1 is the joint score at theta1, d log p(x,z|theta1) / d theta1 = -d log r(x,z) / d theta1
         components["mse_score1"] = score_mse_numerator(-outputs["t_hat1"], batch["t_xz1"], 1.0 - y)
         return components
+
+    def gradients(self, outputs: Tensors, batch: Tensors) -> Tensors:
+        grads = self.base(self.alpha).gradients(outputs, batch)
+        y = batch["y"]
+        grads["t_hat0"] = score_mse_numerator_gradient(outputs["t_hat0"], batch["t_xz0"], y).mul_(self.alpha)
+        grads["t_hat1"] = score_mse_numerator_gradient(-outputs["t_hat1"], batch["t_xz1"], 1.0 - y).mul_(
+            -self.alpha
+        )
+        return grads
 
 
 class Cascal2Loss(_WithScore2):

@@ -22,7 +22,7 @@ from motherlode.ml.base import (
 )
 from motherlode.ml.losses import get_loss
 from motherlode.ml.networks import ParameterizedRatioModel
-from motherlode.ml.trainer import EVALUATION_BATCH
+from motherlode.ml.trainer import EVALUATION_BATCH, Backward
 
 __all__ = ["ParameterizedRatioEstimator"]
 
@@ -39,6 +39,16 @@ def _ratio_forward(
     if t_hat is not None:
         out["t_hat"] = t_hat
     return out
+
+
+def _ratio_manual(
+    model: nn.Module, batch: dict[str, torch.Tensor], need_score: bool
+) -> tuple[dict[str, torch.Tensor], Backward]:
+    log_r_hat, t_hat, backward = model.forward_manual(batch["theta"], batch["x"], track_score=need_score)
+    out = {"log_r_hat": log_r_hat}
+    if t_hat is not None:
+        out["t_hat"] = t_hat
+    return out, lambda grads: backward(grads["log_r_hat"], grads.get("t_hat"))
 
 
 class ParameterizedRatioEstimator(ConditionalEstimator):
@@ -168,7 +178,7 @@ class ParameterizedRatioEstimator(ConditionalEstimator):
         data_val = None if val is None else self._package(val, loss.requires)
         self._set_dimensions(data["x"].shape[1], data["theta"].shape[1])
         options = {k: arguments[k] for k in TRAINER_OPTIONS}
-        return self._fit(loss, _ratio_forward, data, data_val, device, options)
+        return self._fit(loss, _ratio_forward, data, data_val, device, options, manual=_ratio_manual)
 
     # ------------------------------------------------------------------ evaluation
 

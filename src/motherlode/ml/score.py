@@ -35,7 +35,7 @@ from motherlode.ml.base import (
 )
 from motherlode.ml.losses import Loss
 from motherlode.ml.networks import DenseNetwork
-from motherlode.ml.trainer import EVALUATION_BATCH
+from motherlode.ml.trainer import EVALUATION_BATCH, Backward
 
 __all__ = ["NUISANCE_MODES", "SallyLoss", "ScoreEstimator"]
 
@@ -64,10 +64,20 @@ class SallyLoss(Loss):
     def __call__(self, outputs: Tensors, batch: Tensors) -> Tensors:
         return {"mse_score": F.mse_loss(outputs["t_hat"], batch["t_xz"])}
 
+    def gradients(self, outputs: Tensors, batch: Tensors) -> Tensors:
+        t_hat = outputs["t_hat"]
+        return {"t_hat": (t_hat - batch["t_xz"]).mul_(2.0 / t_hat.numel())}
+
 
 def _score_forward(model: nn.Module, batch: Tensors, need_score: bool, create_graph: bool) -> Tensors:
     del need_score, create_graph
     return {"t_hat": model(batch["x"])}
+
+
+def _score_manual(model: nn.Module, batch: Tensors, need_score: bool) -> tuple[Tensors, Backward]:
+    del need_score
+    t_hat, _, run = model.forward_pass(batch["x"])
+    return {"t_hat": t_hat}, lambda grads: model.backward_pass(run, grads["t_hat"])
 
 
 class ScoreEstimator(Estimator):
@@ -177,7 +187,7 @@ class ScoreEstimator(Estimator):
         data_val = None if val is None else self._package(val)
         self._set_dimensions(data["x"].shape[1], data["t_xz"].shape[1])
         options = {k: arguments[k] for k in TRAINER_OPTIONS}
-        return self._fit(SallyLoss(), _score_forward, data, data_val, device, options)
+        return self._fit(SallyLoss(), _score_forward, data, data_val, device, options, manual=_score_manual)
 
     def _package(self, arrays: dict[str, np.ndarray | None]) -> dict[str, np.ndarray]:
         return {"x": self._select_features(self._transform_inputs(arrays["x"])), "t_xz": arrays["t_xz"]}  # type: ignore[arg-type,dict-item]

@@ -1,12 +1,18 @@
 """The training loop shared by the neural estimators.
 
-The data stay on the device as tensors for the whole training; batches are slices of a shuffled index
-permutation (no per-sample ``DataLoader``, no worker processes). On CUDA the training step (forward pass,
-loss, backward pass, gradient clipping and optimiser step) is captured once as a CUDA graph and replayed
-for every full batch, which removes the kernel-launch overhead that dominates small networks; the last,
-shorter batch of an epoch runs eagerly. The loop is generic: an estimator passes
-a ``forward(model, batch, need_score, create_graph) -> outputs`` function and a
-:class:`~motherlode.ml.losses.Loss`.
+The data stay on the device as tensors for the whole training (no per-sample ``DataLoader``, no worker
+processes). The loop is generic: an estimator passes a ``forward(model, batch, need_score, create_graph) ->
+outputs`` function and a :class:`~motherlode.ml.losses.Loss`, and where its network allows, a ``manual``
+function that returns the outputs with a hand-written backward pass (see :mod:`motherlode.ml.networks`).
+
+On the CPU, a step of these small networks costs what its operations cost to dispatch, so the loop keeps
+their number low: the data are shuffled once per epoch and the batches are contiguous slices; networks
+with a manual backward pass are differentiated through it (the loss stays autograd's); the parameters live
+in one flat buffer that :class:`~motherlode.ml.optim.FlatOptimizer` updates in a few operations; and
+small networks run on one thread. On CUDA the training step (forward pass, loss, backward pass, gradient
+clipping and optimiser step) is captured once as a CUDA graph and replayed for every full batch, which
+removes the kernel-launch overhead that dominates small networks; the last, shorter batch of an epoch runs
+eagerly.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from torch import nn
 
 from motherlode.errors import InputError, MotherlodeError
 from motherlode.ml.losses import Loss
+from motherlode.ml.optim import FlatOptimizer
 from motherlode.progress import progress_bar
 
 __all__ = [
@@ -33,6 +40,8 @@ __all__ = [
     "TrainingError",
     "learning_rate",
     "make_optimizer",
+    "manual_gradients_enabled",
+    "release_optimizer",
     "resolve_device",
     "set_learning_rate",
     "uses_cuda_graphs",
@@ -41,6 +50,11 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 Forward = Callable[[nn.Module, dict[str, torch.Tensor], bool, bool], dict[str, torch.Tensor]]
+Backward = Callable[[dict[str, torch.Tensor]], list[torch.Tensor]]
+ManualForward = Callable[[nn.Module, dict[str, torch.Tensor], bool], tuple[dict[str, torch.Tensor], Backward]]
+"""``manual(model, batch, need_score) -> (outputs, backward)``: the outputs, computed without an autograd
+graph, and ``backward(grad_outputs)``, the loss gradient with respect to each of ``model.parameters()`` from
+the loss gradients with respect to the outputs."""
 
 _VERBOSE_FRACTIONS = {"all": None, "many": 50, "some": 20, "few": 5}
 EVALUATION_BATCH = 100_000
@@ -75,39 +89,40 @@ def _verbose_every(verbose: str, n_epochs: int) -> int | None:
     return 1 if parts is None else max(round(n_epochs / parts), 1)
 
 
+Optimizer = torch.optim.Optimizer | FlatOptimizer
+
+
 def make_optimizer(
     params: list[torch.Tensor],
     optimizer: str,
     lr: float,
     nesterov_momentum: float | None = None,
     capturable_on: torch.device | None = None,
-) -> torch.optim.Optimizer:
+) -> Optimizer:
     """The optimiser of the training loops: ``"amsgrad"``, ``"adam"`` or ``"sgd"`` (Nesterov with momentum).
 
-    Adam and AMSGrad are fused into one kernel per step where the torch build supports it (the same update;
-    on CPU with torch >= 2.4 a small-network step is about 15 % faster). With ``capturable_on`` (a CUDA
-    device) Adam keeps its state and learning rate on that device, so that its step can be captured in a
-    CUDA graph; change its learning rate with :func:`set_learning_rate`.
+    A :class:`~motherlode.ml.optim.FlatOptimizer` (call its ``release`` after training), except with
+    ``capturable_on`` (a CUDA device): then a fused ``torch.optim.Adam`` that keeps its state and learning
+    rate on that device, so that its step can be captured in a CUDA graph. Change the learning rate of
+    either with :func:`set_learning_rate`.
 
     Raises
     ------
     InputError
-        For an unknown optimiser name.
+        For an unknown optimiser name, or ``capturable_on`` with SGD.
     """
-    if optimizer in ("amsgrad", "adam"):
-        amsgrad = optimizer == "amsgrad"
-        if capturable_on is not None:
-            lr_tensor = torch.tensor(lr, dtype=torch.float32, device=capturable_on)
-            return torch.optim.Adam(params, lr=lr_tensor, amsgrad=amsgrad, fused=True, capturable=True)
-        try:
-            return torch.optim.Adam(params, lr=lr, amsgrad=amsgrad, fused=True)
-        except (RuntimeError, TypeError):
-            return torch.optim.Adam(params, lr=lr, amsgrad=amsgrad)
-    if optimizer == "sgd":
-        if nesterov_momentum:
-            return torch.optim.SGD(params, lr=lr, momentum=nesterov_momentum, nesterov=True)
-        return torch.optim.SGD(params, lr=lr)
-    raise InputError(f"Unknown optimizer {optimizer!r}; expected amsgrad, adam or sgd")
+    if capturable_on is None:
+        return FlatOptimizer(params, optimizer, lr, nesterov_momentum)
+    if optimizer not in ("amsgrad", "adam"):
+        raise InputError(f"Only Adam and AMSGrad steps can be captured in a CUDA graph, not {optimizer!r}")
+    lr_tensor = torch.tensor(lr, dtype=torch.float32, device=capturable_on)
+    return torch.optim.Adam(params, lr=lr_tensor, amsgrad=optimizer == "amsgrad", fused=True, capturable=True)
+
+
+def release_optimizer(opt: Optimizer) -> None:
+    """Give the parameters of a :class:`~motherlode.ml.optim.FlatOptimizer` their own storage back."""
+    if isinstance(opt, FlatOptimizer):
+        opt.release()
 
 
 def uses_cuda_graphs(device: str | torch.device | None, cuda_graphs: bool | None = None) -> bool:
@@ -121,7 +136,16 @@ def uses_cuda_graphs(device: str | torch.device | None, cuda_graphs: bool | None
     return bool(cuda_graphs) and resolve_device(device).type == "cuda"
 
 
-def set_learning_rate(opt: torch.optim.Optimizer, lr: float) -> None:
+def manual_gradients_enabled() -> bool:
+    """Whether the estimators train through their hand-written backward passes where they have one.
+
+    True unless the environment variable ``MOTHERLODE_MANUAL_GRADIENTS`` is ``0`` (then autograd
+    differentiates every network, as a cross-check).
+    """
+    return os.environ.get("MOTHERLODE_MANUAL_GRADIENTS", "1") != "0"
+
+
+def set_learning_rate(opt: Optimizer, lr: float) -> None:
     """Set the learning rate of every parameter group (in place where it is a tensor)."""
     for group in opt.param_groups:
         if isinstance(group["lr"], torch.Tensor):
@@ -141,7 +165,7 @@ class _GraphedStep:
         self,
         trainer: Trainer,
         batch: dict[str, torch.Tensor],
-        opt: torch.optim.Optimizer,
+        opt: Optimizer,
         clip_gradient: float | None,
     ) -> None:
         self.static = {k: v.clone() for k, v in batch.items()}
@@ -212,6 +236,10 @@ class Trainer:
         The loss object (declares the data it needs and whether it needs the score).
     forward : callable
         ``forward(model, batch, need_score, create_graph)`` returning the outputs dict the loss expects.
+    manual : callable, optional
+        ``manual(model, batch, need_score) -> (outputs, backward)`` (see :data:`ManualForward`): the same
+        outputs with a hand-written backward pass, used for the CPU and eager steps and for validation.
+        The estimators pass it where their network supports it.
     device : str or torch.device, optional
         ``"auto"`` (default): CUDA when available.
     dtype : torch.dtype, optional
@@ -230,12 +258,14 @@ class Trainer:
         device: str | torch.device | None = "auto",
         dtype: torch.dtype = torch.float32,
         cuda_graphs: bool | None = None,
+        manual: ManualForward | None = None,
     ) -> None:
         self.device = resolve_device(device)
         self.dtype = dtype
         self.model = model.to(self.device)
         self.loss = loss
         self.forward = forward
+        self.manual = manual
         self.cuda_graphs = uses_cuda_graphs(self.device, cuda_graphs)
         self._graph: _GraphedStep | None = None
         self._eager_full_steps = 0
@@ -280,7 +310,7 @@ class Trainer:
 
     # ---------------------------------------------------------------- optimisation
 
-    def _optimizer(self, optimizer: str, lr: float, nesterov_momentum: float | None) -> torch.optim.Optimizer:
+    def _optimizer(self, optimizer: str, lr: float, nesterov_momentum: float | None) -> Optimizer:
         params = [p for p in self.model.parameters() if p.requires_grad]
         if optimizer not in ("amsgrad", "adam"):
             self.cuda_graphs = False  # only Adam's step is captured
@@ -297,10 +327,18 @@ class Trainer:
         components = self.loss(outputs, batch)
         return self.loss.total(components), components
 
+    def _manual_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict, dict, Backward]:
+        """Loss, components, outputs and the backward pass of ``manual``'s outputs (no autograd graph)."""
+        assert self.manual is not None
+        outputs, backward = self.manual(self.model, batch, self.loss.needs_score)
+        with torch.no_grad():
+            components = self.loss(outputs, batch)
+            return self.loss.total(components), components, outputs, backward
+
     def _train_epoch(
         self,
         data: dict[str, torch.Tensor],
-        opt: torch.optim.Optimizer,
+        opt: Optimizer,
         batch_size: int,
         clip_gradient: float | None,
         bar,
@@ -309,22 +347,38 @@ class Trainer:
         n = len(next(iter(data.values())))
         perm = torch.randperm(n).to(self.device)
         running = torch.zeros((), device=self.device, dtype=torch.float64)
+        if not self.cuda_graphs:  # one gather per epoch, then contiguous slices
+            shuffled = {k: v[perm] for k, v in data.items()}
+            for start in range(0, n, batch_size):
+                batch = {k: v[start : start + batch_size] for k, v in shuffled.items()}
+                size = len(next(iter(batch.values())))
+                running.add_(self._eager_step(batch, opt, clip_gradient, full=size == batch_size), alpha=size)
+                bar.update(size)
+            return float(running) / n
         for start in range(0, n, batch_size):
             idx = perm[start : start + batch_size]
             if self._graph is not None and len(idx) == batch_size:
                 loss = self._graph(data, idx)
             else:
-                loss = self._eager_step(data, idx, opt, clip_gradient, full=len(idx) == batch_size)
+                batch = {k: v[idx] for k, v in data.items()}
+                loss = self._eager_step(batch, opt, clip_gradient, full=len(idx) == batch_size)
             running += loss.double() * len(idx)
             bar.update(len(idx))
         return float(running) / n
 
     def _step(
-        self, batch: dict[str, torch.Tensor], opt: torch.optim.Optimizer, clip_gradient: float | None
+        self, batch: dict[str, torch.Tensor], opt: Optimizer, clip_gradient: float | None
     ) -> torch.Tensor:
         """Forward, loss, backward, clipping and optimiser step on ``batch`` (gradients must be zero/None)."""
+        if self.manual is not None and isinstance(opt, FlatOptimizer):
+            loss, _, outputs, backward = self._manual_loss(batch)
+            opt.step(backward(self.loss.gradients(outputs, batch)), clip_gradient=clip_gradient)
+            return loss
         loss, _ = self._batch_loss(batch, create_graph=True)
         loss.backward()
+        if isinstance(opt, FlatOptimizer):
+            opt.step(clip_gradient=clip_gradient)
+            return loss.detach()
         if clip_gradient is not None:
             nn.utils.clip_grad_norm_(self.model.parameters(), clip_gradient)
         opt.step()
@@ -332,13 +386,11 @@ class Trainer:
 
     def _eager_step(
         self,
-        data: dict[str, torch.Tensor],
-        idx: torch.Tensor,
-        opt: torch.optim.Optimizer,
+        batch: dict[str, torch.Tensor],
+        opt: Optimizer,
         clip_gradient: float | None,
         full: bool,
     ) -> torch.Tensor:
-        batch = {k: v[idx] for k, v in data.items()}
         # once a graph holds the gradient tensors they must be zeroed in place, never replaced
         opt.zero_grad(set_to_none=self._graph is None)
         if not (self.cuda_graphs and self._graph is None and full):
@@ -354,9 +406,7 @@ class Trainer:
             self._capture(batch, opt, clip_gradient)
         return loss
 
-    def _capture(
-        self, batch: dict[str, torch.Tensor], opt: torch.optim.Optimizer, clip_gradient: float | None
-    ) -> None:
+    def _capture(self, batch: dict[str, torch.Tensor], opt: Optimizer, clip_gradient: float | None) -> None:
         try:
             self._graph = _GraphedStep(self, batch, opt, clip_gradient)
         except RuntimeError as exc:  # an operation that cannot be captured, e.g. a host synchronisation
@@ -371,10 +421,13 @@ class Trainer:
         self.model.eval()
         n = len(next(iter(data.values())))
         total, parts = 0.0, {}
-        with torch.set_grad_enabled(self.loss.needs_score):
+        with torch.set_grad_enabled(self.loss.needs_score and self.manual is None):
             for start in range(0, n, batch_size):
                 batch = {k: v[start : start + batch_size] for k, v in data.items()}
-                loss, components = self._batch_loss(batch, create_graph=False)
+                if self.manual is not None:
+                    loss, components, _, _ = self._manual_loss(batch)
+                else:
+                    loss, components = self._batch_loss(batch, create_graph=False)
                 m = len(next(iter(batch.values())))
                 total += float(loss.detach()) * m
                 for k, v in components.items():
@@ -450,11 +503,12 @@ class Trainer:
                 return self._run_epochs(split, opt, schedule, stopping, bar_enabled=verbose != "none")
             finally:
                 self._graph, self._eager_full_steps = None, 0  # frees the graph's memory pool
+                release_optimizer(opt)
 
     def _run_epochs(
         self,
         split: _Split,
-        opt: torch.optim.Optimizer,
+        opt: Optimizer,
         schedule: _Schedule,
         stopping: tuple[bool, int | None],
         bar_enabled: bool,
