@@ -545,6 +545,32 @@ def test_load_estimator_errors(tmp_path):
         load_estimator(tmp_path / "none")
 
 
+def test_estimator_classes_register_by_type(monkeypatch):
+    from motherlode.ml.base import ESTIMATOR_CLASSES, estimator_class
+
+    assert set(ESTIMATOR_CLASSES) == {
+        "parameterized_ratio",
+        "double_parameterized_ratio",
+        "score",
+        "likelihood",
+        "morphing_aware_ratio",
+        "quadratic_morphing_aware_ratio",
+    }
+    monkeypatch.setattr("motherlode.ml.base.ESTIMATOR_CLASSES", dict(ESTIMATOR_CLASSES))
+    from motherlode.ml import base
+
+    class ForestEstimator(ScoreEstimator):
+        estimator_type = "forest"
+
+    class Unregistered(ScoreEstimator):  # inherits its parent's type, registers nothing
+        pass
+
+    assert base.ESTIMATOR_CLASSES["forest"] is ForestEstimator
+    assert estimator_class({"estimator_type": "forest"}) is ForestEstimator
+    assert estimator_class({"estimator_type": "score"}) is ScoreEstimator
+    assert Unregistered not in base.ESTIMATOR_CLASSES.values()
+
+
 def test_ensemble_from_file_names(saved_estimators, caplog):
     prefix, original = saved_estimators["score"]
     with caplog.at_level(logging.DEBUG, logger="motherlode.ml"):

@@ -16,10 +16,9 @@ import torch
 
 from motherlode.ml import DoubleParameterizedRatioEstimator, ParameterizedRatioEstimator, ScoreEstimator
 from motherlode.ml.double_parameterized_ratio import DoubleParameterizedRatioModel
-from motherlode.ml.losses import DOUBLE_LOSSES, LOSSES, Loss
+from motherlode.ml.losses import DOUBLE_LOSSES, LOSSES, Loss, SallyLoss
 from motherlode.ml.networks import DenseNetwork, ParameterizedRatioModel
 from motherlode.ml.optim import FlatOptimizer
-from motherlode.ml.score import SallyLoss
 
 MANUAL_ACTIVATIONS = ("tanh", "sigmoid", "relu", "lrelu", "elu", "selu", "softplus", "log_sigmoid")
 
@@ -297,3 +296,21 @@ def test_training_does_not_import_torch_dynamo():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_prepare_training_then_fit_is_train():
+    data = _toy(600)
+    kwargs = {"method": "alices", **data, "n_epochs": 2, "verbose": "none"}
+    torch.manual_seed(4)
+    direct = ParameterizedRatioEstimator(n_hidden=(8,))
+    losses_direct = direct.train(**kwargs)
+    torch.manual_seed(4)
+    staged = ParameterizedRatioEstimator(n_hidden=(8,))
+    setup = staged.prepare_training(kwargs.pop("method"), **kwargs)
+    assert staged.model is not None and staged.x_scaling_means is not None  # prepared, not trained
+    assert setup.options["n_epochs"] == 2 and setup.manual is not None and setup.loss.method == "alices"
+    losses_staged = staged.fit(setup)
+    for a, b in zip(losses_direct, losses_staged, strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(TypeError):
+        staged.prepare_training(method="alices", unknown_option=1)

@@ -14,13 +14,15 @@ Every file is written atomically (a temporary file in the same directory, then :
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
 import pickle
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -29,17 +31,21 @@ from torch import nn
 
 from motherlode.errors import FileFormatError, InputError
 from motherlode.fileformat import atomic_write
-from motherlode.ml.trainer import ManualForward, Trainer, manual_gradients_enabled
+from motherlode.ml.trainer import Forward, ManualForward, Trainer, manual_gradients_enabled
 
 __all__ = [
+    "ESTIMATOR_CLASSES",
     "TRAINER_OPTIONS",
     "ConditionalEstimator",
     "Estimator",
     "TheresAGoodReasonThisDoesntWork",
     "TrainingSetup",
+    "estimator_class",
     "load_array",
+    "load_saved_estimator",
     "load_training_arrays",
     "shuffle_together",
+    "train_arguments",
 ]
 
 logger = logging.getLogger(__name__)
@@ -52,14 +58,27 @@ ArrayLike = np.ndarray | str | os.PathLike | None
 
 @dataclass
 class TrainingSetup:
-    """What :meth:`Estimator.train` hands to the training loop (see :meth:`Estimator.prepare_training`)."""
+    """A prepared training (:meth:`Estimator.prepare_training`): what :meth:`Estimator.fit` hands to the loop.
+
+    ``loss`` is the method's :class:`~motherlode.ml.losses.Loss`, ``forward`` and ``manual`` the network's
+    outputs by autograd and with a hand-written backward pass (see :class:`~motherlode.ml.trainer.Trainer`),
+    ``data`` and ``data_val`` the scaled training and explicit validation arrays, ``options`` the arguments of
+    :meth:`Trainer.train <motherlode.ml.trainer.Trainer.train>`.
+    """
 
     estimator: Estimator
     loss: Any
+    forward: Forward
     data: dict[str, np.ndarray]
     data_val: dict[str, np.ndarray] | None
     device: Any
     options: dict[str, Any] = field(default_factory=dict)
+    manual: ManualForward | None = None
+
+
+def train_arguments(local_variables: dict[str, Any]) -> SimpleNamespace:
+    """The arguments of a ``train`` method by name, from its ``locals()`` taken first thing."""
+    return SimpleNamespace(**{k: v for k, v in local_variables.items() if k not in ("self", "__class__")})
 
 
 class TheresAGoodReasonThisDoesntWork(InputError):
@@ -155,6 +174,10 @@ def _scaling(a: np.ndarray, transform: bool) -> tuple[np.ndarray, np.ndarray]:
     return means, stds
 
 
+ESTIMATOR_CLASSES: dict[str, type[Estimator]] = {}
+"""The estimator class of each ``estimator_type`` (every subclass that sets one registers itself)."""
+
+
 class Estimator:
     """Abstract base of every neural estimator.
 
@@ -172,6 +195,11 @@ class Estimator:
 
     estimator_type: str = ""
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "estimator_type" in cls.__dict__ and cls.estimator_type:
+            ESTIMATOR_CLASSES[cls.estimator_type] = cls
+
     def __init__(
         self,
         features: Sequence[int] | None = None,
@@ -188,12 +216,11 @@ class Estimator:
         self.n_parameters: int | None = None
         self.x_scaling_means: np.ndarray | None = None
         self.x_scaling_stds: np.ndarray | None = None
-        self._training_capture: list[TrainingSetup] | None = None
 
     # ------------------------------------------------------------------ interface
 
     def train(self, *args: Any, **kwargs: Any) -> Any:
-        """Train the estimator (signature depends on the estimator)."""
+        """Train the estimator (its signature depends on the estimator): prepare, then :meth:`fit`."""
         raise NotImplementedError
 
     def evaluate_log_likelihood(self, *args: Any, **kwargs: Any) -> Any:
@@ -241,55 +268,61 @@ class Estimator:
                 f"estimator {self.n_observables} and {self.n_parameters}"
             )
 
-    def prepare_training(self, **train_kwargs: Any) -> TrainingSetup:
-        """Run :meth:`train`'s preparation without training, and return what the training loop would get.
+    def _prepare(self, args: SimpleNamespace) -> TrainingSetup:
+        """:meth:`train`'s preparation from its arguments (each estimator defines it)."""
+        raise NotImplementedError
 
-        Loading, checks, scaling, feature selection and packaging run exactly as in ``train(**train_kwargs)``
-        (so the scaling is set), and the network is created if there is none; the loop itself does not run.
-        Used to train several estimators together (:mod:`motherlode.ml.stacked`).
+    def prepare_training(self, *args: Any, **kwargs: Any) -> TrainingSetup:
+        """Prepare a training without running it: what :meth:`train` would hand to the training loop.
+
+        Takes :meth:`train`'s arguments. Loading, checks, scaling, feature selection and packaging run
+        exactly as in ``train`` (so the scaling is set), and the network is created if there is none.
+        :meth:`fit` then trains; :mod:`motherlode.ml.stacked` trains several setups together.
         """
-        captured: list[TrainingSetup] = []
-        self._training_capture = captured
-        try:
-            self.train(**train_kwargs)
-        finally:
-            self._training_capture = None
-        if len(captured) != 1:
-            raise InputError(f"{type(self).__name__}.train did not reach the training loop exactly once")
-        return captured[0]
+        bound = inspect.signature(self.train).bind(*args, **kwargs)
+        bound.apply_defaults()
+        return self._prepare(SimpleNamespace(**bound.arguments))
 
-    def _fit(
+    def _training_setup(
         self,
         loss: Any,
-        forward: Callable[..., Any],
+        forward: Forward,
         data: dict[str, np.ndarray],
         data_val: dict[str, np.ndarray] | None,
-        device: str | torch.device | None,
-        trainer_options: dict[str, Any],
+        args: SimpleNamespace,
         manual: ManualForward | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Create the model if needed and train it with :class:`~motherlode.ml.trainer.Trainer`.
+    ) -> TrainingSetup:
+        """The setup of a prepared training; creates the network if there is none."""
+        if self.model is None:
+            self._create_model()
+        options = {key: getattr(args, key) for key in TRAINER_OPTIONS}
+        return TrainingSetup(self, loss, forward, data, data_val, args.device, options, manual)
 
-        ``manual`` (a hand-written backward pass, see :data:`~motherlode.ml.trainer.ManualForward`) is used
-        where the network supports it and :func:`~motherlode.ml.trainer.manual_gradients_enabled` says so.
+    def fit(self, setup: TrainingSetup) -> tuple[np.ndarray, np.ndarray]:
+        """Train on a prepared setup (:meth:`prepare_training`) with :class:`~motherlode.ml.trainer.Trainer`.
+
+        The setup's hand-written backward pass (``manual``, see :data:`~motherlode.ml.trainer.ManualForward`)
+        is used where the network supports it and :func:`~motherlode.ml.trainer.manual_gradients_enabled`.
+
+        Returns
+        -------
+        train_losses, val_losses : ndarray
+            Loss per epoch.
         """
-        model = self.model if self.model is not None else self._create_model()
+        model = self._check_model()
+        manual = setup.manual
         if not (manual_gradients_enabled() and getattr(model, "supports_manual_gradients", False)):
             manual = None
-        if self._training_capture is not None:  # prepare_training: hand over instead of training
-            setup = TrainingSetup(self, loss, dict(data), data_val, device, dict(trainer_options))
-            self._training_capture.append(setup)
-            return np.zeros(0), np.zeros(0)
         logger.info(
             "Training %s (%s) on %s samples: %s observables, %s outputs or parameters",
             type(self).__name__,
-            getattr(loss, "method", type(loss).__name__),
-            len(data["x"]),
+            getattr(setup.loss, "method", type(setup.loss).__name__),
+            len(setup.data["x"]),
             self.n_observables,
             self.n_parameters,
         )
-        trainer = Trainer(model, loss, forward, device=device, manual=manual)
-        return trainer.train(data, data_val, **trainer_options)
+        trainer = Trainer(model, setup.loss, setup.forward, device=setup.device, manual=manual)
+        return trainer.train(setup.data, setup.data_val, **setup.options)
 
     # ------------------------------------------------------------------ scaling
 
@@ -454,9 +487,10 @@ class Estimator:
         """The network's state dict from the file's (inverse of :meth:`_state_dict_to_file`)."""
         return state
 
-    def _accepts_settings(self, settings: dict[str, Any]) -> bool:
+    @classmethod
+    def _accepts_settings(cls, settings: dict[str, Any]) -> bool:
         """Whether :meth:`load` can rebuild this class from ``settings`` (default: same type)."""
-        return settings.get("estimator_type") == self.estimator_type
+        return settings.get("estimator_type") == cls.estimator_type
 
 
 class ConditionalEstimator(Estimator):
@@ -538,3 +572,54 @@ class ConditionalEstimator(Estimator):
             arrays.get("theta_means"),
             arrays.get("theta_stds"),
         )
+
+
+def estimator_class(settings: dict[str, Any], source: str = "the settings") -> type[Estimator]:
+    """The class that loads an estimator with these settings (``<filename>_settings.json`` contents).
+
+    The one registered class (:data:`ESTIMATOR_CLASSES`) that accepts them: the class of ``estimator_type``,
+    or for MadMiner's morphing-aware files (``"parameterized_ratio"`` with a ``morphing_matrix``) the
+    morphing-aware estimator.
+
+    Raises
+    ------
+    FileFormatError
+        If ``estimator_type`` is missing or unknown (the message names ``source``).
+    """
+    estimator_type = settings.get("estimator_type")
+    if estimator_type is None:
+        raise FileFormatError(f"{source} has no estimator_type")
+    matches = [cls for cls in ESTIMATOR_CLASSES.values() if cls._accepts_settings(settings)]
+    if len(matches) != 1:
+        raise FileFormatError(
+            f"{source} has the unknown estimator_type {estimator_type!r}; expected one of "
+            f"{', '.join(ESTIMATOR_CLASSES)}"
+        )
+    return matches[0]
+
+
+def load_saved_estimator(filename: str | os.PathLike) -> Estimator:
+    """Load a single saved estimator of any registered class (see :func:`estimator_class`).
+
+    Raises
+    ------
+    FileFormatError
+        If the settings file is missing or unreadable, or names an unknown type.
+    """
+    settings_file = f"{filename}_settings.json"
+    try:
+        with open(settings_file, encoding="utf-8") as handle:
+            settings = json.load(handle)
+    except FileNotFoundError:
+        raise FileFormatError(
+            f"No estimator at {str(filename)!r}: {settings_file!r} does not exist"
+        ) from None
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise FileFormatError(f"Cannot read {settings_file!r}: {exc}") from exc
+    if not isinstance(settings, dict):
+        raise FileFormatError(f"{settings_file!r} does not hold a settings object")
+    cls = estimator_class(settings, repr(settings_file))
+    logger.debug("Loading %s from %s", cls.__name__, filename)
+    estimator = cls()
+    estimator.load(filename)
+    return estimator

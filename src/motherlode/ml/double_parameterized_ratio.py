@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -12,17 +12,18 @@ from torch import nn
 
 from motherlode.errors import InputError
 from motherlode.ml.base import (
-    TRAINER_OPTIONS,
     ArrayLike,
     ConditionalEstimator,
     TheresAGoodReasonThisDoesntWork,
+    TrainingSetup,
     _as_2d,
     load_array,
     load_training_arrays,
     shuffle_together,
+    train_arguments,
 )
 from motherlode.ml.losses import get_double_loss
-from motherlode.ml.networks import DenseNetwork, differentiable, parameter_gradients
+from motherlode.ml.networks import DoubleParameterizedRatioModel
 from motherlode.ml.trainer import EVALUATION_BATCH, Backward
 
 __all__ = ["DoubleParameterizedRatioEstimator", "DoubleParameterizedRatioModel"]
@@ -31,93 +32,6 @@ logger = logging.getLogger(__name__)
 
 _REQUIRED = ("x", "y", "theta0", "theta1")
 _THETAS = ("theta0", "theta1")
-
-
-class DoubleParameterizedRatioModel(DenseNetwork):
-    """``(theta0, theta1, x) -> log r_hat = f(theta0, theta1, x) - f(theta1, theta0, x)`` (antisymmetric).
-
-    The scores ``t_hat0 = d log r_hat / d theta0`` and ``t_hat1 = d log r_hat / d theta1`` come from autograd.
-
-    Parameters
-    ----------
-    n_observables, n_parameters : int
-        Dimensions of x and of each theta.
-    n_hidden : sequence of int
-        Hidden layer sizes of f.
-    activation : str, optional
-        Activation name. Default ``"tanh"``.
-    dropout_prob : float, optional
-        Dropout probability. Default 0.
-    """
-
-    def __init__(
-        self,
-        n_observables: int,
-        n_parameters: int,
-        n_hidden: Sequence[int],
-        activation: str = "tanh",
-        dropout_prob: float = 0.0,
-    ) -> None:
-        super().__init__(int(n_observables) + 2 * int(n_parameters), n_hidden, 1, activation, dropout_prob)
-        self.n_observables = int(n_observables)
-        self.n_parameters = int(n_parameters)
-
-    def forward(  # type: ignore[override]
-        self,
-        theta0: torch.Tensor,
-        theta1: torch.Tensor,
-        x: torch.Tensor,
-        track_score: bool = True,
-        create_graph: bool = True,
-    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-        """``log r_hat`` ``(n, 1)`` and, if ``track_score``, the scores ``(n, P)`` at theta0 and theta1.
-
-        All inputs are already scaled; ``create_graph`` keeps the score graph for training.
-        """
-        if track_score:
-            theta0, theta1 = differentiable(theta0), differentiable(theta1)
-        f01 = super().forward(torch.cat((theta0, theta1, x), dim=1))
-        f10 = super().forward(torch.cat((theta1, theta0, x), dim=1))
-        log_r_hat = f01 - f10
-        if not track_score:
-            return log_r_hat, None, None
-        t_hat0, t_hat1 = parameter_gradients(log_r_hat, (theta0, theta1), create_graph)
-        return log_r_hat, t_hat0, t_hat1
-
-    def forward_manual(
-        self, theta0: torch.Tensor, theta1: torch.Tensor, x: torch.Tensor, track_score: bool = True
-    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None, Callable[..., list[torch.Tensor]]]:
-        """As :meth:`forward`, without autograd, with ``backward(grad_log_r_hat, grad_t_hat0, grad_t_hat1)``.
-
-        Both orders of the hypotheses run as one batch of ``2n`` rows. ``backward`` returns the loss gradient
-        with respect to each of ``self.parameters()``. Needs :attr:`supports_manual_gradients`.
-        """
-        n, p = len(x), self.n_parameters
-        inputs = torch.cat((torch.cat((theta0, theta1, x), dim=1), torch.cat((theta1, theta0, x), dim=1)))
-        outputs, tangent, run = self.forward_pass(inputs, 2 * p if track_score else 0)
-        with torch.no_grad():
-            log_r_hat = outputs[:n] - outputs[n:]
-            if tangent is not None:  # f01 - f10, differentiated by theta0 and by theta1
-                t_hat0 = tangent[:n, :p, 0] - tangent[n:, p:, 0]
-                t_hat1 = tangent[:n, p:, 0] - tangent[n:, :p, 0]
-
-        def backward(
-            grad_log_r_hat: torch.Tensor, grad_t_hat0: torch.Tensor | None, grad_t_hat1: torch.Tensor | None
-        ) -> list[torch.Tensor]:
-            grad_outputs = torch.cat((grad_log_r_hat, -grad_log_r_hat))
-            grad_tangent = None
-            if tangent is not None:
-                zero = torch.zeros_like(grad_log_r_hat.expand(-1, p))
-                g0 = zero if grad_t_hat0 is None else grad_t_hat0
-                g1 = zero if grad_t_hat1 is None else grad_t_hat1
-                grad_tangent = torch.cat((torch.cat((g0, g1), dim=1), -torch.cat((g1, g0), dim=1)))[
-                    :, :, None
-                ]
-            return self.backward_pass(run, grad_outputs, grad_tangent)
-
-        if tangent is None:
-            return log_r_hat, None, None, backward
-        return log_r_hat, t_hat0, t_hat1, backward
 
 
 def _double_forward(
@@ -230,35 +144,40 @@ class DoubleParameterizedRatioEstimator(ConditionalEstimator):
         train_losses, val_losses : ndarray
             Loss per epoch.
         """
-        del n_workers
-        arguments = locals()
-        loss = get_double_loss(method, alpha)
-        values = {"x": x, "y": y, "theta0": theta0, "theta1": theta1, "r_xz": r_xz, "t_xz0": t_xz0}
-        arrays = load_training_arrays(values | {"t_xz1": t_xz1}, _REQUIRED, memmap, limit_samplesize)
-        self._check_required(method, loss.requires, arrays)
-        external = (
-            x_val is not None and y_val is not None and theta0_val is not None and theta1_val is not None
-        )
+        return self.fit(self._prepare(train_arguments(locals())))
+
+    def _prepare(self, args: SimpleNamespace) -> TrainingSetup:
+        """:meth:`train`'s preparation: load, check, scale and package the data (``args``: its arguments)."""
+        loss = get_double_loss(args.method, args.alpha)
+        values = {"x": args.x, "y": args.y, "theta0": args.theta0, "theta1": args.theta1, "r_xz": args.r_xz}
+        values |= {"t_xz0": args.t_xz0, "t_xz1": args.t_xz1}
+        arrays = load_training_arrays(values, _REQUIRED, args.memmap, args.limit_samplesize)
+        self._check_required(args.method, loss.requires, arrays)
         val = None
-        if external:
-            values_val = {"x": x_val, "y": y_val, "theta0": theta0_val, "theta1": theta1_val}
-            values_val |= {"r_xz": r_xz_val, "t_xz0": t_xz0_val, "t_xz1": t_xz1_val}
-            val = load_training_arrays(values_val, _REQUIRED, memmap)
-            self._check_required(method, loss.requires, val, "_val")
-        self.initialize_input_transform(arrays["x"], transform=scale_inputs, overwrite=False)
+        given = (args.x_val, args.y_val, args.theta0_val, args.theta1_val)
+        if all(value is not None for value in given):
+            values_val = {
+                "x": args.x_val,
+                "y": args.y_val,
+                "theta0": args.theta0_val,
+                "theta1": args.theta1_val,
+            }
+            values_val |= {"r_xz": args.r_xz_val, "t_xz0": args.t_xz0_val, "t_xz1": args.t_xz1_val}
+            val = load_training_arrays(values_val, _REQUIRED, args.memmap)
+            self._check_required(args.method, loss.requires, val, "_val")
+        self.initialize_input_transform(arrays["x"], transform=args.scale_inputs, overwrite=False)
         self.initialize_parameter_transform(
-            np.concatenate([arrays["theta0"], arrays["theta1"]]), transform=scale_parameters
+            np.concatenate([arrays["theta0"], arrays["theta1"]]), transform=args.scale_parameters
         )
         data = self._package(arrays, loss.requires, _THETAS)
-        if shuffle_labels:
+        if args.shuffle_labels:
             logger.info("Shuffling labels")
             keys = [k for k in ("y", "r_xz", "t_xz0", "t_xz1") if k in data]
             for key, arr in zip(keys, shuffle_together(*(data[k] for k in keys)), strict=True):
                 data[key] = arr
         data_val = None if val is None else self._package(val, loss.requires, _THETAS)
         self._set_dimensions(data["x"].shape[1], data["theta0"].shape[1])
-        options = {k: arguments[k] for k in TRAINER_OPTIONS}
-        return self._fit(loss, _double_forward, data, data_val, device, options, manual=_double_manual)
+        return self._training_setup(loss, _double_forward, data, data_val, args, manual=_double_manual)
 
     # ------------------------------------------------------------------ evaluation
 

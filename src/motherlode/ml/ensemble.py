@@ -13,7 +13,7 @@ file layout: ``folder/ensemble.json`` plus ``folder/estimator_{i}_*``). Differen
   arrays are never modified in place;
 * the Fisher information works for every category whose members give a score (MadMiner: score and
   single-parameterized ratio ensembles only);
-* members are loaded with :func:`~motherlode.ml.lookup.load_estimator`, so morphing-aware members come
+* members are loaded with :func:`~motherlode.ml.base.load_saved_estimator`, so morphing-aware members come
   back as morphing-aware estimators; ``Ensemble(["path/to/estimator", ...])`` loads file names;
 * :meth:`Ensemble.save` writes into a temporary folder next to the target and then moves it into place;
 * :meth:`Ensemble.train_all` trains members of one architecture together as one stacked network
@@ -37,7 +37,8 @@ from typing import Any
 import numpy as np
 
 from motherlode.errors import FileFormatError, InputError
-from motherlode.ml.base import ArrayLike, Estimator, _as_2d, load_array
+from motherlode.ml import stacked
+from motherlode.ml.base import ArrayLike, Estimator, _as_2d, load_array, load_saved_estimator
 from motherlode.ml.double_parameterized_ratio import DoubleParameterizedRatioEstimator
 from motherlode.ml.likelihood import LikelihoodEstimator
 from motherlode.ml.parameterized_ratio import ParameterizedRatioEstimator
@@ -134,7 +135,7 @@ class Ensemble:
     ----------
     estimators : list of Estimator or str, optional
         The members: estimator instances (trained or not) or file prefixes / ensemble folders that are loaded
-        with :func:`~motherlode.ml.lookup.load_estimator`. All must be of one category: all
+        with :func:`~motherlode.ml.base.load_saved_estimator`. All must be of one category: all
         :class:`~motherlode.ml.score.ScoreEstimator`, all single-parameterized
         :class:`~motherlode.ml.parameterized_ratio.ParameterizedRatioEstimator` (morphing-aware ones
         included; methods may differ), all :class:`~motherlode.ml.double_parameterized_ratio.
@@ -200,12 +201,9 @@ class Ensemble:
         if isinstance(estimator, Estimator):
             return estimator
         if isinstance(estimator, (str, os.PathLike)):
-            from motherlode.ml.lookup import load_estimator
-
-            loaded = load_estimator(estimator)
-            if isinstance(loaded, Ensemble):
-                raise EnsembleError(f"{str(estimator)!r} is an ensemble folder, not a single estimator")
-            return loaded
+            if Path(estimator).is_dir():
+                raise EnsembleError(f"{str(estimator)!r} is a folder (an ensemble?), not a single estimator")
+            return load_saved_estimator(estimator)
         raise EnsembleError(
             f"Ensemble members must be Estimator instances or file names, got {type(estimator).__name__}"
         )
@@ -314,8 +312,6 @@ class Ensemble:
 
     def _train_stacked(self, per_member: list[dict[str, Any]], required: bool) -> list[Any] | None:
         """Train the members together; None (or EnsembleError if ``required``) when that is not possible."""
-        from motherlode.ml import stacked
-
         reason = stacked.stackable_reason(self.estimators)
         if not reason and any(
             m.keys() != per_member[0].keys() or not all(stacked.same_value(m[k], per_member[0][k]) for k in m)
@@ -636,7 +632,7 @@ class Ensemble:
     def load(self, folder: str | os.PathLike) -> None:
         """Load an ensemble saved by :meth:`save` (or by MadMiner) from ``folder``.
 
-        Each member is loaded with :func:`~motherlode.ml.lookup.load_estimator` (so its own
+        Each member is loaded with :func:`~motherlode.ml.base.load_saved_estimator` (so its own
         ``estimator_type`` decides the class). The ensemble is only changed when everything loaded.
 
         Raises
@@ -646,8 +642,6 @@ class Ensemble:
         EnsembleError
             If the members are inconsistent.
         """
-        from motherlode.ml.lookup import load_estimator
-
         path = Path(folder) / "ensemble.json"
         try:
             settings = json.loads(path.read_text(encoding="utf-8"))
@@ -660,9 +654,7 @@ class Ensemble:
         logger.info("Found %s ensemble with %s estimators", estimator_type, n_estimators)
         members = []
         for i in range(n_estimators):
-            member = load_estimator(Path(folder) / f"estimator_{i}")
-            if isinstance(member, Ensemble):
-                raise FileFormatError(f"{Path(folder) / f'estimator_{i}'} is a folder, not an estimator")
+            member = load_saved_estimator(Path(folder) / f"estimator_{i}")
             if estimator_category(member) != estimator_type:
                 raise FileFormatError(
                     f"Member {i} of {str(folder)!r} is a {estimator_category(member)} estimator, but "

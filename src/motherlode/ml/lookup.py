@@ -10,58 +10,17 @@ unknown types raise :class:`~motherlode.errors.FileFormatError` naming the file.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
 
 from motherlode.errors import FileFormatError
-from motherlode.ml.base import Estimator
-from motherlode.ml.double_parameterized_ratio import DoubleParameterizedRatioEstimator
+from motherlode.ml.base import ESTIMATOR_CLASSES, Estimator, estimator_class, load_saved_estimator
 from motherlode.ml.ensemble import Ensemble
-from motherlode.ml.likelihood import LikelihoodEstimator
-from motherlode.ml.morphing_aware import MorphingAwareRatioEstimator, QuadraticMorphingAwareRatioEstimator
-from motherlode.ml.parameterized_ratio import ParameterizedRatioEstimator
-from motherlode.ml.score import ScoreEstimator
 
-__all__ = ["ESTIMATOR_CLASSES", "load_estimator"]
+__all__ = ["ESTIMATOR_CLASSES", "estimator_class", "load_estimator"]
 
 logger = logging.getLogger(__name__)
-
-ESTIMATOR_CLASSES: dict[str, type[Estimator]] = {
-    cls.estimator_type: cls
-    for cls in (
-        ParameterizedRatioEstimator,
-        DoubleParameterizedRatioEstimator,
-        ScoreEstimator,
-        LikelihoodEstimator,
-        MorphingAwareRatioEstimator,
-        QuadraticMorphingAwareRatioEstimator,
-    )
-}
-"""The estimator class for each ``estimator_type`` of a settings file."""
-
-
-def estimator_class(settings: dict, source: str = "the settings") -> type[Estimator]:
-    """The class that loads an estimator with these settings (``<filename>_settings.json`` contents).
-
-    Raises
-    ------
-    FileFormatError
-        If ``estimator_type`` is missing or unknown (the message names ``source``).
-    """
-    estimator_type = settings.get("estimator_type")
-    if estimator_type is None:
-        raise FileFormatError(f"{source} has no estimator_type")
-    if estimator_type == ParameterizedRatioEstimator.estimator_type and "morphing_matrix" in settings:
-        return MorphingAwareRatioEstimator  # MadMiner 0.9 saves morphing-aware estimators like this
-    try:
-        return ESTIMATOR_CLASSES[estimator_type]
-    except (KeyError, TypeError):
-        raise FileFormatError(
-            f"{source} has the unknown estimator_type {estimator_type!r}; expected one of "
-            f"{', '.join(ESTIMATOR_CLASSES)}"
-        ) from None
 
 
 def load_estimator(filename: str | os.PathLike) -> Estimator | Ensemble:
@@ -77,7 +36,8 @@ def load_estimator(filename: str | os.PathLike) -> Estimator | Ensemble:
     -------
     Estimator or Ensemble
         An :class:`~motherlode.ml.ensemble.Ensemble` if ``filename`` is a folder, else the estimator of the
-        class named by ``estimator_type`` in the settings file.
+        class that ``estimator_type`` in the settings file names (see
+        :func:`~motherlode.ml.base.estimator_class`).
 
     Raises
     ------
@@ -89,20 +49,9 @@ def load_estimator(filename: str | os.PathLike) -> Estimator | Ensemble:
         ensemble.load(filename)
         return ensemble
     settings_file = f"{filename}_settings.json"
-    try:
-        with open(settings_file, encoding="utf-8") as handle:
-            settings = json.load(handle)
-    except FileNotFoundError:
+    if not Path(settings_file).exists():
         raise FileFormatError(
-            f"No estimator at {str(filename)!r}: {settings_file!r} does not exist and "
-            f"{str(filename)!r} is no ensemble folder"
-        ) from None
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise FileFormatError(f"Cannot read {settings_file!r}: {exc}") from exc
-    if not isinstance(settings, dict):
-        raise FileFormatError(f"{settings_file!r} does not hold a settings object")
-    cls = estimator_class(settings, repr(settings_file))
-    logger.debug("Loading %s from %s", cls.__name__, filename)
-    estimator = cls()
-    estimator.load(filename)
-    return estimator
+            f"No estimator at {str(filename)!r}: {settings_file!r} does not exist and {str(filename)!r} "
+            "is no ensemble folder"
+        )
+    return load_saved_estimator(filename)

@@ -362,3 +362,61 @@ def get_double_loss(method: str, alpha: float = 1.0) -> Loss:
     except KeyError:
         raise InputError(f"Unknown method {method!r}; expected one of {', '.join(DOUBLE_LOSSES)}") from None
     return cls(alpha)
+
+
+# ---------------------------------------------------------------------- score and density estimators
+
+
+class SallyLoss(Loss):
+    """SALLY / SALLINO: mean squared error of ``t_hat(x)`` against the joint score ``t_xz``."""
+
+    method = "sally"
+    requires = ("t_xz",)
+    needs_score = False
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return {"mse_score": 1.0}
+
+    def __call__(self, outputs: Tensors, batch: Tensors) -> Tensors:
+        return {"mse_score": F.mse_loss(outputs["t_hat"], batch["t_xz"])}
+
+    def gradients(self, outputs: Tensors, batch: Tensors) -> Tensors:
+        t_hat = outputs["t_hat"]
+        return {"t_hat": (t_hat - batch["t_xz"]).mul_(2.0 / t_hat.numel())}
+
+
+class NdeLoss(Loss):
+    """NDE: negative mean log density ``-mean log p_hat(x|theta)`` (of the scaled observables)."""
+
+    method = "nde"
+    requires: tuple[str, ...] = ()
+    needs_score = False
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return {"nll": 1.0}
+
+    def __call__(self, outputs: Tensors, batch: Tensors) -> Tensors:
+        return {"nll": -outputs["log_p_hat"].mean()}
+
+
+class ScandalLoss(NdeLoss):
+    """SCANDAL: NDE plus ``alpha`` times the mean squared error of ``t_hat`` against the joint score."""
+
+    method = "scandal"
+    requires = ("t_xz",)
+    needs_score = True
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return {"nll": 1.0, "mse_score": self.alpha}
+
+    def __call__(self, outputs: Tensors, batch: Tensors) -> Tensors:
+        components = super().__call__(outputs, batch)
+        components["mse_score"] = F.mse_loss(outputs["t_hat"], batch["t_xz"])
+        return components
+
+
+LIKELIHOOD_METHODS: dict[str, type[Loss]] = {"nde": NdeLoss, "scandal": ScandalLoss}
+"""Loss class per method name of :class:`LikelihoodEstimator`."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -11,14 +12,15 @@ from torch import nn
 
 from motherlode.errors import InputError
 from motherlode.ml.base import (
-    TRAINER_OPTIONS,
     ArrayLike,
     ConditionalEstimator,
     TheresAGoodReasonThisDoesntWork,
+    TrainingSetup,
     _as_2d,
     load_array,
     load_training_arrays,
     shuffle_together,
+    train_arguments,
 )
 from motherlode.ml.losses import get_loss
 from motherlode.ml.networks import ParameterizedRatioModel
@@ -77,7 +79,8 @@ class ParameterizedRatioEstimator(ConditionalEstimator):
     def _state_dict_from_file(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return {k: v for k, v in state.items() if not k.startswith("append.")}
 
-    def _accepts_settings(self, settings: dict[str, Any]) -> bool:
+    @classmethod
+    def _accepts_settings(cls, settings: dict[str, Any]) -> bool:
         # MadMiner saves morphing-aware estimators as "parameterized_ratio" with a morphing matrix
         return super()._accepts_settings(settings) and "morphing_matrix" not in settings
 
@@ -156,29 +159,31 @@ class ParameterizedRatioEstimator(ConditionalEstimator):
         train_losses, val_losses : ndarray
             Loss per epoch.
         """
-        del n_workers
-        arguments = locals()
-        loss = get_loss(method, alpha)
-        values = {"x": x, "y": y, "theta": theta, "r_xz": r_xz, "t_xz": t_xz}
-        arrays = load_training_arrays(values, _REQUIRED, memmap, limit_samplesize)
-        self._check_required(method, loss.requires, arrays)
-        external = x_val is not None and y_val is not None and theta_val is not None
-        values_val = {"x": x_val, "y": y_val, "theta": theta_val, "r_xz": r_xz_val, "t_xz": t_xz_val}
-        val = load_training_arrays(values_val, _REQUIRED, memmap) if external else None
-        if val is not None:
-            self._check_required(method, loss.requires, val, "_val")
-        self.initialize_input_transform(arrays["x"], transform=scale_inputs, overwrite=False)
-        self.initialize_parameter_transform(arrays["theta"], transform=scale_parameters)
+        return self.fit(self._prepare(train_arguments(locals())))
+
+    def _prepare(self, args: SimpleNamespace) -> TrainingSetup:
+        """:meth:`train`'s preparation: load, check, scale and package the data (``args``: its arguments)."""
+        loss = get_loss(args.method, args.alpha)
+        values = {"x": args.x, "y": args.y, "theta": args.theta, "r_xz": args.r_xz, "t_xz": args.t_xz}
+        arrays = load_training_arrays(values, _REQUIRED, args.memmap, args.limit_samplesize)
+        self._check_required(args.method, loss.requires, arrays)
+        val = None
+        if args.x_val is not None and args.y_val is not None and args.theta_val is not None:
+            values_val = {"x": args.x_val, "y": args.y_val, "theta": args.theta_val}
+            values_val |= {"r_xz": args.r_xz_val, "t_xz": args.t_xz_val}
+            val = load_training_arrays(values_val, _REQUIRED, args.memmap)
+            self._check_required(args.method, loss.requires, val, "_val")
+        self.initialize_input_transform(arrays["x"], transform=args.scale_inputs, overwrite=False)
+        self.initialize_parameter_transform(arrays["theta"], transform=args.scale_parameters)
         data = self._package(arrays, loss.requires)
-        if shuffle_labels:
+        if args.shuffle_labels:
             logger.info("Shuffling labels")
             keys = [k for k in ("y", "r_xz", "t_xz") if k in data]
             for key, arr in zip(keys, shuffle_together(*(data[k] for k in keys)), strict=True):
                 data[key] = arr
         data_val = None if val is None else self._package(val, loss.requires)
         self._set_dimensions(data["x"].shape[1], data["theta"].shape[1])
-        options = {k: arguments[k] for k in TRAINER_OPTIONS}
-        return self._fit(loss, _ratio_forward, data, data_val, device, options, manual=_ratio_manual)
+        return self._training_setup(loss, _ratio_forward, data, data_val, args, manual=_ratio_manual)
 
     # ------------------------------------------------------------------ evaluation
 

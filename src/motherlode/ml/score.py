@@ -16,24 +16,25 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from motherlode.errors import InputError
 from motherlode.fileformat import atomic_write
 from motherlode.ml.base import (
-    TRAINER_OPTIONS,
     ArrayLike,
     Estimator,
     TheresAGoodReasonThisDoesntWork,
+    TrainingSetup,
     load_training_arrays,
     shuffle_together,
+    train_arguments,
 )
-from motherlode.ml.losses import Loss
+from motherlode.ml.losses import SallyLoss
 from motherlode.ml.networks import DenseNetwork
 from motherlode.ml.trainer import EVALUATION_BATCH, Backward
 
@@ -48,25 +49,6 @@ NUISANCE_MODES: tuple[str, ...] = ("auto", "keep", "profile", "project")
 SCORE_METHODS: tuple[str, ...] = ("sally", "sallino")
 
 Tensors = dict[str, torch.Tensor]
-
-
-class SallyLoss(Loss):
-    """SALLY / SALLINO: mean squared error of ``t_hat(x)`` against the joint score ``t_xz``."""
-
-    method = "sally"
-    requires = ("t_xz",)
-    needs_score = False
-
-    @property
-    def weights(self) -> dict[str, float]:
-        return {"mse_score": 1.0}
-
-    def __call__(self, outputs: Tensors, batch: Tensors) -> Tensors:
-        return {"mse_score": F.mse_loss(outputs["t_hat"], batch["t_xz"])}
-
-    def gradients(self, outputs: Tensors, batch: Tensors) -> Tensors:
-        t_hat = outputs["t_hat"]
-        return {"t_hat": (t_hat - batch["t_xz"]).mul_(2.0 / t_hat.numel())}
 
 
 def _score_forward(model: nn.Module, batch: Tensors, need_score: bool, create_graph: bool) -> Tensors:
@@ -171,23 +153,25 @@ class ScoreEstimator(Estimator):
         train_losses, val_losses : ndarray
             Loss per epoch.
         """
-        del n_workers
-        if method not in SCORE_METHODS:
-            raise InputError(f"Unknown method {method!r}; expected one of {', '.join(SCORE_METHODS)}")
-        arguments = locals()
-        arrays = load_training_arrays({"x": x, "t_xz": t_xz}, ("x", "t_xz"), memmap, limit_samplesize)
+        return self.fit(self._prepare(train_arguments(locals())))
+
+    def _prepare(self, args: SimpleNamespace) -> TrainingSetup:
+        """:meth:`train`'s preparation: load, check, scale and package the data (``args``: its arguments)."""
+        if args.method not in SCORE_METHODS:
+            raise InputError(f"Unknown method {args.method!r}; expected one of {', '.join(SCORE_METHODS)}")
+        values = {"x": args.x, "t_xz": args.t_xz}
+        arrays = load_training_arrays(values, ("x", "t_xz"), args.memmap, args.limit_samplesize)
         val = None
-        if x_val is not None and t_xz_val is not None:
-            val = load_training_arrays({"x": x_val, "t_xz": t_xz_val}, ("x", "t_xz"), memmap)
-        self.initialize_input_transform(arrays["x"], transform=scale_inputs, overwrite=False)
+        if args.x_val is not None and args.t_xz_val is not None:
+            val = load_training_arrays({"x": args.x_val, "t_xz": args.t_xz_val}, ("x", "t_xz"), args.memmap)
+        self.initialize_input_transform(arrays["x"], transform=args.scale_inputs, overwrite=False)
         data = self._package(arrays)
-        if shuffle_labels:
+        if args.shuffle_labels:
             logger.info("Shuffling labels")
             (data["t_xz"],) = shuffle_together(data["t_xz"])
         data_val = None if val is None else self._package(val)
         self._set_dimensions(data["x"].shape[1], data["t_xz"].shape[1])
-        options = {k: arguments[k] for k in TRAINER_OPTIONS}
-        return self._fit(SallyLoss(), _score_forward, data, data_val, device, options, manual=_score_manual)
+        return self._training_setup(SallyLoss(), _score_forward, data, data_val, args, manual=_score_manual)
 
     def _package(self, arrays: dict[str, np.ndarray | None]) -> dict[str, np.ndarray]:
         return {"x": self._select_features(self._transform_inputs(arrays["x"])), "t_xz": arrays["t_xz"]}  # type: ignore[arg-type,dict-item]

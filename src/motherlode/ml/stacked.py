@@ -24,7 +24,6 @@ all of one class) with the same architecture and training arguments, and activat
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 from collections.abc import Callable, Sequence
@@ -38,7 +37,12 @@ from motherlode.errors import InputError
 from motherlode.ml.base import Estimator, TrainingSetup
 from motherlode.ml.double_parameterized_ratio import DoubleParameterizedRatioEstimator
 from motherlode.ml.losses import Loss
-from motherlode.ml.networks import DenseNetwork, differentiable, parameter_gradients
+from motherlode.ml.networks.dense import (
+    StackedDenseNetwork,
+    differentiable,
+    parameter_gradients,
+    stacking_reason,
+)
 from motherlode.ml.parameterized_ratio import ParameterizedRatioEstimator
 from motherlode.ml.score import ScoreEstimator
 from motherlode.ml.trainer import (
@@ -76,85 +80,6 @@ FitCall = TrainingSetup  # what one member's ``train`` hands to the loop
 def capture_fit(estimator: Estimator, kwargs: dict[str, Any]) -> FitCall:
     """Run ``estimator.train(**kwargs)`` up to the training loop (:meth:`Estimator.prepare_training`)."""
     return estimator.prepare_training(**kwargs)
-
-
-class StackedDenseNetwork(nn.Module):
-    """``K`` :class:`~motherlode.ml.networks.DenseNetwork` s of one architecture as one module.
-
-    Maps ``(K, n, n_inputs)`` to ``(K, n, n_outputs)``; member ``k`` uses the weights of ``networks[k]``.
-
-    Parameters
-    ----------
-    networks : sequence of DenseNetwork
-        The members (their weights are copied).
-
-    Raises
-    ------
-    InputError
-        If the architectures differ or an activation has parameters (PReLU).
-    """
-
-    def __init__(self, networks: Sequence[DenseNetwork]) -> None:
-        super().__init__()
-        reason = _architecture_reason(networks)
-        if reason:
-            raise InputError(reason)
-        first = networks[0]
-        n_layers = len(first.layers)
-        with torch.no_grad():
-            self.weights = nn.ParameterList(
-                nn.Parameter(torch.stack([n.layers[i].weight.detach().T for n in networks]).contiguous())
-                for i in range(n_layers)
-            )
-            self.biases = nn.ParameterList(
-                nn.Parameter(torch.stack([n.layers[i].bias.detach()[None, :] for n in networks]).contiguous())
-                for i in range(n_layers)
-            )
-        self.activations = copy.deepcopy(first.activations)
-        self.dropout = copy.deepcopy(first.dropout)
-
-    @property
-    def n_members(self) -> int:
-        return self.weights[0].shape[0]
-
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        h = inputs
-        last = len(self.weights) - 1
-        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
-            h = torch.baddbmm(b, h, w)
-            if i < last:
-                h = self.dropout(self.activations[i](h))
-        return h
-
-    def copy_to(self, networks: Sequence[DenseNetwork]) -> None:
-        """Write member ``k``'s weights into ``networks[k]`` (moved to this module's device)."""
-        with torch.no_grad():
-            for k, net in enumerate(networks):
-                net.to(self.weights[0].device)
-                for i, layer in enumerate(net.layers):
-                    layer.weight.copy_(self.weights[i][k].T)
-                    layer.bias.copy_(self.biases[i][k, 0])
-
-
-def _architecture_reason(networks: Sequence[nn.Module]) -> str:
-    """Why the networks cannot be stacked ('' if they can)."""
-    if not networks:
-        return "no networks"
-    if any(type(n) is not type(networks[0]) for n in networks) or not isinstance(networks[0], DenseNetwork):
-        return "the networks are not all DenseNetworks of one class"
-    shapes = {tuple(tuple(p.shape) for p in n.parameters()) for n in networks}
-    if len(shapes) != 1:
-        return "the networks have different architectures"
-    first = networks[0]
-    if any(len(list(a.parameters())) for a in first.activations):
-        return "an activation function has parameters"
-    kinds = {
-        (tuple(type(a) for a in n.activations), type(n.dropout), getattr(n.dropout, "p", 0.0))
-        for n in networks
-    }
-    if len(kinds) != 1:
-        return "the networks have different activations or dropout"
-    return ""
 
 
 def stackable_reason(estimators: Sequence[Estimator]) -> str:
@@ -199,7 +124,7 @@ def calls_reason(calls: Sequence[FitCall]) -> str:
         for a, b in ((call.data, first.data), (call.data_val or {}, first.data_val or {})):
             if a.keys() != b.keys() or not all(same_value(a[k], b[k]) for k in a):
                 return "the members train on different data"
-    reason = _architecture_reason([c.estimator.model for c in calls])  # type: ignore[misc]
+    reason = stacking_reason([c.estimator.model for c in calls])  # type: ignore[misc]
     if reason:
         return reason
     if first.options.get("optimizer", "amsgrad") not in ("amsgrad", "adam", "sgd"):

@@ -36,6 +36,9 @@ from motherlode.progress import progress_bar
 
 __all__ = [
     "EVALUATION_BATCH",
+    "Backward",
+    "Forward",
+    "ManualForward",
     "Trainer",
     "TrainingError",
     "learning_rate",
@@ -50,6 +53,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 Forward = Callable[[nn.Module, dict[str, torch.Tensor], bool, bool], dict[str, torch.Tensor]]
+"""``forward(model, batch, need_score, create_graph) -> outputs``: the loss's inputs, by autograd."""
 Backward = Callable[[dict[str, torch.Tensor]], list[torch.Tensor]]
 ManualForward = Callable[[nn.Module, dict[str, torch.Tensor], bool], tuple[dict[str, torch.Tensor], Backward]]
 """``manual(model, batch, need_score) -> (outputs, backward)``: the outputs, computed without an autograd
@@ -348,10 +352,11 @@ class Trainer:
         perm = torch.randperm(n).to(self.device)
         running = torch.zeros((), device=self.device, dtype=torch.float64)
         if not self.cuda_graphs:  # one gather per epoch, then contiguous slices
-            shuffled = {k: v[perm] for k, v in data.items()}
-            for start in range(0, n, batch_size):
-                batch = {k: v[start : start + batch_size] for k, v in shuffled.items()}
-                size = len(next(iter(batch.values())))
+            keys = list(data)
+            columns = [torch.split(data[key][perm], batch_size) for key in keys]
+            for parts in zip(*columns, strict=True):
+                batch = dict(zip(keys, parts, strict=True))
+                size = len(parts[0])
                 running.add_(self._eager_step(batch, opt, clip_gradient, full=size == batch_size), alpha=size)
                 bar.update(size)
             return float(running) / n

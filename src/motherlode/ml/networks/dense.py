@@ -23,6 +23,7 @@ dropout or with a learnable or random activation (``prelu``, ``rrelu``) train by
 
 from __future__ import annotations
 
+import copy
 import itertools
 import logging
 from collections.abc import Callable, Sequence
@@ -454,3 +455,169 @@ class ParameterizedRatioModel(DenseNetwork):
             return self.backward_pass(run, grad_log_r_hat, grad_tangent)
 
         return log_r_hat, None if tangent is None else tangent[:, :, 0], backward
+
+
+class DoubleParameterizedRatioModel(DenseNetwork):
+    """``(theta0, theta1, x) -> log r_hat = f(theta0, theta1, x) - f(theta1, theta0, x)`` (antisymmetric).
+
+    The scores ``t_hat0 = d log r_hat / d theta0`` and ``t_hat1 = d log r_hat / d theta1`` come from autograd.
+
+    Parameters
+    ----------
+    n_observables, n_parameters : int
+        Dimensions of x and of each theta.
+    n_hidden : sequence of int
+        Hidden layer sizes of f.
+    activation : str, optional
+        Activation name. Default ``"tanh"``.
+    dropout_prob : float, optional
+        Dropout probability. Default 0.
+    """
+
+    def __init__(
+        self,
+        n_observables: int,
+        n_parameters: int,
+        n_hidden: Sequence[int],
+        activation: str = "tanh",
+        dropout_prob: float = 0.0,
+    ) -> None:
+        super().__init__(int(n_observables) + 2 * int(n_parameters), n_hidden, 1, activation, dropout_prob)
+        self.n_observables = int(n_observables)
+        self.n_parameters = int(n_parameters)
+
+    def forward(  # type: ignore[override]
+        self,
+        theta0: torch.Tensor,
+        theta1: torch.Tensor,
+        x: torch.Tensor,
+        track_score: bool = True,
+        create_graph: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """``log r_hat`` ``(n, 1)`` and, if ``track_score``, the scores ``(n, P)`` at theta0 and theta1.
+
+        All inputs are already scaled; ``create_graph`` keeps the score graph for training.
+        """
+        if track_score:
+            theta0, theta1 = differentiable(theta0), differentiable(theta1)
+        f01 = super().forward(torch.cat((theta0, theta1, x), dim=1))
+        f10 = super().forward(torch.cat((theta1, theta0, x), dim=1))
+        log_r_hat = f01 - f10
+        if not track_score:
+            return log_r_hat, None, None
+        t_hat0, t_hat1 = parameter_gradients(log_r_hat, (theta0, theta1), create_graph)
+        return log_r_hat, t_hat0, t_hat1
+
+    def forward_manual(
+        self, theta0: torch.Tensor, theta1: torch.Tensor, x: torch.Tensor, track_score: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None, Callable[..., list[torch.Tensor]]]:
+        """As :meth:`forward`, without autograd, with ``backward(grad_log_r_hat, grad_t_hat0, grad_t_hat1)``.
+
+        Both orders of the hypotheses run as one batch of ``2n`` rows. ``backward`` returns the loss gradient
+        with respect to each of ``self.parameters()``. Needs :attr:`supports_manual_gradients`.
+        """
+        n, p = len(x), self.n_parameters
+        inputs = torch.cat((torch.cat((theta0, theta1, x), dim=1), torch.cat((theta1, theta0, x), dim=1)))
+        outputs, tangent, run = self.forward_pass(inputs, 2 * p if track_score else 0)
+        with torch.no_grad():
+            log_r_hat = outputs[:n] - outputs[n:]
+            if tangent is not None:  # f01 - f10, differentiated by theta0 and by theta1
+                t_hat0 = tangent[:n, :p, 0] - tangent[n:, p:, 0]
+                t_hat1 = tangent[:n, p:, 0] - tangent[n:, :p, 0]
+
+        def backward(
+            grad_log_r_hat: torch.Tensor, grad_t_hat0: torch.Tensor | None, grad_t_hat1: torch.Tensor | None
+        ) -> list[torch.Tensor]:
+            grad_outputs = torch.cat((grad_log_r_hat, -grad_log_r_hat))
+            grad_tangent = None
+            if tangent is not None:
+                zero = torch.zeros_like(grad_log_r_hat.expand(-1, p))
+                g0 = zero if grad_t_hat0 is None else grad_t_hat0
+                g1 = zero if grad_t_hat1 is None else grad_t_hat1
+                grad_tangent = torch.cat((torch.cat((g0, g1), dim=1), -torch.cat((g1, g0), dim=1)))[
+                    :, :, None
+                ]
+            return self.backward_pass(run, grad_outputs, grad_tangent)
+
+        if tangent is None:
+            return log_r_hat, None, None, backward
+        return log_r_hat, t_hat0, t_hat1, backward
+
+
+class StackedDenseNetwork(nn.Module):
+    """``K`` :class:`~motherlode.ml.networks.DenseNetwork` s of one architecture as one module.
+
+    Maps ``(K, n, n_inputs)`` to ``(K, n, n_outputs)``; member ``k`` uses the weights of ``networks[k]``.
+
+    Parameters
+    ----------
+    networks : sequence of DenseNetwork
+        The members (their weights are copied).
+
+    Raises
+    ------
+    InputError
+        If the architectures differ or an activation has parameters (PReLU).
+    """
+
+    def __init__(self, networks: Sequence[DenseNetwork]) -> None:
+        super().__init__()
+        reason = stacking_reason(networks)
+        if reason:
+            raise InputError(reason)
+        first = networks[0]
+        n_layers = len(first.layers)
+        with torch.no_grad():
+            self.weights = nn.ParameterList(
+                nn.Parameter(torch.stack([n.layers[i].weight.detach().T for n in networks]).contiguous())
+                for i in range(n_layers)
+            )
+            self.biases = nn.ParameterList(
+                nn.Parameter(torch.stack([n.layers[i].bias.detach()[None, :] for n in networks]).contiguous())
+                for i in range(n_layers)
+            )
+        self.activations = copy.deepcopy(first.activations)
+        self.dropout = copy.deepcopy(first.dropout)
+
+    @property
+    def n_members(self) -> int:
+        return self.weights[0].shape[0]
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        h = inputs
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            h = torch.baddbmm(b, h, w)
+            if i < last:
+                h = self.dropout(self.activations[i](h))
+        return h
+
+    def copy_to(self, networks: Sequence[DenseNetwork]) -> None:
+        """Write member ``k``'s weights into ``networks[k]`` (moved to this module's device)."""
+        with torch.no_grad():
+            for k, net in enumerate(networks):
+                net.to(self.weights[0].device)
+                for i, layer in enumerate(net.layers):
+                    layer.weight.copy_(self.weights[i][k].T)
+                    layer.bias.copy_(self.biases[i][k, 0])
+
+
+def stacking_reason(networks: Sequence[nn.Module]) -> str:
+    """Why the networks cannot be stacked ('' if they can)."""
+    if not networks:
+        return "no networks"
+    if any(type(n) is not type(networks[0]) for n in networks) or not isinstance(networks[0], DenseNetwork):
+        return "the networks are not all DenseNetworks of one class"
+    shapes = {tuple(tuple(p.shape) for p in n.parameters()) for n in networks}
+    if len(shapes) != 1:
+        return "the networks have different architectures"
+    first = networks[0]
+    if any(len(list(a.parameters())) for a in first.activations):
+        return "an activation function has parameters"
+    kinds = {
+        (tuple(type(a) for a in n.activations), type(n.dropout), getattr(n.dropout, "p", 0.0))
+        for n in networks
+    }
+    if len(kinds) != 1:
+        return "the networks have different activations or dropout"
+    return ""
