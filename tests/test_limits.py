@@ -341,17 +341,19 @@ def test_ml_expected_limits_normalise_the_estimated_density(tmp_path):
 def test_ml_mode_with_a_trained_alices_on_the_gaussian_toy(toy, one_torch_thread):
     """ALICES trained on MadMiner's toy simulator (p(x|theta) = N(x; theta, sqrt 5), as in
     test_ml_ratio.py); the observed 68 % interval agrees with the exact one within 5 % of its width
-    (plus the grid step). The events file only supplies the parameter and observable names."""
+    (plus the grid step). The events file only supplies the parameter and observable names. (A smaller
+    network on 5000 samples moves the best fit by up to 0.12 from one training seed to the next; this
+    one by at most 0.02 over six seeds.)"""
     import torch
 
     from test_ml_ratio import simulate_toy
 
     rng = np.random.default_rng(0)
-    data = simulate_toy(5000, rng)
+    data = simulate_toy(20000, rng)
     torch.manual_seed(0)
-    estimator = ParameterizedRatioEstimator(n_hidden=(20, 20))
+    estimator = ParameterizedRatioEstimator(n_hidden=(50, 50))
     estimator.train(
-        "alices", **{k: data[k] for k in ("x", "y", "theta", "r_xz", "t_xz")}, n_epochs=25,
+        "alices", **{k: data[k] for k in ("x", "y", "theta", "r_xz", "t_xz")}, n_epochs=30,
         verbose="none", device="cpu", n_workers=0,
     )  # fmt: skip
     x_observed = rng.normal(0.5, np.sqrt(5.0), 400)[:, None]

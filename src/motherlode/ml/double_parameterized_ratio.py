@@ -102,7 +102,7 @@ class DoubleParameterizedRatioEstimator(ConditionalEstimator):
         optimizer: str = "amsgrad",
         n_epochs: int = 50,
         batch_size: int = 128,
-        initial_lr: float = 0.001,
+        initial_lr: float = 0.005,
         final_lr: float = 0.0001,
         nesterov_momentum: float | None = None,
         validation_split: float | None = 0.25,
@@ -135,9 +135,9 @@ class DoubleParameterizedRatioEstimator(ConditionalEstimator):
         alpha : float, optional
             Weight of the score terms (cascal, rascal, alices). Default 1.
         optimizer, ..., early_stopping_patience, device
-            As :meth:`ParameterizedRatioEstimator.train`; ``scale_parameters`` uses the statistics of
-            ``concat(theta0, theta1)``, ``shuffle_labels`` shuffles ``y``, ``r_xz``, ``t_xz0``, ``t_xz1``
-            together.
+            As :meth:`ParameterizedRatioEstimator.train` (``initial_lr`` defaults to 0.005 there too);
+            ``scale_parameters`` uses the statistics of ``concat(theta0, theta1)``, ``shuffle_labels``
+            shuffles ``y``, ``r_xz``, ``t_xz0``, ``t_xz1`` together.
 
         Returns
         -------

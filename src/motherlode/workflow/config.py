@@ -257,7 +257,7 @@ class Training(_Section):
     activation: Literal["tanh", "sigmoid", "relu", "lrelu"] = "tanh"
     n_epochs: int = Field(50, gt=0)
     batch_size: int = Field(128, gt=0)
-    initial_lr: float = Field(0.001, gt=0)
+    initial_lr: float | None = Field(None, gt=0)  # None: the estimator's default
     final_lr: float = Field(0.0001, gt=0)
     alpha: float = 1.0
     validation_split: float = Field(0.25, ge=0.0, lt=1.0)

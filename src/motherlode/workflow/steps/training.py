@@ -76,13 +76,14 @@ def _train(
         **arrays,
         "n_epochs": model.n_epochs,
         "batch_size": model.batch_size,
-        "initial_lr": model.initial_lr,
         "final_lr": model.final_lr,
         "validation_split": model.validation_split or None,
         "device": device,
         "verbose": "none",
         **model.options,
     }
+    if model.initial_lr is not None:
+        arguments["initial_lr"] = model.initial_lr
     if estimator_class is not ScoreEstimator:
         arguments["alpha"] = model.alpha
     if model.ensemble == 1:
