@@ -133,10 +133,8 @@ class ScoreEstimator(Estimator):
         x_val, t_xz_val : ndarray or str, optional
             Explicit validation data (used when both are given).
         initial_lr : float, optional
-            First learning rate of the exponential schedule to ``final_lr``. Default 0.005, five times
-            MadMiner's 0.001 (pass ``initial_lr=0.001`` for MadMiner's schedule): at MadMiner's value these
-            networks are still under-trained after 50 epochs; on the tutorial toy the higher rate lowers the
-            mean error of every method, by a factor 2 to 4 for all but CARL (docs/benchmarks.md).
+            First learning rate of the exponential schedule to ``final_lr``. Default 0.005 (MadMiner:
+            0.001), as for :meth:`motherlode.ml.ParameterizedRatioEstimator.train`.
         optimizer, n_epochs, batch_size, final_lr, nesterov_momentum, validation_split,
         early_stopping, clip_gradient, early_stopping_patience, verbose
             See :meth:`motherlode.ml.trainer.Trainer.train`.

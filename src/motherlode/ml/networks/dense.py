@@ -383,7 +383,26 @@ class DenseNetwork(nn.Module):
         return _CALCULUS[_activation_name(self.activations[0])] if self.activations else _CALCULUS["tanh"]
 
 
-class ParameterizedRatioModel(DenseNetwork):
+class _ParameterInputNetwork(DenseNetwork):
+    """A dense network with one scalar output whose inputs are ``theta_blocks`` parameter points, then x."""
+
+    theta_blocks = 1
+
+    def __init__(
+        self,
+        n_observables: int,
+        n_parameters: int,
+        n_hidden: Sequence[int],
+        activation: str = "tanh",
+        dropout_prob: float = 0.0,
+    ) -> None:
+        n_inputs = int(n_observables) + self.theta_blocks * int(n_parameters)
+        super().__init__(n_inputs, n_hidden, 1, activation, dropout_prob)
+        self.n_observables = int(n_observables)
+        self.n_parameters = int(n_parameters)
+
+
+class ParameterizedRatioModel(_ParameterInputNetwork):
     """The network of the parameterized ratio estimator: ``(theta, x) -> log r_hat(x|theta)``.
 
     The score ``t_hat = d log r_hat / d theta`` is obtained by autograd.
@@ -399,18 +418,6 @@ class ParameterizedRatioModel(DenseNetwork):
     dropout_prob : float, optional
         Dropout probability. Default 0.
     """
-
-    def __init__(
-        self,
-        n_observables: int,
-        n_parameters: int,
-        n_hidden: Sequence[int],
-        activation: str = "tanh",
-        dropout_prob: float = 0.0,
-    ) -> None:
-        super().__init__(int(n_observables) + int(n_parameters), n_hidden, 1, activation, dropout_prob)
-        self.n_observables = int(n_observables)
-        self.n_parameters = int(n_parameters)
 
     def forward(  # type: ignore[override]
         self,
@@ -457,7 +464,7 @@ class ParameterizedRatioModel(DenseNetwork):
         return log_r_hat, None if tangent is None else tangent[:, :, 0], backward
 
 
-class DoubleParameterizedRatioModel(DenseNetwork):
+class DoubleParameterizedRatioModel(_ParameterInputNetwork):
     """``(theta0, theta1, x) -> log r_hat = f(theta0, theta1, x) - f(theta1, theta0, x)`` (antisymmetric).
 
     The scores ``t_hat0 = d log r_hat / d theta0`` and ``t_hat1 = d log r_hat / d theta1`` come from autograd.
@@ -474,17 +481,7 @@ class DoubleParameterizedRatioModel(DenseNetwork):
         Dropout probability. Default 0.
     """
 
-    def __init__(
-        self,
-        n_observables: int,
-        n_parameters: int,
-        n_hidden: Sequence[int],
-        activation: str = "tanh",
-        dropout_prob: float = 0.0,
-    ) -> None:
-        super().__init__(int(n_observables) + 2 * int(n_parameters), n_hidden, 1, activation, dropout_prob)
-        self.n_observables = int(n_observables)
-        self.n_parameters = int(n_parameters)
+    theta_blocks = 2
 
     def forward(  # type: ignore[override]
         self,
