@@ -7,7 +7,8 @@ function that returns the outputs with a hand-written backward pass (see :mod:`m
 
 On the CPU, a step of these small networks costs what its operations cost to dispatch, so the loop keeps
 their number low: the data are shuffled once per epoch and the batches are contiguous slices; networks
-with a manual backward pass are differentiated through it (the loss stays autograd's); the parameters live
+with a manual backward pass are differentiated through it, from the loss's closed-form gradient with
+respect to the network outputs (:meth:`~motherlode.ml.losses.Loss.gradients`); the parameters live
 in one flat buffer that :class:`~motherlode.ml.optim.FlatOptimizer` updates in a few operations; and
 small networks run on one thread. On CUDA the training step (forward pass, loss, backward pass, gradient
 clipping and optimiser step) is captured once as a CUDA graph and replayed for every full batch, which

@@ -15,10 +15,10 @@ compute. For the methods with a score term, autograd differentiates the network 
 ``d log r / d theta`` (with ``create_graph``) and once more for the loss. :meth:`DenseNetwork.forward_pass`
 instead carries the derivative with respect to the leading input columns (theta) forward through the layers
 as a tangent, next to the activations, and :meth:`DenseNetwork.backward_pass` back-propagates a loss
-gradient through both by hand, with the activations' first and second derivatives. The loss itself stays an
-autograd expression of the network outputs (one class per method in :mod:`motherlode.ml.losses`). Gradients
-equal autograd's to float rounding (tested in float64); a step takes about half the time. Networks with
-dropout or with a learnable or random activation (``prelu``, ``rrelu``) train by autograd.
+gradient through both by hand, with the activations' first and second derivatives; each loss of
+:mod:`motherlode.ml.losses` gives that gradient with respect to the outputs in closed form. Gradients equal
+autograd's to float rounding (tested in float64); a step takes about half the time. Networks with dropout
+or with a learnable or random activation (``prelu``, ``rrelu``) train by autograd.
 """
 
 from __future__ import annotations
