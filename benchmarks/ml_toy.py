@@ -1,106 +1,157 @@
-"""Ratio estimators on the toy of MadMiner's tutorial: motherlode against MadMiner 0.9.6.
+"""Ratio estimators on the toy of MadMiner's tutorial: motherlode against MadMiner 0.9.6, speed and accuracy.
 
-Both packages train ``ParameterizedRatioEstimator(n_hidden=(50, 50))`` on the same 10k samples of
-the toy in ``_ml_toy_common.py`` (the correct joint score (z - theta)/4), with each method's
-defaults otherwise (alpha = 1 for cascal, rascal, alices; 0 for carl, rolr, alice), and report
-the training time (after one untimed warm-up epoch on 1000 samples, for both packages), the
-throughput (samples x epochs / s) and the MSE of log r on MadMiner's test grid (20 theta0 in
-[-4, 4], 50 x drawn at theta = 1). MadMiner's published MSEs (anatomy 5.1):
-carl 0.114, rolr 0.065, alice 0.152, cascal 0.052, rascal 0.051, alices 0.074.
+Both packages train ``ParameterizedRatioEstimator(n_hidden=(50, 50))`` with batch size 128 and their other
+defaults on the same samples of the toy in ``_ml_toy_common.py`` (the correct joint score (z - theta)/4),
+alpha = 1 for cascal, rascal and alices. Every training runs in a fresh process (``_ml_run.py``).
+
+``--mode speed`` (default: 20k samples, 10 epochs, one seed): the wall and CPU seconds of the whole first
+``train`` call of a process (fixed costs included), and the CPU seconds per epoch of a second, warm run;
+MadMiner with ``n_workers=0`` (its fastest setting here) and with its default ``n_workers=8``.
+
+``--mode accuracy`` (default: 10k samples, 50 epochs, seeds 0-4): mean and standard deviation over the
+training seeds of the MSE of log r on MadMiner's test grid (20 theta0 in [-4, 4], 50 x drawn at theta = 1)
+and, for SALLY (``ScoreEstimator(n_hidden=(50, 50))`` on samples at theta = 0), of the score against the
+exact x/5 at 1000 x drawn at theta = 0. The same data for both packages; MadMiner with ``n_workers=0`` (the
+worker count does not change what it computes). MadMiner's published MSEs (anatomy 5.1): carl 0.114,
+rolr 0.065, alice 0.152, cascal 0.052, rascal 0.051, alices 0.074.
 
 Usage::
 
-    python benchmarks/ml_toy.py [--methods carl rolr ...] [--epochs 50] [--samples 10000]
-                                [--repeats 1] [--skip-madminer] [--madminer-python PATH]
-
-With ``--repeats N`` each package trains N times per method and the median time is reported (the
-machine's timing noise is large on shared virtual cores).
+    python benchmarks/ml_toy.py [--mode speed|accuracy] [--methods carl rolr ...] [--samples N]
+                                [--epochs N] [--seeds 0 1 ...] [--repeats N] [--skip-madminer]
+                                [--madminer-python PATH]
+                                [--json FILE]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
-import time
+import sys
 from pathlib import Path
 
-import numpy as np
-
 from _common import madminer_python  # the script's folder is on sys.path
-from _ml_toy_common import evaluation_grid, training_data, true_log_r
 
-ROOT = Path(__file__).resolve().parent.parent
-HELPER = Path(__file__).resolve().parent / "_madminer_ml_toy.py"
-METHODS = ("carl", "rolr", "alice", "cascal", "rascal", "alices")
+HELPER = Path(__file__).resolve().parent / "_ml_run.py"
+METHODS = ("carl", "rolr", "alice", "cascal", "rascal", "alices", "sally")
 PUBLISHED = {"carl": 0.114, "rolr": 0.065, "alice": 0.152, "cascal": 0.052, "rascal": 0.051, "alices": 0.074}
 
 
-def train_motherlode(method: str, n_samples: int, n_epochs: int) -> dict:
-    import torch
-
-    from motherlode.ml import ParameterizedRatioEstimator
-
-    data = training_data(n_samples)
-    alpha = 0.0 if method in ("carl", "rolr", "alice") else 1.0
-    warm_up = {k: v[:1000] for k, v in data.items()}  # one untimed epoch first: lazy initialisation
-    ParameterizedRatioEstimator(n_hidden=(50, 50)).train(method=method, **warm_up, alpha=alpha, n_epochs=1)
-    torch.manual_seed(1)
-    estimator = ParameterizedRatioEstimator(n_hidden=(50, 50))
-    start = time.perf_counter()
-    estimator.train(
-        method=method, x=data["x"], y=data["y"], theta=data["theta"], r_xz=data["r_xz"], t_xz=data["t_xz"],
-        alpha=alpha, n_epochs=n_epochs, verbose="none",
-    )  # fmt: skip
-    seconds = time.perf_counter() - start
-    thetas, x = evaluation_grid()
-    log_r, _ = estimator.evaluate_log_likelihood_ratio(x=x, theta=thetas, test_all_combinations=True)
-    mse = float(np.mean((log_r - true_log_r(thetas, x)) ** 2))
-    return {"seconds": seconds, "samples_per_second": n_samples * n_epochs / seconds, "mse": mse}
+def _case(method: str, n_samples: int) -> dict:
+    """The helper's spec for ``method`` on the toy: a ratio method, or SALLY on samples at theta = 0."""
+    if method == "sally":
+        return {"estimator": "score", "method": "sally", "toy_local": n_samples}
+    return {"estimator": "ratio", "method": method, "toy": n_samples, "alpha": _alpha(method)}
 
 
-def train_madminer(python: str, method: str, n_samples: int, n_epochs: int) -> dict:
+def run(python: str, spec: dict) -> dict:
+    """Train in a fresh ``python`` process; the helper's JSON result."""
     result = subprocess.run(
-        [python, str(HELPER), method, str(n_samples), str(n_epochs)],
-        capture_output=True, text=True, timeout=7200, check=False,
-    )  # fmt: skip
+        [python, str(HELPER), json.dumps(spec)], capture_output=True, text=True, timeout=7200, check=False
+    )
     if result.returncode != 0:
-        raise RuntimeError(f"MadMiner failed (exit {result.returncode}):\n{result.stderr[-3000:]}")
+        raise RuntimeError(f"{spec['package']} failed (exit {result.returncode}):\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def median_run(repeats: int, run, *args) -> dict:
-    """The result of ``run(*args)`` with the median training time of ``repeats`` runs."""
-    results = sorted((run(*args) for _ in range(max(repeats, 1))), key=lambda r: r["seconds"])
-    return results[len(results) // 2]
+def _alpha(method: str) -> float:
+    return 1.0 if method in ("cascal", "rascal", "alices") else 0.0
+
+
+def _median_run(runs: list[dict]) -> dict:
+    """Per key, the median over repeated runs (timings on these shared cores vary by up to 2x)."""
+    return {key: statistics.median(run[key] for run in runs) for key in runs[0] if runs[0][key] is not None}
+
+
+def speed(args: argparse.Namespace, madminer: str | None) -> dict:
+    print(
+        f"toy, {args.samples} samples, {args.epochs} epochs, n_hidden=(50, 50), batch 128, CPU, "
+        f"seed {args.seeds[0]}, median of {args.repeats} interleaved run(s)"
+    )
+    print(
+        f"{'method':8s} {'package':24s} {'run s':>7s} {'run CPU s':>10s} {'epoch CPU s':>12s} "
+        f"{'x run (vs ours)':>16s} {'x epoch CPU':>12s}"
+    )
+    results: dict = {}
+    for method in args.methods:
+        base = {**_case(method, args.samples), "n_epochs": args.epochs, "seed": args.seeds[0], "warm": True}
+        packages = {"motherlode": (sys.executable, {"package": "motherlode"})}
+        if madminer:
+            for workers in (0, 8):
+                packages[f"madminer n_workers={workers}"] = (
+                    madminer,
+                    {"package": "madminer", "n_workers": workers},
+                )
+        runs: dict[str, list[dict]] = {name: [] for name in packages}
+        for _ in range(args.repeats):
+            for name, (python, extra) in packages.items():
+                runs[name].append(run(python, {**base, **extra}))
+        rows = {name: _median_run(values) for name, values in runs.items()}
+        ours = rows["motherlode"]
+        for name, row in rows.items():
+            ratio_run = row["seconds"] / ours["seconds"]
+            ratio_epoch = row["epoch_cpu_seconds"] / ours["epoch_cpu_seconds"]
+            print(
+                f"{method:8s} {name:24s} {row['seconds']:7.2f} {row['cpu_seconds']:10.2f} "
+                f"{row['epoch_cpu_seconds']:12.3f} {ratio_run:16.1f} {ratio_epoch:12.1f}",
+                flush=True,
+            )
+        results[method] = {"median": rows, "runs": runs}
+    return results
+
+
+def accuracy(args: argparse.Namespace, madminer: str | None) -> dict:
+    print(
+        f"toy, {args.samples} samples, {args.epochs} epochs, n_hidden=(50, 50), batch 128, "
+        f"seeds {' '.join(map(str, args.seeds))}: MSE of log r, mean (std) over the seeds"
+    )
+    print(f"{'method':8s} {'motherlode':>20s} {'MadMiner 0.9.6':>20s} {'ratio':>6s} {'published':>10s}")
+    results: dict = {}
+    for method in args.methods:
+        base = {**_case(method, args.samples), "n_epochs": args.epochs, "n_workers": 0}
+        packages = {"motherlode": sys.executable, **({"madminer": madminer} if madminer else {})}
+        mses = {
+            name: [run(python, {**base, "package": name, "seed": seed})["mse"] for seed in args.seeds]
+            for name, python in packages.items()
+        }
+        digits = ".2e" if method == "sally" else ".4f"
+        cells = {
+            name: f"{statistics.mean(v):{digits}} ({statistics.stdev(v) if len(v) > 1 else 0.0:{digits}})"
+            for name, v in mses.items()
+        }
+        ratio = (
+            f"{statistics.mean(mses['motherlode']) / statistics.mean(mses['madminer']):6.2f}"
+            if "madminer" in mses
+            else f"{'-':>6s}"
+        )
+        published = f"{PUBLISHED[method]:10.3f}" if method in PUBLISHED else f"{'-':>10s}"
+        print(f"{method:8s} {cells['motherlode']:>20s} {cells.get('madminer', '-'):>20s} {ratio} {published}")
+        results[method] = mses
+    return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mode", choices=("speed", "accuracy"), default="speed")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
-    parser.add_argument("--epochs", type=int, default=50)
-    parser.add_argument("--samples", type=int, default=10_000)
-    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--samples", type=int, help="default 20000 (speed), 10000 (accuracy)")
+    parser.add_argument("--epochs", type=int, help="default 10 (speed), 50 (accuracy)")
+    parser.add_argument("--seeds", type=int, nargs="+", help="default 1 (speed), 0-4 (accuracy)")
+    parser.add_argument("--repeats", type=int, default=1, help="speed: interleaved runs per package")
     parser.add_argument("--skip-madminer", action="store_true")
     parser.add_argument("--madminer-python", default=None)
+    parser.add_argument("--json", default=None, help="also write the results to this file")
     args = parser.parse_args()
-    python = None if args.skip_madminer else madminer_python(args.madminer_python)
-    print(f"toy, {args.samples} samples, {args.epochs} epochs, n_hidden=(50, 50), CPU")
-    header = f"{'method':8s} {'MSE ours':>9s} {'MSE MadMiner':>13s} {'published':>10s} {'s ours':>8s}"
-    header += f" {'s MadMiner':>11s}"
-    print(header + f" {'samples/s ours':>15s} {'samples/s MadMiner':>19s}")
-    for method in args.methods:
-        ours = median_run(args.repeats, train_motherlode, method, args.samples, args.epochs)
-        theirs = None
-        if python:
-            theirs = median_run(args.repeats, train_madminer, python, method, args.samples, args.epochs)
-        their_mse = f"{theirs['mse']:13.3f}" if theirs else f"{'-':>13s}"
-        their_seconds = f"{theirs['seconds']:11.1f}" if theirs else f"{'-':>11s}"
-        their_rate = f"{theirs['samples_per_second']:19,.0f}" if theirs else f"{'-':>19s}"
-        print(
-            f"{method:8s} {ours['mse']:9.3f} {their_mse} {PUBLISHED[method]:10.3f} {ours['seconds']:8.1f} "
-            f"{their_seconds} {ours['samples_per_second']:15,.0f} {their_rate}"
-        )
+    is_speed = args.mode == "speed"
+    args.samples = args.samples or (20_000 if is_speed else 10_000)
+    args.epochs = args.epochs or (10 if is_speed else 50)
+    args.seeds = args.seeds or ([1] if is_speed else [0, 1, 2, 3, 4])
+    madminer = None if args.skip_madminer else madminer_python(args.madminer_python)
+    results = speed(args, madminer) if is_speed else accuracy(args, madminer)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"args": vars(args), "results": results}, indent=1))
 
 
 if __name__ == "__main__":
