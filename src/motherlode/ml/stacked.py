@@ -241,19 +241,7 @@ def train_stacked(calls: Sequence[FitCall]) -> list[tuple[np.ndarray, np.ndarray
         If a member's training loss becomes NaN or infinite.
     """
     first = calls[0]
-    opts = {
-        "optimizer": "amsgrad",
-        "n_epochs": 50,
-        "batch_size": 128,
-        "initial_lr": 0.001,
-        "final_lr": 0.0001,
-        "nesterov_momentum": None,
-        "validation_split": 0.25,
-        "early_stopping": True,
-        "early_stopping_patience": None,
-        "clip_gradient": None,
-        **first.options,
-    }
+    opts = first.options  # every trainer option, with the estimator's defaults (prepare_training)
     n_epochs, batch_size = int(opts["n_epochs"]), int(opts["batch_size"])
     if n_epochs < 1 or batch_size < 1:
         raise InputError(f"n_epochs and batch_size must be positive, got {n_epochs} and {batch_size}")
