@@ -65,40 +65,50 @@ def _median_run(runs: list[dict]) -> dict:
     return {key: statistics.median(run[key] for run in runs) for key in runs[0] if runs[0][key] is not None}
 
 
+SPEED_HEADER = (
+    f"{'package':24s} {'run s':>7s} {'run CPU s':>10s} {'epoch CPU s':>12s} {'val. loss':>10s} "
+    f"{'x run':>6s} {'x epoch CPU':>12s}"
+)
+
+
+def compare_speed(label: str, base: dict, madminer: str | None, repeats: int) -> dict:
+    """Train ``base`` with motherlode and MadMiner (``n_workers`` 0 and 8), ``repeats`` times interleaved;
+    print one row per package (medians; speed-ups against motherlode) and return the medians and runs."""
+    packages = {"motherlode": (sys.executable, {"package": "motherlode"})}
+    if madminer:
+        for workers in (0, 8):
+            packages[f"madminer n_workers={workers}"] = (
+                madminer,
+                {"package": "madminer", "n_workers": workers},
+            )
+    runs: dict[str, list[dict]] = {name: [] for name in packages}
+    for _ in range(repeats):
+        for name, (python, extra) in packages.items():
+            runs[name].append(run(python, {**base, **extra}))
+    rows = {name: _median_run(values) for name, values in runs.items()}
+    ours = rows["motherlode"]
+    for name, row in rows.items():
+        ratio_run = row["seconds"] / ours["seconds"]
+        ratio_epoch = row["epoch_cpu_seconds"] / ours["epoch_cpu_seconds"]
+        print(
+            f"{label} {name:24s} {row['seconds']:7.2f} {row['cpu_seconds']:10.2f} "
+            f"{row['epoch_cpu_seconds']:12.3f} {row.get('val_loss', float('nan')):10.4f} "
+            f"{ratio_run:6.1f} {ratio_epoch:12.1f}",
+            flush=True,
+        )
+    return {"median": rows, "runs": runs}
+
+
 def speed(args: argparse.Namespace, madminer: str | None) -> dict:
     print(
         f"toy, {args.samples} samples, {args.epochs} epochs, n_hidden=(50, 50), batch 128, CPU, "
         f"seed {args.seeds[0]}, median of {args.repeats} interleaved run(s)"
     )
-    print(
-        f"{'method':8s} {'package':24s} {'run s':>7s} {'run CPU s':>10s} {'epoch CPU s':>12s} "
-        f"{'x run (vs ours)':>16s} {'x epoch CPU':>12s}"
-    )
+    print(f"{'method':8s} {SPEED_HEADER}")
     results: dict = {}
     for method in args.methods:
         base = {**_case(method, args.samples), "n_epochs": args.epochs, "seed": args.seeds[0], "warm": True}
-        packages = {"motherlode": (sys.executable, {"package": "motherlode"})}
-        if madminer:
-            for workers in (0, 8):
-                packages[f"madminer n_workers={workers}"] = (
-                    madminer,
-                    {"package": "madminer", "n_workers": workers},
-                )
-        runs: dict[str, list[dict]] = {name: [] for name in packages}
-        for _ in range(args.repeats):
-            for name, (python, extra) in packages.items():
-                runs[name].append(run(python, {**base, **extra}))
-        rows = {name: _median_run(values) for name, values in runs.items()}
-        ours = rows["motherlode"]
-        for name, row in rows.items():
-            ratio_run = row["seconds"] / ours["seconds"]
-            ratio_epoch = row["epoch_cpu_seconds"] / ours["epoch_cpu_seconds"]
-            print(
-                f"{method:8s} {name:24s} {row['seconds']:7.2f} {row['cpu_seconds']:10.2f} "
-                f"{row['epoch_cpu_seconds']:12.3f} {ratio_run:16.1f} {ratio_epoch:12.1f}",
-                flush=True,
-            )
-        results[method] = {"median": rows, "runs": runs}
+        results[method] = compare_speed(f"{method:8s}", base, madminer, args.repeats)
     return results
 
 

@@ -11,20 +11,19 @@ with ``n_workers=0`` (its fastest setting) and its default ``n_workers=8``.
 
 Usage::
 
-    python benchmarks/ml_wh.py [--epochs 5] [--workdir DIR] [--skip-madminer] [--madminer-python PATH]
-                               [--json FILE]
+    python benchmarks/ml_wh.py [--epochs 5] [--repeats 1] [--workdir DIR] [--skip-madminer]
+                               [--madminer-python PATH] [--json FILE]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 from pathlib import Path
 
 from _common import madminer_python  # the script's folder is on sys.path
-from ml_toy import run
+from ml_toy import SPEED_HEADER, compare_speed
 
 CASES = {
     "sally (100k)": {
@@ -61,6 +60,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=1, help="interleaved runs per package (median)")
     parser.add_argument("--workdir", help="where the samples are made (default: a temporary folder)")
     parser.add_argument("--skip-madminer", action="store_true")
     parser.add_argument("--madminer-python", default=None)
@@ -69,31 +69,16 @@ def main() -> None:
     madminer = None if args.skip_madminer else madminer_python(args.madminer_python)
     with tempfile.TemporaryDirectory() as scratch:
         folder = samples(Path(args.workdir or scratch))
-        print(f"W h sample, n_hidden=(50, 50), batch 128, {args.epochs} epochs, CPU, seed {args.seed}")
         print(
-            f"{'case':14s} {'package':24s} {'run s':>7s} {'run CPU s':>10s} {'epoch CPU s':>12s} "
-            f"{'val. loss':>10s} {'x run':>6s} {'x epoch CPU':>12s}"
+            f"W h sample, n_hidden=(50, 50), batch 128, {args.epochs} epochs, CPU, seed {args.seed}, "
+            f"median of {args.repeats} interleaved run(s)"
         )
+        print(f"{'case':14s} {SPEED_HEADER}")
         results = {}
         for case, spec in CASES.items():
             files = {name: str(folder / f"{stem}.npy") for name, stem in spec["files"].items()}
             base = {**spec, "files": files, "n_epochs": args.epochs, "seed": args.seed, "warm": True}
-            rows = {"motherlode": run(sys.executable, {**base, "package": "motherlode"})}
-            if madminer:
-                for workers in (0, 8):
-                    rows[f"madminer n_workers={workers}"] = run(
-                        madminer, {**base, "package": "madminer", "n_workers": workers}
-                    )
-            ours = rows["motherlode"]
-            for name, row in rows.items():
-                run_ratio = row["seconds"] / ours["seconds"]
-                epoch_ratio = row["epoch_cpu_seconds"] / ours["epoch_cpu_seconds"]
-                print(
-                    f"{case:14s} {name:24s} {row['seconds']:7.2f} {row['cpu_seconds']:10.2f} "
-                    f"{row['epoch_cpu_seconds']:12.3f} {row['val_loss']:10.4f} "
-                    f"{run_ratio:6.1f} {epoch_ratio:12.1f}"
-                )
-            results[case] = rows
+            results[case] = compare_speed(f"{case:14s}", base, madminer, args.repeats)
     if args.json:
         Path(args.json).write_text(json.dumps({"args": vars(args), "results": results}, indent=1))
 
