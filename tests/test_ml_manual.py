@@ -67,6 +67,13 @@ def test_dense_manual_pass_equals_autograd(activation, hidden, n_tangent, n_outp
     for grad, ref in zip(grads, ref_grads, strict=True):
         assert grad.shape == ref.shape
         assert _relative_error(grad, ref) < 1e-12
+    # written into a flat buffer's views, as the training step does
+    buffer = torch.full((sum(p.numel() for p in net.parameters()),), float("nan"), dtype=torch.float64)
+    views = list(torch.split(buffer, [p.numel() for p in net.parameters()]))
+    views = [view.view_as(p) for view, p in zip(views, net.parameters(), strict=True)]
+    written = net.backward_pass(run, grad_out, grad_tangent if n_tangent else None, out=views)
+    assert all(w is v for w, v in zip(written, views, strict=True))
+    torch.testing.assert_close(buffer, torch.cat([g.reshape(-1) for g in grads]), rtol=0, atol=0)
 
 
 def test_networks_without_closed_form_derivatives_use_autograd():
@@ -159,6 +166,23 @@ def test_closed_form_loss_gradients_equal_autograd(cls, labels):
         assert float(by_autograd[key].abs().max()) > 0.0 or labels != "mixed"
 
 
+@pytest.mark.parametrize("labels", ["mixed", "zeros", "ones"])
+@pytest.mark.parametrize(
+    "cls", [*LOSSES.values(), *DOUBLE_LOSSES.values(), SallyLoss], ids=lambda c: c.__name__
+)
+def test_fused_loss_value_and_gradients_equal_the_separate_ones(cls, labels):
+    loss = cls(0.7)
+    outputs, batch = _loss_inputs(cls, labels)
+    value, grads = loss.value_and_gradients(outputs, batch)
+    separate_value, separate = Loss.value_and_gradients(loss, outputs, batch)
+    assert type(loss).value_and_gradients is not Loss.value_and_gradients
+    assert abs(float(value) - float(separate_value)) < 1e-12 * max(abs(float(separate_value)), 1.0)
+    assert float(separate_value) > 0.0
+    assert grads.keys() == separate.keys() == outputs.keys()
+    for key in grads:
+        assert _relative_error(grads[key], separate[key]) < 1e-12, key
+
+
 def _two_nets():
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2)).double()
@@ -169,9 +193,14 @@ def _two_nets():
     ("kind", "momentum"), [("amsgrad", None), ("adam", None), ("sgd", 0.9), ("sgd", None)]
 )
 @pytest.mark.parametrize("clip", [None, 0.5])
-def test_flat_optimizer_equals_torch_optim(kind, momentum, clip):
+@pytest.mark.parametrize(
+    ("written", "fused"), [(False, True), (True, True), (False, False)], ids=["step", "written", "unfused"]
+)
+def test_flat_optimizer_equals_torch_optim(kind, momentum, clip, written, fused):
     ours_net, ref_net = _two_nets()
     ours = FlatOptimizer(list(ours_net.parameters()), kind, 0.01, momentum)
+    assert ours._fused == (kind != "sgd")  # this torch has the fused Adam kernel on the CPU
+    ours._fused = ours._fused and fused
     if kind == "sgd":
         ref = torch.optim.SGD(
             ref_net.parameters(), lr=0.01, momentum=momentum or 0.0, nesterov=bool(momentum)
@@ -186,7 +215,13 @@ def test_flat_optimizer_equals_torch_optim(kind, momentum, clip):
             (net(x) ** 2).sum().backward()
         if clip is not None:
             torch.nn.utils.clip_grad_norm_(ref_net.parameters(), clip)
-        ours.step(clip_gradient=clip)
+        if written:  # as a hand-written backward pass does: the gradients go into the flat buffer
+            for view, p in zip(ours.gradient_views, ours_net.parameters(), strict=True):
+                view.copy_(p.grad)
+                p.grad = None
+            ours.step_written(clip_gradient=clip)
+        else:
+            ours.step(clip_gradient=clip)
         ref.step()
         if step == 20:
             ours.param_groups[0]["lr"] = 0.003

@@ -55,7 +55,9 @@ def _double_manual(
     out = {"log_r_hat": log_r_hat}
     if t0 is not None:
         out["t_hat0"], out["t_hat1"] = t0, t1
-    return out, lambda grads: backward(grads["log_r_hat"], grads.get("t_hat0"), grads.get("t_hat1"))
+    return out, lambda grads, into=None: backward(
+        grads["log_r_hat"], grads.get("t_hat0"), grads.get("t_hat1"), into
+    )
 
 
 class DoubleParameterizedRatioEstimator(ConditionalEstimator):

@@ -73,6 +73,21 @@ def score_mse_numerator_gradient(t_hat: torch.Tensor, t_xz: torch.Tensor, y: tor
     return (t_hat - t_xz).mul_(mask).div_(scale)
 
 
+def score_mse_numerator_fused(
+    t_hat: torch.Tensor, t_xz: torch.Tensor, y: torch.Tensor, weight: float = 1.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`score_mse_numerator` and ``weight`` times :func:`score_mse_numerator_gradient`, from one set of
+    operations."""
+    mask = (1.0 - y).reshape(-1, 1)
+    norm = mask.sum().clamp_min_(1.0)
+    if t_hat.shape[1] != 1:
+        norm.mul_(t_hat.shape[1])
+    difference = t_hat - t_xz
+    masked = difference * mask
+    value = (masked * difference).sum().div_(norm)
+    return value, masked.mul_(2.0 * weight).div_(norm)
+
+
 def _xe(log_r_hat: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Binary cross-entropy of ``s_hat = sigmoid(-log r_hat)`` against ``target``, on logits."""
     return F.binary_cross_entropy_with_logits(-log_r_hat, target)
@@ -81,6 +96,16 @@ def _xe(log_r_hat: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 def _xe_gradient(log_r_hat: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """The derivative of :func:`_xe` with respect to ``log_r_hat``: ``(target - s_hat) / n``."""
     return torch.sigmoid(log_r_hat).add_(target - 1.0).div_(log_r_hat.numel())
+
+
+def _xe_fused(log_r_hat: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`_xe` and :func:`_xe_gradient` from one set of operations.
+
+    With ``l = log r_hat``: ``BCE(sigmoid(-l), target) = mean(l target - log sigmoid(l))``.
+    """
+    log_sigmoid = F.logsigmoid(log_r_hat)
+    value = torch.mul(log_r_hat, target).sub_(log_sigmoid).mean()
+    return value, log_sigmoid.exp_().add_(target).sub_(1.0).div_(log_r_hat.numel())
 
 
 def _rolr(log_r_hat: torch.Tensor, r_xz: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -101,6 +126,23 @@ def _rolr_gradient(log_r_hat: torch.Tensor, r_xz: torch.Tensor, y: torch.Tensor)
     num = numerator * numerator * inverse * (1.0 / r_xz - inverse)
     den = y * y * ratio * (ratio - r_xz)
     return (num + den).mul_(inside).mul_(2.0 / log_r_hat.numel())
+
+
+def _rolr_fused(
+    log_r_hat: torch.Tensor, r_xz: torch.Tensor, y: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`_rolr` and :func:`_rolr_gradient` from one set of operations."""
+    inside = log_r_hat.abs() <= _LOG_R_CLAMP
+    log_r_hat = log_r_hat.clamp(-_LOG_R_CLAMP, _LOG_R_CLAMP)
+    r_xz = r_xz.clamp(math.exp(-_LOG_R_CLAMP), math.exp(_LOG_R_CLAMP))
+    ratio, numerator = torch.exp(log_r_hat), 1.0 - y
+    inverse = torch.reciprocal(ratio)
+    num = (inverse - torch.reciprocal(r_xz)).mul_(numerator)  # (1-y)/r_hat - (1-y)/r
+    den = (ratio - r_xz).mul_(y)  # y r_hat - y r
+    n = log_r_hat.numel()
+    value = (num * num).sum().add_((den * den).sum()).div_(n)
+    gradient = den.mul_(y).mul_(ratio).sub_(num.mul_(numerator).mul_(inverse))
+    return value, gradient.mul_(inside).mul_(2.0 / n)
 
 
 class Loss:
@@ -145,6 +187,11 @@ class Loss:
             for (key, leaf), grad in zip(leaves.items(), grads, strict=True)
         }
 
+    def value_and_gradients(self, outputs: Tensors, batch: Tensors) -> tuple[torch.Tensor, Tensors]:
+        """The total loss and :meth:`gradients` (the loss classes of the methods share their intermediate
+        results between the two)."""
+        return self.total(self(outputs, batch)), self.gradients(outputs, batch)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(alpha={self.alpha})"
 
@@ -160,6 +207,10 @@ class CarlLoss(Loss):
 
     def gradients(self, outputs: Tensors, batch: Tensors) -> Tensors:
         return {"log_r_hat": _xe_gradient(outputs["log_r_hat"], batch["y"])}
+
+    def value_and_gradients(self, outputs: Tensors, batch: Tensors) -> tuple[torch.Tensor, Tensors]:
+        value, gradient = _xe_fused(outputs["log_r_hat"], batch["y"])
+        return value, {"log_r_hat": gradient}
 
 
 class RolrLoss(Loss):
@@ -178,6 +229,10 @@ class RolrLoss(Loss):
     def gradients(self, outputs: Tensors, batch: Tensors) -> Tensors:
         return {"log_r_hat": _rolr_gradient(outputs["log_r_hat"], batch["r_xz"], batch["y"])}
 
+    def value_and_gradients(self, outputs: Tensors, batch: Tensors) -> tuple[torch.Tensor, Tensors]:
+        value, gradient = _rolr_fused(outputs["log_r_hat"], batch["r_xz"], batch["y"])
+        return value, {"log_r_hat": gradient}
+
 
 class AliceLoss(Loss):
     """ALICE: cross-entropy of ``s_hat`` against the joint ``s(x,z) = 1/(1 + r(x,z))``."""
@@ -191,12 +246,20 @@ class AliceLoss(Loss):
     def gradients(self, outputs: Tensors, batch: Tensors) -> Tensors:
         return {"log_r_hat": _xe_gradient(outputs["log_r_hat"], 1.0 / (1.0 + batch["r_xz"]))}
 
+    def value_and_gradients(self, outputs: Tensors, batch: Tensors) -> tuple[torch.Tensor, Tensors]:
+        value, gradient = _xe_fused(outputs["log_r_hat"], torch.reciprocal(1.0 + batch["r_xz"]))
+        return value, {"log_r_hat": gradient}
+
 
 class _WithScore(Loss):
     """Adds ``alpha`` times the numerator score error to a base loss."""
 
     needs_score = True
     base: type[Loss] = Loss
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        super().__init__(alpha)
+        self._base = self.base(alpha)
 
     @property
     def weights(self) -> dict[str, float]:
@@ -213,6 +276,13 @@ class _WithScore(Loss):
             self.alpha
         )
         return grads
+
+    def value_and_gradients(self, outputs: Tensors, batch: Tensors) -> tuple[torch.Tensor, Tensors]:
+        value, grads = self._base.value_and_gradients(outputs, batch)
+        score_value, grads["t_hat"] = score_mse_numerator_fused(
+            outputs["t_hat"], batch["t_xz"], batch["y"], self.alpha
+        )
+        return value.add_(score_value, alpha=self.alpha), grads
 
 
 class CascalLoss(_WithScore):
@@ -296,6 +366,10 @@ class _WithScore2(Loss):
     needs_score = True
     base: type[Loss] = Loss
 
+    def __init__(self, alpha: float = 1.0) -> None:
+        super().__init__(alpha)
+        self._base = self.base(alpha)
+
     @property
     def weights(self) -> dict[str, float]:
         return {**self.base(self.alpha).weights, "mse_score0": self.alpha, "mse_score1": self.alpha}
@@ -316,6 +390,15 @@ class _WithScore2(Loss):
             -self.alpha
         )
         return grads
+
+    def value_and_gradients(self, outputs: Tensors, batch: Tensors) -> tuple[torch.Tensor, Tensors]:
+        value, grads = self._base.value_and_gradients(outputs, batch)
+        y = batch["y"]
+        score0, grads["t_hat0"] = score_mse_numerator_fused(outputs["t_hat0"], batch["t_xz0"], y, self.alpha)
+        score1, grads["t_hat1"] = score_mse_numerator_fused(
+            -outputs["t_hat1"], batch["t_xz1"], 1.0 - y, -self.alpha
+        )
+        return value.add_(score0.add_(score1), alpha=self.alpha), grads
 
 
 class Cascal2Loss(_WithScore2):
@@ -384,6 +467,12 @@ class SallyLoss(Loss):
     def gradients(self, outputs: Tensors, batch: Tensors) -> Tensors:
         t_hat = outputs["t_hat"]
         return {"t_hat": (t_hat - batch["t_xz"]).mul_(2.0 / t_hat.numel())}
+
+    def value_and_gradients(self, outputs: Tensors, batch: Tensors) -> tuple[torch.Tensor, Tensors]:
+        t_hat = outputs["t_hat"]
+        difference = (t_hat - batch["t_xz"]).reshape(-1)
+        value = torch.dot(difference, difference).div_(t_hat.numel())
+        return value, {"t_hat": difference.mul_(2.0 / t_hat.numel()).view_as(t_hat)}
 
 
 class NdeLoss(Loss):

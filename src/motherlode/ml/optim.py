@@ -5,8 +5,10 @@ dispatch, not what they compute. ``torch.optim.Adam`` updates each parameter ten
 (about 0.2 ms per step for a network with two hidden layers) and, on its first construction in a process,
 imports ``torch._dynamo`` and sympy (about 1 s). :class:`FlatOptimizer` instead points every parameter at a
 slice of one contiguous buffer, so that an update is a handful of operations on that buffer, whatever the
-number of layers. The updates are those of ``torch.optim.Adam`` (with ``amsgrad``) and of ``torch.optim.SGD``
-with Nesterov momentum, to float rounding.
+number of layers. Adam and AMSGrad run as one call of the fused kernel behind ``torch.optim.Adam(fused=True)``
+(``torch._fused_adam_``; a few buffer operations where this torch lacks it for the device). The updates
+are those of ``torch.optim.Adam`` (with ``amsgrad``) and of ``torch.optim.SGD`` with Nesterov momentum, to
+float rounding.
 
 >>> import torch
 >>> layer = torch.nn.Linear(3, 2)
@@ -76,15 +78,20 @@ class FlatOptimizer:
         self.param_groups = [{"lr": float(lr), "params": self.params}]
         with torch.no_grad():
             self.flat = torch.cat([p.detach().reshape(-1) for p in self.params])
+        self.gradient = torch.zeros_like(self.flat)
+        self.gradient_views: list[torch.Tensor] = []
         offset = 0
         for p in self.params:
             p.data = self.flat[offset : offset + p.numel()].view_as(p)
+            self.gradient_views.append(self.gradient[offset : offset + p.numel()].view_as(p))
             offset += p.numel()
         self.steps = 0
         zeros = torch.zeros_like
         self.first_moment = zeros(self.flat) if optimizer != "sgd" or self.momentum else None
         self.second_moment = zeros(self.flat) if optimizer != "sgd" else None
         self.max_second_moment = zeros(self.flat) if optimizer == "amsgrad" else None
+        self._fused = hasattr(torch, "_fused_adam_") and optimizer != "sgd"
+        self._step_count = torch.zeros((), dtype=torch.float32, device=self.flat.device)
 
     @property
     def lr(self) -> float:
@@ -117,7 +124,16 @@ class FlatOptimizer:
         ``clip_gradient`` first scales the gradient to at most this norm, as
         ``torch.nn.utils.clip_grad_norm_``.
         """
-        grad = self.flat_gradient(grads)
+        self._update(self.flat_gradient(grads), clip_gradient)
+
+    @torch.no_grad()
+    def step_written(self, clip_gradient: float | None = None) -> None:
+        """One update with the gradient written into :attr:`gradient_views` (one contiguous view of
+        :attr:`gradient` per parameter; a hand-written backward pass writes there, which saves gathering the
+        gradients). Clipping as in :meth:`step`."""
+        self._update(self.gradient, clip_gradient)
+
+    def _update(self, grad: torch.Tensor, clip_gradient: float | None) -> None:
         if clip_gradient is not None:
             scale = (clip_gradient / (torch.linalg.vector_norm(grad) + _CLIP_EPS)).clamp_(max=1.0)
             grad.mul_(scale)
@@ -129,6 +145,27 @@ class FlatOptimizer:
 
     def _adam(self, grad: torch.Tensor) -> None:
         assert self.first_moment is not None and self.second_moment is not None
+        if self._fused:
+            self._step_count.fill_(self.steps)
+            try:
+                torch._fused_adam_(
+                    [self.flat],
+                    [grad],
+                    [self.first_moment],
+                    [self.second_moment],
+                    [] if self.max_second_moment is None else [self.max_second_moment],
+                    [self._step_count],
+                    lr=self.lr,
+                    beta1=_BETA1,
+                    beta2=_BETA2,
+                    weight_decay=0.0,
+                    eps=_EPS,
+                    amsgrad=self.max_second_moment is not None,
+                    maximize=False,
+                )
+                return
+            except (RuntimeError, NotImplementedError):  # no fused kernel for this device or dtype
+                self._fused = False
         self.first_moment.lerp_(grad, 1.0 - _BETA1)
         self.second_moment.mul_(_BETA2).addcmul_(grad, grad, value=1.0 - _BETA2)
         second = self.second_moment

@@ -50,7 +50,7 @@ def _ratio_manual(
     out = {"log_r_hat": log_r_hat}
     if t_hat is not None:
         out["t_hat"] = t_hat
-    return out, lambda grads: backward(grads["log_r_hat"], grads.get("t_hat"))
+    return out, lambda grads, into=None: backward(grads["log_r_hat"], grads.get("t_hat"), into)
 
 
 class ParameterizedRatioEstimator(ConditionalEstimator):

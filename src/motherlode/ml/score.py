@@ -59,7 +59,7 @@ def _score_forward(model: nn.Module, batch: Tensors, need_score: bool, create_gr
 def _score_manual(model: nn.Module, batch: Tensors, need_score: bool) -> tuple[Tensors, Backward]:
     del need_score
     t_hat, _, run = model.forward_pass(batch["x"])
-    return {"t_hat": t_hat}, lambda grads: model.backward_pass(run, grads["t_hat"])
+    return {"t_hat": t_hat}, lambda grads, into=None: model.backward_pass(run, grads["t_hat"], out=into)
 
 
 class ScoreEstimator(Estimator):

@@ -23,7 +23,7 @@ import copy
 import logging
 import math
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,11 +55,11 @@ logger = logging.getLogger(__name__)
 
 Forward = Callable[[nn.Module, dict[str, torch.Tensor], bool, bool], dict[str, torch.Tensor]]
 """``forward(model, batch, need_score, create_graph) -> outputs``: the loss's inputs, by autograd."""
-Backward = Callable[[dict[str, torch.Tensor]], list[torch.Tensor]]
+Backward = Callable[[dict[str, torch.Tensor], Sequence[torch.Tensor] | None], list[torch.Tensor]]
 ManualForward = Callable[[nn.Module, dict[str, torch.Tensor], bool], tuple[dict[str, torch.Tensor], Backward]]
 """``manual(model, batch, need_score) -> (outputs, backward)``: the outputs, computed without an autograd
-graph, and ``backward(grad_outputs)``, the loss gradient with respect to each of ``model.parameters()`` from
-the loss gradients with respect to the outputs."""
+graph, and ``backward(grad_outputs, into)``, the loss gradient with respect to each of ``model.parameters()``
+from the loss gradients with respect to the outputs, written into the tensors ``into`` when not None."""
 
 _VERBOSE_FRACTIONS = {"all": None, "many": 50, "some": 20, "few": 5}
 EVALUATION_BATCH = 100_000
@@ -332,13 +332,13 @@ class Trainer:
         components = self.loss(outputs, batch)
         return self.loss.total(components), components
 
-    def _manual_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict, dict, Backward]:
-        """Loss, components, outputs and the backward pass of ``manual``'s outputs (no autograd graph)."""
+    def _manual_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict]:
+        """Loss and components of ``manual``'s outputs (no autograd graph)."""
         assert self.manual is not None
-        outputs, backward = self.manual(self.model, batch, self.loss.needs_score)
+        outputs, _ = self.manual(self.model, batch, self.loss.needs_score)
         with torch.no_grad():
             components = self.loss(outputs, batch)
-            return self.loss.total(components), components, outputs, backward
+            return self.loss.total(components), components
 
     def _train_epoch(
         self,
@@ -351,16 +351,17 @@ class Trainer:
         self.model.train()
         n = len(next(iter(data.values())))
         perm = torch.randperm(n).to(self.device)
-        running = torch.zeros((), device=self.device, dtype=torch.float64)
         if not self.cuda_graphs:  # one gather per epoch, then contiguous slices
             keys = list(data)
             columns = [torch.split(data[key][perm], batch_size) for key in keys]
+            losses = []
             for parts in zip(*columns, strict=True):
                 batch = dict(zip(keys, parts, strict=True))
-                size = len(parts[0])
-                running.add_(self._eager_step(batch, opt, clip_gradient, full=size == batch_size), alpha=size)
-                bar.update(size)
-            return float(running) / n
+                losses.append(self._eager_step(batch, opt, clip_gradient, full=len(parts[0]) == batch_size))
+                bar.update(len(parts[0]))
+            sizes = torch.tensor([len(part) for part in columns[0]], dtype=torch.float64)
+            return float(torch.stack(losses).double().cpu() @ sizes) / n
+        running = torch.zeros((), device=self.device, dtype=torch.float64)
         for start in range(0, n, batch_size):
             idx = perm[start : start + batch_size]
             if self._graph is not None and len(idx) == batch_size:
@@ -376,10 +377,6 @@ class Trainer:
         self, batch: dict[str, torch.Tensor], opt: Optimizer, clip_gradient: float | None
     ) -> torch.Tensor:
         """Forward, loss, backward, clipping and optimiser step on ``batch`` (gradients must be zero/None)."""
-        if self.manual is not None and isinstance(opt, FlatOptimizer):
-            loss, _, outputs, backward = self._manual_loss(batch)
-            opt.step(backward(self.loss.gradients(outputs, batch)), clip_gradient=clip_gradient)
-            return loss
         loss, _ = self._batch_loss(batch, create_graph=True)
         loss.backward()
         if isinstance(opt, FlatOptimizer):
@@ -390,6 +387,19 @@ class Trainer:
         opt.step()
         return loss.detach()
 
+    def _manual_step(
+        self, batch: dict[str, torch.Tensor], opt: FlatOptimizer, clip_gradient: float | None
+    ) -> torch.Tensor:
+        """:meth:`_step` by the hand-written backward pass: no autograd, the gradient written straight
+        into the optimiser's flat buffer."""
+        assert self.manual is not None
+        with torch.inference_mode():
+            outputs, backward = self.manual(self.model, batch, self.loss.needs_score)
+            loss, grads = self.loss.value_and_gradients(outputs, batch)
+            backward(grads, opt.gradient_views)
+            opt.step_written(clip_gradient)
+        return loss
+
     def _eager_step(
         self,
         batch: dict[str, torch.Tensor],
@@ -397,6 +407,8 @@ class Trainer:
         clip_gradient: float | None,
         full: bool,
     ) -> torch.Tensor:
+        if self.manual is not None and isinstance(opt, FlatOptimizer):
+            return self._manual_step(batch, opt, clip_gradient)
         # once a graph holds the gradient tensors they must be zeroed in place, never replaced
         opt.zero_grad(set_to_none=self._graph is None)
         if not (self.cuda_graphs and self._graph is None and full):
@@ -431,7 +443,7 @@ class Trainer:
             for start in range(0, n, batch_size):
                 batch = {k: v[start : start + batch_size] for k, v in data.items()}
                 if self.manual is not None:
-                    loss, components, _, _ = self._manual_loss(batch)
+                    loss, components = self._manual_loss(batch)
                 else:
                     loss, components = self._batch_loss(batch, create_graph=False)
                 m = len(next(iter(batch.values())))

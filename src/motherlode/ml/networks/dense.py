@@ -14,16 +14,19 @@ A training step of a small network on the CPU costs what its operations cost to 
 compute. For the methods with a score term, autograd differentiates the network twice: once for the score
 ``d log r / d theta`` (with ``create_graph``) and once more for the loss. :meth:`DenseNetwork.forward_pass`
 instead carries the derivative with respect to the leading input columns (theta) forward through the layers
-as a tangent, next to the activations, and :meth:`DenseNetwork.backward_pass` back-propagates a loss
-gradient through both by hand, with the activations' first and second derivatives; each loss of
-:mod:`motherlode.ml.losses` gives that gradient with respect to the outputs in closed form. Gradients equal
-autograd's to float rounding (tested in float64); a step takes about half the time. Networks with dropout
-or with a learnable or random activation (``prelu``, ``rrelu``) train by autograd.
+as a tangent, stacked below the activations as further rows of the batch (one matrix product per layer
+carries both), and :meth:`DenseNetwork.backward_pass` back-propagates a loss gradient through both by hand,
+with the activations' first and second derivatives, writing the parameter gradients where the optimiser
+reads them; each loss of :mod:`motherlode.ml.losses` gives its value and its gradient with respect to the
+outputs in closed form, from shared intermediate results. Gradients equal autograd's to float rounding
+(tested in float64); a step takes a third to a half of the time. Networks with dropout or with a learnable
+or random activation (``prelu``, ``rrelu``) train by autograd.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 import logging
 from collections.abc import Callable, Sequence
@@ -77,10 +80,27 @@ class _Calculus:
     slope: Derivative
     curvature: Curvature
     curvature_scale: float = 1.0
+    has_out: bool = False  # ``function(z, out=...)`` writes into a given tensor
+
+    def into(self, z: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """``f(z)`` written into ``out``."""
+        return self.function(z, out=out) if self.has_out else out.copy_(self.function(z))  # type: ignore[call-arg]
+
+
+_UNITS: dict[tuple[torch.dtype, torch.device], torch.Tensor] = {}
+
+
+def _unit(like: torch.Tensor) -> torch.Tensor:
+    """A 0-d tensor 1 of ``like``'s dtype and device (kept: a Python scalar costs a conversion per use)."""
+    key = (like.dtype, like.device)
+    if key not in _UNITS:
+        with torch.inference_mode(False):
+            _UNITS[key] = torch.ones((), dtype=like.dtype, device=like.device)
+    return _UNITS[key]
 
 
 def _tanh_slope(z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-    return torch.addcmul(a.new_ones(()), a, a, value=-1.0)  # 1 - a^2, cheaper than a Python scalar minus
+    return torch.addcmul(_unit(a), a, a, value=-1.0)  # 1 - a^2
 
 
 def _tanh_curvature(z: torch.Tensor, a: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
@@ -136,8 +156,8 @@ _SELU_SCALE, _SELU_ALPHA = 1.0507009873554804934193349852946, 1.6732632423543772
 
 # the activations with closed-form derivatives, as the modules of ``_STATELESS`` compute them
 _CALCULUS: dict[str, _Calculus] = {
-    "tanh": _Calculus(torch.tanh, _tanh_slope, _tanh_curvature, curvature_scale=-2.0),
-    "sigmoid": _Calculus(torch.sigmoid, _sigmoid_slope, _sigmoid_curvature),
+    "tanh": _Calculus(torch.tanh, _tanh_slope, _tanh_curvature, curvature_scale=-2.0, has_out=True),
+    "sigmoid": _Calculus(torch.sigmoid, _sigmoid_slope, _sigmoid_curvature, has_out=True),
     "relu": _Calculus(torch.relu, _piecewise_linear_slope(0.0), _zero_curvature),
     "lrelu": _Calculus(_leaky_relu, _piecewise_linear_slope(0.01), _zero_curvature),
     "elu": _Calculus(F.elu, _elu_slope(1.0, 1.0), _elu_curvature(1.0, 1.0)),
@@ -181,13 +201,6 @@ def parameter_gradients(
     )
 
 
-def _activation_name(module: nn.Module) -> str:
-    for name, cls in _STATELESS.items():
-        if type(module) is cls:
-            return name
-    return type(module).__name__
-
-
 def _check_hidden(n_hidden: Sequence[int]) -> tuple[int, ...]:
     hidden = tuple(int(h) for h in n_hidden)
     if any(h < 1 for h in hidden):
@@ -195,24 +208,41 @@ def _check_hidden(n_hidden: Sequence[int]) -> tuple[int, ...]:
     return hidden
 
 
+@functools.lru_cache(maxsize=8)
+def _tangent_seeds(
+    n: int, n_tangent: int, width: int, dtype: torch.dtype, device: torch.device
+) -> torch.Tensor:
+    """``n_tangent`` blocks of ``n`` rows, block ``p`` the unit vector of input column ``p``: the
+    derivatives of the inputs with respect to their first ``n_tangent`` columns, ``(n_tangent n, width)``."""
+    with torch.inference_mode(False):  # kept: an ordinary tensor, usable in and out of inference mode
+        seeds = torch.zeros(n_tangent, n, width, dtype=dtype, device=device)
+        seeds[torch.arange(n_tangent), :, torch.arange(n_tangent)] = 1.0
+    return seeds.view(-1, width)
+
+
 @dataclass
 class DensePass:
     """What :meth:`DenseNetwork.forward_pass` keeps for :meth:`DenseNetwork.backward_pass`.
 
-    ``inputs`` is the input batch, ``values[l]`` the activations of hidden layer ``l``, ``slopes[l]`` and
-    ``curvatures[l]`` their first and (up to the factor ``curvature_scale``) second derivatives with respect
-    to the pre-activations (curvatures only with tangents), ``tangents[l]`` the derivatives of ``values[l]``
-    with respect to the first ``n_tangent`` input columns ``(n, n_tangent, units)``, and ``pushed[l]`` the
-    tangent entering layer ``l`` before the activation's slope multiplies it.
+    The pass carries a batch of ``n`` rows and, with ``n_tangent`` tangents, the derivatives of everything
+    with respect to the first ``n_tangent`` input columns as further blocks of ``n`` rows below them
+    (``(1 + n_tangent) n`` rows in all): one matrix product then carries the values and the tangents
+    through a layer, and one gives the weight gradient of both. ``inputs`` are the inputs so stacked (the
+    tangent blocks are unit vectors), ``layers`` the ``(weight, bias)`` of each linear layer, and
+    ``stacked[l]`` the activations of hidden layer ``l`` and their tangents. ``slopes[l]`` and
+    ``curvatures[l]`` are the activation's first and (up to the factor ``curvature_scale``) second
+    derivatives with respect to the pre-activations (curvatures only with tangents), ``pushed[l]`` the
+    tangents entering layer ``l`` before the slope multiplies them, ``(n_tangent, n, units)``.
     """
 
     inputs: torch.Tensor
+    n: int
     n_tangent: int
     curvature_scale: float
-    values: list[torch.Tensor]
+    layers: list[tuple[torch.Tensor, torch.Tensor]]
+    stacked: list[torch.Tensor]
     slopes: list[torch.Tensor]
     curvatures: list[torch.Tensor]
-    tangents: list[torch.Tensor]
     pushed: list[torch.Tensor]
 
 
@@ -249,6 +279,8 @@ class DenseNetwork(nn.Module):
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(sizes))
         self.activations = nn.ModuleList(make_activation(activation) for _ in hidden)
         self.dropout = nn.Dropout(dropout_prob) if dropout_prob > 0.0 else nn.Identity()
+        # the activation whose closed-form derivatives the hand-written passes use (None: autograd only)
+        self._manual_activation = activation if activation in _CALCULUS and dropout_prob == 0.0 else None
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """Evaluate the network on a batch ``(n, n_inputs)``; returns ``(n, n_outputs)``."""
@@ -261,9 +293,7 @@ class DenseNetwork(nn.Module):
     def supports_manual_gradients(self) -> bool:
         """Whether :meth:`forward_pass` and :meth:`backward_pass` apply: no dropout, an activation with
         closed-form derivatives (every activation except ``prelu`` and ``rrelu``)."""
-        if not isinstance(self.dropout, nn.Identity):
-            return False
-        return all(_activation_name(act) in _CALCULUS for act in self.activations)
+        return self._manual_activation is not None
 
     def forward_pass(
         self, inputs: torch.Tensor, n_tangent: int = 0
@@ -289,33 +319,46 @@ class DenseNetwork(nn.Module):
             What :meth:`backward_pass` needs.
         """
         calculus = self._calculus()
-        run = DensePass(inputs, n_tangent, calculus.curvature_scale, [], [], [], [], [])
+        layers = self._layer_tensors()
+        n = len(inputs)
+        blocks = (n, n_tangent * n)  # the rows of the values and of the tangents
         with torch.no_grad():
-            h, tangent = inputs, None
-            for layer in self.layers[:-1]:
-                weight = layer.weight
-                z = F.linear(h, weight, layer.bias)
-                a = calculus.function(z)
+            below = inputs
+            if n_tangent:
+                seeds = _tangent_seeds(n, n_tangent, inputs.shape[1], inputs.dtype, inputs.device)
+                below = torch.cat((inputs, seeds))
+            run = DensePass(below, n, n_tangent, calculus.curvature_scale, layers, [], [], [], [])
+            for weight, bias in layers[:-1]:
+                if n_tangent:  # values and tangents through the layer in one product
+                    z, pushed = F.linear(below, weight).split(blocks)
+                    z.add_(bias)
+                    below = z.new_empty(n + n_tangent * n, z.shape[1])
+                    a, tangent = below.split(blocks)
+                    calculus.into(z, a)
+                else:
+                    z = F.linear(below, weight, bias)
+                    below = a = calculus.function(z)
                 slope = calculus.slope(z, a)
-                run.values.append(a)
+                run.stacked.append(below)
                 run.slopes.append(slope)
-                if n_tangent:  # the first layer's tangent is its weight's theta columns, (P, units)
-                    pushed = weight[:, :n_tangent].t() if tangent is None else F.linear(tangent, weight)
-                    tangent = slope.unsqueeze(1) * pushed
+                if n_tangent:
+                    pushed = pushed.view(n_tangent, n, -1)
+                    torch.mul(pushed, slope, out=tangent.view(n_tangent, n, -1))
                     run.curvatures.append(calculus.curvature(z, a, slope))
                     run.pushed.append(pushed)
-                    run.tangents.append(tangent)
-                h = a
-            last = self.layers[-1]
-            outputs = F.linear(h, last.weight, last.bias)
-            if n_tangent and tangent is None:  # no hidden layer: the tangent is the weight itself
-                tangent = last.weight[:, :n_tangent].t().expand(len(inputs), -1, -1)
-            elif n_tangent:
-                tangent = F.linear(tangent, last.weight)
-        return outputs, tangent, run
+            last_weight, last_bias = layers[-1]
+            if not n_tangent:
+                return F.linear(below, last_weight, last_bias), None, run
+            outputs, tangent = F.linear(below, last_weight).split(blocks)
+            outputs.add_(last_bias)
+        return outputs, tangent.view(n_tangent, n, -1).transpose(0, 1), run
 
     def backward_pass(
-        self, run: DensePass, grad_outputs: torch.Tensor, grad_tangent: torch.Tensor | None = None
+        self,
+        run: DensePass,
+        grad_outputs: torch.Tensor,
+        grad_tangent: torch.Tensor | None = None,
+        out: Sequence[torch.Tensor] | None = None,
     ) -> list[torch.Tensor]:
         """Gradients of a loss with respect to the parameters, from its gradients with respect to the outputs.
 
@@ -327,60 +370,70 @@ class DenseNetwork(nn.Module):
             ``d loss / d outputs`` ``(n, n_outputs)``.
         grad_tangent : torch.Tensor, optional
             ``d loss / d tangent`` ``(n, n_tangent, n_outputs)`` (None: the loss does not use the tangent).
+        out : sequence of torch.Tensor, optional
+            Contiguous tensors shaped like ``self.parameters()`` to write the gradients into (for example
+            the views of :attr:`motherlode.ml.optim.FlatOptimizer.gradient_views`).
 
         Returns
         -------
         list of torch.Tensor
-            One gradient per tensor of ``self.parameters()``, in that order.
+            One gradient per tensor of ``self.parameters()``, in that order (``out`` when given).
         """
+        targets = list(out) if out is not None else [None] * (2 * len(self.layers))
         with torch.no_grad():
-            return self._backward(run, grad_outputs, grad_tangent if run.n_tangent else None)
+            return self._backward(run, grad_outputs, grad_tangent if run.n_tangent else None, targets)
 
     def _backward(
-        self, run: DensePass, grad_out: torch.Tensor, grad_tangent: torch.Tensor | None
+        self,
+        run: DensePass,
+        grad_out: torch.Tensor,
+        grad_tangent: torch.Tensor | None,
+        targets: list[torch.Tensor | None],
     ) -> list[torch.Tensor]:
-        n_hidden = len(run.values)
+        n, n_tangent, n_hidden = run.n, run.n_tangent, len(run.slopes)
         grads: list[torch.Tensor] = [grad_out] * (2 * n_hidden + 2)
-        last = self.layers[-1]
-        grad_w = torch.mm(grad_out.t(), run.values[-1] if n_hidden else run.inputs)
-        if grad_tangent is not None and n_hidden:
-            width = run.tangents[-1].shape[-1]
-            grad_w.addmm_(
-                grad_tangent.reshape(-1, grad_out.shape[1]).t(), run.tangents[-1].reshape(-1, width)
-            )
-        elif grad_tangent is not None:
-            grad_w[:, : run.n_tangent] += grad_tangent.sum(0).t()
-        grads[-2], grads[-1] = grad_w, grad_out.sum(0)
-        grad_h = torch.mm(grad_out, last.weight)
-        grad_t = None if grad_tangent is None else torch.matmul(grad_tangent, last.weight)
+        grads[-1] = torch.sum(grad_out, 0, out=targets[-1])
+        # the gradients of the values (rows [:n]) and of the tangents (the blocks below), stacked as in run
+        grad = grad_out
+        if grad_tangent is not None:
+            grad = torch.cat((grad_out, grad_tangent.transpose(0, 1).reshape(-1, grad_out.shape[1])))
+        rows = len(grad)
+
+        def below(index: int) -> torch.Tensor:  # the input of layer ``index``, the rows the gradient has
+            tensor = run.stacked[index - 1] if index else run.inputs
+            return tensor if len(tensor) == rows else tensor[:rows]
+
+        grads[-2] = torch.mm(grad.t(), below(n_hidden), out=targets[-2])
+        grad_h = torch.mm(grad, run.layers[-1][0]) if n_hidden else grad
         for index in range(n_hidden - 1, -1, -1):
-            weight, slope = self.layers[index].weight, run.slopes[index]
-            grad_z = grad_h * slope
-            if grad_t is not None:
-                pushed = run.pushed[index]
-                grad_z.addcmul_((grad_t * pushed).sum(1), run.curvatures[index], value=run.curvature_scale)
-                grad_pushed = grad_t * slope.unsqueeze(1)
-            grad_w = torch.mm(grad_z.t(), run.values[index - 1] if index else run.inputs)
-            if grad_t is not None and index:
-                previous = run.tangents[index - 1]
-                grad_w.addmm_(
-                    grad_pushed.reshape(-1, slope.shape[1]).t(), previous.reshape(-1, previous.shape[2])
-                )
-                grad_t = torch.matmul(grad_pushed, weight)
-            elif grad_t is not None:
-                grad_w[:, : run.n_tangent] += grad_pushed.sum(0).t()
-            grads[2 * index], grads[2 * index + 1] = grad_w, grad_z.sum(0)
+            slope = run.slopes[index]
+            if grad_tangent is None:
+                grad_z = grad_h.mul_(slope)
+            else:  # d loss / d tangent into d loss / d pushed, in place
+                grad_z, grad_t = grad_h.split((n, rows - n))
+                grad_z.mul_(slope)
+                grad_t = grad_t.view(n_tangent, n, -1)
+                through_slope = grad_t * run.pushed[index]
+                through_slope = through_slope[0] if n_tangent == 1 else through_slope.sum(0)
+                grad_z.addcmul_(through_slope, run.curvatures[index], value=run.curvature_scale)
+                grad_t.mul_(slope)
+            grads[2 * index] = torch.mm(grad_h.t(), below(index), out=targets[2 * index])
+            grads[2 * index + 1] = torch.sum(grad_z, 0, out=targets[2 * index + 1])
             if index:
-                grad_h = torch.mm(grad_z, weight)
+                grad_h = torch.mm(grad_h, run.layers[index][0])
         return grads
 
+    def _layer_tensors(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """``(weight, bias)`` of each linear layer, input layer first."""
+        return [(layer.weight, layer.bias) for layer in self.layers]
+
     def _calculus(self) -> _Calculus:
-        if not self.supports_manual_gradients:
+        if self._manual_activation is None:
             raise InputError(
                 "Manual gradients need a network without dropout and with one of the activations "
                 f"{', '.join(_CALCULUS)}"
             )
-        return _CALCULUS[_activation_name(self.activations[0])] if self.activations else _CALCULUS["tanh"]
+        return _CALCULUS[self._manual_activation]
 
 
 class _ParameterInputNetwork(DenseNetwork):
@@ -449,17 +502,21 @@ class ParameterizedRatioModel(_ParameterInputNetwork):
     def forward_manual(
         self, theta: torch.Tensor, x: torch.Tensor, track_score: bool = True
     ) -> tuple[torch.Tensor, torch.Tensor | None, Callable[..., list[torch.Tensor]]]:
-        """As :meth:`forward`, without autograd, with ``backward(grad_log_r_hat, grad_t_hat)``.
+        """As :meth:`forward`, without autograd, with ``backward(grad_log_r_hat, grad_t_hat, out=None)``.
 
-        ``backward`` returns the loss gradient with respect to each of ``self.parameters()``
-        (see :meth:`DenseNetwork.backward_pass`). Needs :attr:`supports_manual_gradients`.
+        ``backward`` returns the loss gradient with respect to each of ``self.parameters()`` (written into
+        ``out`` when given; see :meth:`DenseNetwork.backward_pass`). Needs :attr:`supports_manual_gradients`.
         """
         n_tangent = self.n_parameters if track_score else 0
         log_r_hat, tangent, run = self.forward_pass(torch.cat((theta, x), dim=1), n_tangent)
 
-        def backward(grad_log_r_hat: torch.Tensor, grad_t_hat: torch.Tensor | None) -> list[torch.Tensor]:
+        def backward(
+            grad_log_r_hat: torch.Tensor,
+            grad_t_hat: torch.Tensor | None,
+            out: Sequence[torch.Tensor] | None = None,
+        ) -> list[torch.Tensor]:
             grad_tangent = None if grad_t_hat is None else grad_t_hat.unsqueeze(-1)
-            return self.backward_pass(run, grad_log_r_hat, grad_tangent)
+            return self.backward_pass(run, grad_log_r_hat, grad_tangent, out)
 
         return log_r_hat, None if tangent is None else tangent[:, :, 0], backward
 
@@ -508,7 +565,8 @@ class DoubleParameterizedRatioModel(_ParameterInputNetwork):
     def forward_manual(
         self, theta0: torch.Tensor, theta1: torch.Tensor, x: torch.Tensor, track_score: bool = True
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None, Callable[..., list[torch.Tensor]]]:
-        """As :meth:`forward`, without autograd, with ``backward(grad_log_r_hat, grad_t_hat0, grad_t_hat1)``.
+        """As :meth:`forward`, without autograd, with ``backward(grad_log_r_hat, grad_t_hat0, grad_t_hat1,
+        out=None)``.
 
         Both orders of the hypotheses run as one batch of ``2n`` rows. ``backward`` returns the loss gradient
         with respect to each of ``self.parameters()``. Needs :attr:`supports_manual_gradients`.
@@ -523,7 +581,10 @@ class DoubleParameterizedRatioModel(_ParameterInputNetwork):
                 t_hat1 = tangent[:n, p:, 0] - tangent[n:, :p, 0]
 
         def backward(
-            grad_log_r_hat: torch.Tensor, grad_t_hat0: torch.Tensor | None, grad_t_hat1: torch.Tensor | None
+            grad_log_r_hat: torch.Tensor,
+            grad_t_hat0: torch.Tensor | None,
+            grad_t_hat1: torch.Tensor | None,
+            out: Sequence[torch.Tensor] | None = None,
         ) -> list[torch.Tensor]:
             grad_outputs = torch.cat((grad_log_r_hat, -grad_log_r_hat))
             grad_tangent = None
@@ -534,7 +595,7 @@ class DoubleParameterizedRatioModel(_ParameterInputNetwork):
                 grad_tangent = torch.cat((torch.cat((g0, g1), dim=1), -torch.cat((g1, g0), dim=1)))[
                     :, :, None
                 ]
-            return self.backward_pass(run, grad_outputs, grad_tangent)
+            return self.backward_pass(run, grad_outputs, grad_tangent, out)
 
         if tangent is None:
             return log_r_hat, None, None, backward
