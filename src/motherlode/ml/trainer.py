@@ -36,6 +36,7 @@ from motherlode.ml.optim import FlatOptimizer
 from motherlode.progress import progress_bar
 
 __all__ = [
+    "CPU_VALIDATION_BATCH",
     "EVALUATION_BATCH",
     "Backward",
     "Forward",
@@ -64,6 +65,9 @@ from the loss gradients with respect to the outputs, written into the tensors ``
 _VERBOSE_FRACTIONS = {"all": None, "many": 50, "some": 20, "few": 5}
 EVALUATION_BATCH = 100_000
 """Samples per batch when evaluating networks (no gradient steps): bounds the memory of evaluation."""
+CPU_VALIDATION_BATCH = 8192
+"""Samples per batch of the validation loss on the CPU: the layers' activations (and tangents) of a batch
+this size stay in the cache (ALICES on 50 000 W h validation samples: 124 ms in one batch, 42 ms in these)."""
 _GRAPH_WARMUP_STEPS = 3
 
 
@@ -433,9 +437,13 @@ class Trainer:
             opt.zero_grad(set_to_none=True)
 
     def evaluate_loss(
-        self, data: dict[str, torch.Tensor], batch_size: int = EVALUATION_BATCH
+        self, data: dict[str, torch.Tensor], batch_size: int | None = None
     ) -> tuple[float, dict]:
-        """Sample-weighted mean loss (and components) of the model in eval mode on tensors ``data``."""
+        """Sample-weighted mean loss (and components) of the model in eval mode on tensors ``data``, in
+        batches of ``batch_size`` samples (default: :data:`CPU_VALIDATION_BATCH` on the CPU,
+        :data:`EVALUATION_BATCH` elsewhere)."""
+        if batch_size is None:
+            batch_size = CPU_VALIDATION_BATCH if self.device.type == "cpu" else EVALUATION_BATCH
         self.model.eval()
         n = len(next(iter(data.values())))
         total, parts = 0.0, {}
