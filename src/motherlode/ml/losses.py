@@ -1,12 +1,13 @@
 """Loss functions of the likelihood-ratio methods, one class per method.
 
 Every loss is a callable ``loss(outputs, batch) -> dict`` mapping component names to scalar tensors; its
-``total`` method weights and sums them, and its ``gradients`` method gives the derivatives of the total with
-respect to the network outputs in closed form (used with the networks' hand-written backward passes; the
-base class falls back to autograd). ``outputs`` holds the network outputs (``"log_r_hat"`` of shape
-``(n, 1)`` and, for methods with a score term, ``"t_hat"`` of shape ``(n, P)``); ``batch`` holds the training
-data (``"y"``, ``"r_xz"``, ``"t_xz"``, ...). Each class declares which augmented data it needs in ``requires``
-and whether it needs the network's score in ``needs_score``.
+``total`` method weights and sums them, and its ``value_and_gradients`` method gives the total and its
+derivatives with respect to the network outputs in closed form, from shared intermediate results (the
+training step of the networks' hand-written backward passes; the base class falls back to autograd).
+``outputs`` holds the network outputs (``"log_r_hat"`` of shape ``(n, 1)`` and, for methods with a score
+term, ``"t_hat"`` of shape ``(n, P)``); ``batch`` holds the training data (``"y"``, ``"r_xz"``, ``"t_xz"``,
+...). Each class declares which augmented data it needs in ``requires`` and whether it needs the network's
+score in ``needs_score``.
 
 Conventions (label ``y = 0``: sampled from the numerator ``theta``; ``y = 1``: from the reference):
 
@@ -68,16 +69,14 @@ def score_mse_numerator(t_hat: torch.Tensor, t_xz: torch.Tensor, y: torch.Tensor
 
 def score_mse_numerator_gradient(t_hat: torch.Tensor, t_xz: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """The derivative of :func:`score_mse_numerator` with respect to ``t_hat``."""
-    mask = (1.0 - y).reshape(-1, 1)
-    scale = mask.sum().clamp_min(1.0).mul_(t_hat.shape[1] / 2.0)
-    return (t_hat - t_xz).mul_(mask).div_(scale)
+    return score_mse_numerator_fused(t_hat, t_xz, y)[1]
 
 
 def score_mse_numerator_fused(
     t_hat: torch.Tensor, t_xz: torch.Tensor, y: torch.Tensor, weight: float = 1.0
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`score_mse_numerator` and ``weight`` times :func:`score_mse_numerator_gradient`, from one set of
-    operations."""
+    """:func:`score_mse_numerator` and ``weight`` times its derivative with respect to ``t_hat``, from one
+    set of operations."""
     mask = (1.0 - y).reshape(-1, 1)
     norm = mask.sum().clamp_min_(1.0)
     if t_hat.shape[1] != 1:
@@ -93,13 +92,8 @@ def _xe(log_r_hat: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(-log_r_hat, target)
 
 
-def _xe_gradient(log_r_hat: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """The derivative of :func:`_xe` with respect to ``log_r_hat``: ``(target - s_hat) / n``."""
-    return torch.sigmoid(log_r_hat).add_(target - 1.0).div_(log_r_hat.numel())
-
-
 def _xe_fused(log_r_hat: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`_xe` and :func:`_xe_gradient` from one set of operations.
+    """:func:`_xe` and its derivative with respect to ``log_r_hat``, ``(target - s_hat) / n``.
 
     With ``l = log r_hat``: ``BCE(sigmoid(-l), target) = mean(l target - log sigmoid(l))``.
     """
@@ -117,21 +111,10 @@ def _rolr(log_r_hat: torch.Tensor, r_xz: torch.Tensor, y: torch.Tensor) -> torch
     return num + den
 
 
-def _rolr_gradient(log_r_hat: torch.Tensor, r_xz: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """The derivative of :func:`_rolr` with respect to ``log_r_hat`` (zero where the clamp is active)."""
-    inside = (log_r_hat >= -_LOG_R_CLAMP) & (log_r_hat <= _LOG_R_CLAMP)
-    log_r_hat = log_r_hat.clamp(-_LOG_R_CLAMP, _LOG_R_CLAMP)
-    r_xz = r_xz.clamp(math.exp(-_LOG_R_CLAMP), math.exp(_LOG_R_CLAMP))
-    inverse, ratio, numerator = torch.exp(-log_r_hat), torch.exp(log_r_hat), 1.0 - y
-    num = numerator * numerator * inverse * (1.0 / r_xz - inverse)
-    den = y * y * ratio * (ratio - r_xz)
-    return (num + den).mul_(inside).mul_(2.0 / log_r_hat.numel())
-
-
 def _rolr_fused(
     log_r_hat: torch.Tensor, r_xz: torch.Tensor, y: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`_rolr` and :func:`_rolr_gradient` from one set of operations."""
+    """:func:`_rolr` and its derivative with respect to ``log_r_hat`` (zero where the clamp is active)."""
     inside = log_r_hat.abs() <= _LOG_R_CLAMP
     log_r_hat = log_r_hat.clamp(-_LOG_R_CLAMP, _LOG_R_CLAMP)
     r_xz = r_xz.clamp(math.exp(-_LOG_R_CLAMP), math.exp(_LOG_R_CLAMP))
@@ -176,21 +159,20 @@ class Loss:
         return sum(weights[k] * v for k, v in components.items())  # type: ignore[return-value]
 
     def gradients(self, outputs: Tensors, batch: Tensors) -> Tensors:
-        """Derivatives of the total loss with respect to each of ``outputs`` (by autograd here; the loss
-        classes of the methods give them in closed form)."""
+        """Derivatives of the total loss with respect to each of ``outputs``."""
+        return self.value_and_gradients(outputs, batch)[1]
+
+    def value_and_gradients(self, outputs: Tensors, batch: Tensors) -> tuple[torch.Tensor, Tensors]:
+        """The total loss and its derivatives with respect to each of ``outputs``: by autograd here; the
+        loss classes of the methods give both in closed form, from shared intermediate results."""
         leaves = {key: value.detach().requires_grad_() for key, value in outputs.items()}
         with torch.enable_grad():
             total = self.total(self(leaves, batch))
         grads = torch.autograd.grad(total, list(leaves.values()), allow_unused=True)
-        return {
+        return total.detach(), {
             key: torch.zeros_like(leaf) if grad is None else grad
             for (key, leaf), grad in zip(leaves.items(), grads, strict=True)
         }
-
-    def value_and_gradients(self, outputs: Tensors, batch: Tensors) -> tuple[torch.Tensor, Tensors]:
-        """The total loss and :meth:`gradients` (the loss classes of the methods share their intermediate
-        results between the two)."""
-        return self.total(self(outputs, batch)), self.gradients(outputs, batch)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(alpha={self.alpha})"
@@ -204,9 +186,6 @@ class CarlLoss(Loss):
 
     def __call__(self, outputs: Tensors, batch: Tensors) -> Tensors:
         return {"xe": _xe(outputs["log_r_hat"], batch["y"])}
-
-    def gradients(self, outputs: Tensors, batch: Tensors) -> Tensors:
-        return {"log_r_hat": _xe_gradient(outputs["log_r_hat"], batch["y"])}
 
     def value_and_gradients(self, outputs: Tensors, batch: Tensors) -> tuple[torch.Tensor, Tensors]:
         value, gradient = _xe_fused(outputs["log_r_hat"], batch["y"])
@@ -226,9 +205,6 @@ class RolrLoss(Loss):
     def __call__(self, outputs: Tensors, batch: Tensors) -> Tensors:
         return {"mse_r": _rolr(outputs["log_r_hat"], batch["r_xz"], batch["y"])}
 
-    def gradients(self, outputs: Tensors, batch: Tensors) -> Tensors:
-        return {"log_r_hat": _rolr_gradient(outputs["log_r_hat"], batch["r_xz"], batch["y"])}
-
     def value_and_gradients(self, outputs: Tensors, batch: Tensors) -> tuple[torch.Tensor, Tensors]:
         value, gradient = _rolr_fused(outputs["log_r_hat"], batch["r_xz"], batch["y"])
         return value, {"log_r_hat": gradient}
@@ -242,9 +218,6 @@ class AliceLoss(Loss):
 
     def __call__(self, outputs: Tensors, batch: Tensors) -> Tensors:
         return {"xe": _xe(outputs["log_r_hat"], 1.0 / (1.0 + batch["r_xz"]))}
-
-    def gradients(self, outputs: Tensors, batch: Tensors) -> Tensors:
-        return {"log_r_hat": _xe_gradient(outputs["log_r_hat"], 1.0 / (1.0 + batch["r_xz"]))}
 
     def value_and_gradients(self, outputs: Tensors, batch: Tensors) -> tuple[torch.Tensor, Tensors]:
         value, gradient = _xe_fused(outputs["log_r_hat"], torch.reciprocal(1.0 + batch["r_xz"]))
@@ -269,13 +242,6 @@ class _WithScore(Loss):
         components = self.base(self.alpha)(outputs, batch)
         components["mse_score"] = score_mse_numerator(outputs["t_hat"], batch["t_xz"], batch["y"])
         return components
-
-    def gradients(self, outputs: Tensors, batch: Tensors) -> Tensors:
-        grads = self.base(self.alpha).gradients(outputs, batch)
-        grads["t_hat"] = score_mse_numerator_gradient(outputs["t_hat"], batch["t_xz"], batch["y"]).mul_(
-            self.alpha
-        )
-        return grads
 
     def value_and_gradients(self, outputs: Tensors, batch: Tensors) -> tuple[torch.Tensor, Tensors]:
         value, grads = self._base.value_and_gradients(outputs, batch)
@@ -382,15 +348,6 @@ class _WithScore2(Loss):
         components["mse_score1"] = score_mse_numerator(-outputs["t_hat1"], batch["t_xz1"], 1.0 - y)
         return components
 
-    def gradients(self, outputs: Tensors, batch: Tensors) -> Tensors:
-        grads = self.base(self.alpha).gradients(outputs, batch)
-        y = batch["y"]
-        grads["t_hat0"] = score_mse_numerator_gradient(outputs["t_hat0"], batch["t_xz0"], y).mul_(self.alpha)
-        grads["t_hat1"] = score_mse_numerator_gradient(-outputs["t_hat1"], batch["t_xz1"], 1.0 - y).mul_(
-            -self.alpha
-        )
-        return grads
-
     def value_and_gradients(self, outputs: Tensors, batch: Tensors) -> tuple[torch.Tensor, Tensors]:
         value, grads = self._base.value_and_gradients(outputs, batch)
         y = batch["y"]
@@ -463,10 +420,6 @@ class SallyLoss(Loss):
 
     def __call__(self, outputs: Tensors, batch: Tensors) -> Tensors:
         return {"mse_score": F.mse_loss(outputs["t_hat"], batch["t_xz"])}
-
-    def gradients(self, outputs: Tensors, batch: Tensors) -> Tensors:
-        t_hat = outputs["t_hat"]
-        return {"t_hat": (t_hat - batch["t_xz"]).mul_(2.0 / t_hat.numel())}
 
     def value_and_gradients(self, outputs: Tensors, batch: Tensors) -> tuple[torch.Tensor, Tensors]:
         t_hat = outputs["t_hat"]
