@@ -17,8 +17,9 @@ file layout: ``folder/ensemble.json`` plus ``folder/estimator_{i}_*``). Differen
   back as morphing-aware estimators; ``Ensemble(["path/to/estimator", ...])`` loads file names;
 * :meth:`Ensemble.save` writes into a temporary folder next to the target and then moves it into place;
 * :meth:`Ensemble.train_all` trains members of one architecture together as one stacked network
-  (``vectorize="auto"``, :mod:`motherlode.ml.stacked`), 1.1-1.8 times faster on a CPU for 5 members; members
-  that cannot be stacked are trained one after the other as in MadMiner;
+  (``vectorize="auto"``, :mod:`motherlode.ml.stacked`; on a CPU about as fast for 5 members as one after
+  the other with the hand-written step, docs/benchmarks.md); members that cannot be stacked are trained
+  one after the other as in MadMiner;
 * errors are :class:`EnsembleError` (a ``ValueError`` and a ``RuntimeError``, which MadMiner raises).
 """
 
