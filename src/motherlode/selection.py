@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import keyword
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,10 +86,16 @@ class Selection:
     ----------
     global_names : iterable of str
         Per-event variables the reader supplies besides the physics objects (e.g. ``scale``).
+    function_arguments : sequence of str
+        The objects passed to observable functions, in order (default: MadMiner's LHE signature,
+        :data:`motherlode.events.FUNCTION_ARGUMENTS`).
     """
 
-    def __init__(self, global_names: Iterable[str] = ()) -> None:
+    def __init__(
+        self, global_names: Iterable[str] = (), function_arguments: Sequence[str] = events.FUNCTION_ARGUMENTS
+    ) -> None:
         self.global_names = frozenset(global_names)
+        self.function_arguments = tuple(function_arguments)
         self.observables: dict[str, Observable] = {}
         self.cuts: list[Cut] = []
         self.efficiencies: list[Efficiency] = []
@@ -195,7 +201,12 @@ class Selection:
         expression = self._expressions.get(observable.name)
         if expression is not None:
             return events.evaluate(expression, objects)
-        return events.evaluate_function(observable.val_expression, objects, vectorized=observable.vectorized)
+        return events.evaluate_function(
+            observable.val_expression,
+            objects,
+            vectorized=observable.vectorized,
+            arguments=self.function_arguments,
+        )
 
     def apply(self, objects: Any) -> SelectionResult:
         """Evaluate everything on the events of ``objects`` (an :class:`~motherlode.events.EventObjects`)."""
