@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,9 @@ os.environ.setdefault("MPLBACKEND", "Agg")  # plots render headless, whatever th
 TESTS = Path(__file__).parent
 DATA = TESTS / "data"
 MADMINER_FILES = DATA / "madminer096"
+#: The workplace's larger reference data (``../shared/data`` next to the checkout, or
+#: ``$MOTHERLODE_SHARED_DATA``): tests that need it skip where it is absent, e.g. a user's clone.
+SHARED_DATA = Path(os.environ.get("MOTHERLODE_SHARED_DATA", TESTS.resolve().parents[1] / "shared" / "data"))
 PROBE = TESTS / "interop" / "madminer_probe.py"
 
 
@@ -103,3 +108,51 @@ def write_events_file(
         fileformat.append_samples(handle, x[:, None], weights, sampling)
         fileformat.write_sample_summary(handle, signal_events, background_events)
     return path
+
+
+# ---------------------------------------------------------------------------- Delphes fixtures
+
+#: Real Delphes (CMS card) output of 100 Drell-Yan events (see ``tests/data/delphes/README.md``).
+DELPHES_ROOT_FILE = DATA / "delphes" / "dy_rwgt_100ev_delphes_CMS.root"
+
+
+@pytest.fixture(scope="session")
+def setup_file_dy(tmp_path_factory) -> Path:
+    """A setup whose benchmarks are the Drell-Yan files' weights: sm (nominal), mz95, mz100."""
+    from motherlode.core import MadMiner
+
+    path = tmp_path_factory.mktemp("setup_dy") / "setup.h5"
+    miner = MadMiner()
+    miner.add_parameter("mass", 23, "mz", morphing_max_power=0, parameter_range=(90.0, 100.0))
+    for name, value in {"sm": 91.1876, "mz95": 95.0, "mz100": 100.0}.items():
+        miner.add_benchmark({"mz": value}, name)
+    miner.save(path)
+    return path
+
+
+def stand_in_delphes(directory: Path, fail: bool = False, n_events: int = 3) -> Path:
+    """A scripted ``DelphesHepMC3`` in ``directory``: it checks its arguments, the initial command
+    (``MOTHERLODE_TEST_INITIAL=yes``) and the number of events on its standard input, then writes
+    the reference Delphes file (and with ``fail`` exits with status 1 after that)."""
+    directory.mkdir()
+    script = directory / "DelphesHepMC3"
+    ending = "echo 'ERROR: Delphes crashed' >&2; exit 1" if fail else "echo done"
+    script.write_text(
+        textwrap.dedent(
+            f"""\
+            #!/usr/bin/env bash
+            set -eu
+            [ "$#" = 3 ] || {{ echo "usage: DelphesHepMC3 card output input" >&2; exit 2; }}
+            [ -f "$1" ] || {{ echo "no card $1" >&2; exit 2; }}
+            [ "$3" = "-" ] || {{ echo "expected the events on standard input" >&2; exit 2; }}
+            [ "${{MOTHERLODE_TEST_INITIAL:-}}" = yes ] || {{ echo "initial command not run" >&2; exit 2; }}
+            events=$(grep -c '^E ' || true)
+            echo "read $events events"
+            [ "$events" = {n_events} ] || {{ echo "expected {n_events} events, read $events" >&2; exit 3; }}
+            cp "{DELPHES_ROOT_FILE}" "$2"
+            {ending}
+            """
+        )
+    )
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    return directory

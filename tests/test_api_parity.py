@@ -40,6 +40,10 @@ INTENDED_DIFFERENCES: dict[str, str] = {
         "required: the documented name is the positional argument here and required a keyword alias, so "
         "add_cut(d, True), add_cut(d, pass_if_not_parsed=True) and add_cut(d, required=True) all work"
     ),
+    "madminer.delphes.delphes_reader.DelphesReader.add_cut(required)": (
+        "as LHEReader.add_cut: the documented pass_if_not_parsed is positional, 0.9.6's required a keyword "
+        "alias (both readers share one add_cut)"
+    ),
     "madminer.lhe.lhe_reader.LHEReader.add_efficiency(default)": (
         "the documentation calls it value_if_not_parsed, the 0.9.6 code default: the documented name is "
         "positional here and default a keyword alias"

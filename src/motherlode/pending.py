@@ -10,11 +10,11 @@ checking its signature.
 
 Examples
 --------
->>> from motherlode.delphes import DelphesReader
->>> DelphesReader("setup.h5")  # doctest: +ELLIPSIS
+>>> from motherlode import MadMiner
+>>> MadMiner().run("mg5", "proc_card.dat", "param_card.dat", "run_card.dat")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-motherlode.errors.NotYetAvailableError: DelphesReader is not available yet: the detector-level reader ...
+motherlode.errors.NotYetAvailableError: MadMiner.run is not available yet: steering MadGraph5_aMC ...
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from typing import Any, NoReturn
 from .errors import NotYetAvailableError
 
 __all__ = [
-    "DELPHES",
     "MADGRAPH",
     "Feature",
     "pending_class",
@@ -52,7 +51,6 @@ class Feature:
         )
 
 
-DELPHES = Feature("the detector-level reader of Delphes files", "motherlode.delphes")
 MADGRAPH = Feature(
     "steering MadGraph5_aMC and Pythia 8", "MadMiner.run, run_multiple and reweight_existing_sample"
 )

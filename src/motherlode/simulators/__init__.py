@@ -1,0 +1,6 @@
+"""Running the simulators.
+
+:mod:`~motherlode.simulators.delphes` runs a Delphes installation on HepMC files. Every external
+program starts through :func:`~motherlode.simulators.process.run_command`: logged,
+non-interactive, with a timeout and the end of its log in the error when it fails.
+"""
