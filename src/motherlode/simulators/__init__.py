@@ -1,5 +1,7 @@
 """Running the simulators.
 
+:mod:`~motherlode.simulators.pythia` showers LHE files with Pythia 8 (``pythia8mc``, the optional
+``motherlode[pythia]`` extra) into HepMC3 files that carry the LHE weights;
 :mod:`~motherlode.simulators.delphes` runs a Delphes installation on HepMC files. Every external
 program starts through :func:`~motherlode.simulators.process.run_command`: logged,
 non-interactive, with a timeout and the end of its log in the error when it fails.
