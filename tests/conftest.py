@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -156,3 +157,48 @@ def stand_in_delphes(directory: Path, fail: bool = False, n_events: int = 3) -> 
     )
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
     return directory
+
+
+# ---------------------------------------------------------------------------- MadGraph stand-in
+
+MG_STAND_IN = TESTS / "interop" / "mg5_stand_in.py"
+
+
+def make_stand_in_madgraph(
+    directory: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    events: Path,
+    mode: str = "",
+    reweighted: Path | None = None,
+) -> tuple[Path, Path]:
+    """A MadGraph "installation" in ``directory`` whose ``bin/mg5_aMC`` is the scripted stand-in
+    (``tests/interop/mg5_stand_in.py``): each launch copies the recorded LHE file ``events``, a
+    reweighting the recorded file ``reweighted`` (if given). Returns the installation and the file
+    where the stand-in records its calls."""
+    (directory / "bin").mkdir(parents=True, exist_ok=True)
+    (directory / "models").mkdir(exist_ok=True)
+    executable = directory / "bin" / "mg5_aMC"
+    shutil.copyfile(MG_STAND_IN, executable)
+    executable.chmod(0o755)
+    record = directory / "record.jsonl"
+    monkeypatch.setenv("MG_STANDIN_EVENTS", str(events))
+    monkeypatch.setenv("MG_STANDIN_RECORD", str(record))
+    monkeypatch.setenv("MG_STANDIN_MODE", mode)
+    if reweighted is not None:
+        monkeypatch.setenv("MG_STANDIN_REWEIGHTED", str(reweighted))
+    return directory, record
+
+
+@pytest.fixture
+def stand_in_madgraph(tmp_path, monkeypatch):
+    """``make(events, mode="") -> (mg_directory, record_file)``: see :func:`make_stand_in_madgraph`."""
+
+    def make(events: Path, mode: str = "") -> tuple[Path, Path]:
+        return make_stand_in_madgraph(tmp_path / "MG5_aMC_stand_in", monkeypatch, events, mode)
+
+    return make
+
+
+def read_record(path: Path) -> list[dict]:
+    """The calls the MadGraph stand-in recorded."""
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []

@@ -15,9 +15,8 @@ Module-scoped fixtures chain the steps as the notebooks do (setup -> events -> t
 weights wherever possible (MadGraph's cross sections, morphing, joint scores, Kullback-Leibler
 divergences and Fisher information at the parton level and of histograms).
 
-Steps whose motherlode stage is not built yet (MadGraph steering, Fisher information,
-likelihoods, limits, plots) are written in full, as they should run, and marked as strict
-``xfail(raises=NotYetAvailableError)``: each turns into a failure to clean up when its stage lands.
+The MadGraph steps run a real MadGraph where ``MG_FOLDER_PATH`` names one, and otherwise the
+scripted stand-in ``tests/interop/mg5_stand_in.py``, which writes the recorded W h events.
 The table of steps and their state is at the end of this module.
 """
 
@@ -36,10 +35,10 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, make_stand_in_madgraph
 from motherlode import MadMiner, sampling
 from motherlode.analysis import DataAnalyzer
-from motherlode.errors import NotYetAvailableError, SetupError
+from motherlode.errors import SetupError
 from motherlode.lhe import LHEReader
 from motherlode.ml import (
     Ensemble,
@@ -89,8 +88,19 @@ LUMINOSITY = 300.0 * 1000.0  # pb^-1
 FD_EPSILON = 0.01
 
 
-def _not_built(feature: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(raises=NotYetAvailableError, strict=True, reason=f"{feature}: not built yet")
+@pytest.fixture(scope="module")
+def mg_directory(workdir):
+    """A real MadGraph where ``MG_FOLDER_PATH`` names one; else the scripted stand-in, which writes
+    the recorded W h events (and, for reweighting, the recorded morph-check run with ``chk``)."""
+    real = os.environ.get("MG_FOLDER_PATH")
+    if real:
+        yield real
+        return
+    with pytest.MonkeyPatch.context() as patch:
+        directory, _ = make_stand_in_madgraph(
+            workdir / "MG5_aMC_stand_in", patch, SM_FILE, reweighted=MORPHCHECK_FILE
+        )
+        yield str(directory)
 
 
 def _phi(theta: np.ndarray) -> np.ndarray:
@@ -645,9 +655,8 @@ def test_1_setup_plot_2d_morphing_basis(miner):
 # ---------------------------------------------------------------------------- 2a_parton_level_analysis
 
 
-@_not_built("MadMiner.run (MadGraph steering)")
-def test_2a_run_madgraph_signal_and_background(miner, workdir):
-    mg_dir = os.environ.get("MG_FOLDER_PATH", "MG5_aMC_v3_5_7")
+def test_2a_run_madgraph_signal_and_background(miner, workdir, mg_directory):
+    mg_dir = mg_directory
     miner.run(
         sample_benchmark="sm",
         mg_directory=mg_dir,
@@ -677,12 +686,11 @@ def test_2a_run_madgraph_signal_and_background(miner, workdir):
     assert set(BENCHMARKS) <= set(named)
 
 
-@_not_built("MadMiner.run_multiple (MadGraph steering)")
-def test_2a_run_multiple_madgraph(miner, workdir):
+def test_2a_run_multiple_madgraph(miner, workdir, mg_directory):
     additional_benchmarks = ["b5"]
     miner.run_multiple(
         sample_benchmarks=additional_benchmarks,
-        mg_directory=os.environ.get("MG_FOLDER_PATH", "MG5_aMC_v3_5_7"),
+        mg_directory=mg_directory,
         mg_process_directory=str(workdir / "mg_processes" / "signal2"),
         proc_card_file=str(CARDS / "proc_card_signal.dat"),
         param_card_template_file=str(CARDS / "param_card_sm.dat"),
@@ -1425,8 +1433,7 @@ def test_A1_scale_systematic_needs_scale_weights(setup_systematics):
         reader.analyse_samples()
 
 
-@_not_built("MadMiner.run (MadGraph steering)")
-def test_A1_run_with_systematics(setup_systematics, workdir):
+def test_A1_run_with_systematics(setup_systematics, workdir, mg_directory):
     miner = MadMiner()
     miner.load(setup_systematics)
     for process, proc_card, run_card, systematics in (
@@ -1435,7 +1442,7 @@ def test_A1_run_with_systematics(setup_systematics, workdir):
     ):
         miner.run(
             sample_benchmark="sm",
-            mg_directory=os.environ.get("MG_FOLDER_PATH", "MG5_aMC_v3_5_7"),
+            mg_directory=mg_directory,
             mg_process_directory=str(workdir / "mg_processes" / process),
             proc_card_file=str(CARDS / proc_card),
             param_card_template_file=str(CARDS / "param_card_sm.dat"),
@@ -1623,8 +1630,7 @@ def test_A3_extra_benchmark_keeps_the_morphing_setup(setup_file, workdir):
     np.testing.assert_allclose(weights[:6], [0.75, 0.125, -0.125, 0.125, -0.125, 0.25], atol=1e-12)
 
 
-@_not_built("MadMiner.reweight_existing_sample (MadGraph steering)")
-def test_A3_reweight_existing_sample(setup_file, workdir):
+def test_A3_reweight_existing_sample(setup_file, workdir, mg_directory):
     miner = MadMiner()
     miner.load(setup_file)
     miner.add_benchmark({"cHW": 0.5, "cHq3": 0.5}, "chk")
@@ -1635,6 +1641,7 @@ def test_A3_reweight_existing_sample(setup_file, workdir):
         param_card_template_file=str(CARDS / "param_card_sm.dat"),
         sample_benchmark="sm",
         reweight_benchmarks=["chk"],
+        log_directory=str(workdir / "logs" / "reweight"),
     )
     nominal, named = _lhe_weights(mg_process_dir / "Events" / "run_01" / "unweighted_events.lhe.gz")
     assert "chk" in named and len(named["chk"]) == len(nominal)
@@ -1852,13 +1859,12 @@ def test_A6_finite_differences_setup(setup_fd):
     }
 
 
-@_not_built("MadMiner.run (MadGraph steering)")
-def test_A6_run_prepare_script(setup_fd, workdir):
+def test_A6_run_prepare_script(setup_fd, workdir, mg_directory):
     miner = MadMiner()
     miner.load(setup_fd)
     miner.run(
         sample_benchmark="sm",
-        mg_directory=os.environ.get("MG_FOLDER_PATH", "MG5_aMC_v3_5_7"),
+        mg_directory=mg_directory,
         mg_process_directory=str(workdir / "mg_processes" / "wh_fd"),
         proc_card_file=str(CARDS / "proc_card_signal.dat"),
         param_card_template_file=str(CARDS / "param_card_sm.dat"),
@@ -1968,9 +1974,9 @@ def test_A6_sally_on_finite_difference_scores(lhe_data_fd, samples, one_torch_th
 # 1_setup
 #   parameters, benchmarks, morphing, save         1_setup_parameters_benchmarks_and_...   passes
 #   plot_2d_morphing_basis                         1_setup_plot_2d_morphing_basis          passes
-# 2a_parton_level_analysis
-#   MadMiner.run (signal, background)              2a_run_madgraph_signal_and_background   xfail: MadGraph
-#   MadMiner.run_multiple                          2a_run_multiple_madgraph                xfail: MadGraph
+# 2a_parton_level_analysis (** with the MadGraph stand-in unless MG_FOLDER_PATH names a MadGraph)
+#   MadMiner.run (signal, background)              2a_run_madgraph_signal_and_background   passes**
+#   MadMiner.run_multiple                          2a_run_multiple_madgraph                passes**
 #   LHEReader: samples, smearing, MET noise,       2a_lhe_reader_observables_cuts_and_...  passes
 #     observables, cuts, analyse_samples, save
 #   cross sections without cuts vs MadGraph        2a_cross_sections_without_cuts_...      passes
@@ -2006,7 +2012,7 @@ def test_A6_sally_on_finite_difference_scores(lhe_data_fd, samples, one_torch_th
 #   from a Fisher-information grid (ALICES)        4c_information_geometry_from_fisher_..  passes
 # A1_systematic_uncertainties
 #   scale systematic without scale weights         A1_scale_systematic_needs_scale_weig..  passes
-#   MadMiner.run with systematics                  A1_run_with_systematics                 xfail: MadGraph
+#   MadMiner.run with systematics                  A1_run_with_systematics                 passes**
 #   norm systematics: nuisance benchmarks          A1_norm_systematics_nuisance_benchma..  passes
 #   sample_train_local with nuisance score, SALLY  A1_sally_with_nuisance_score            passes
 #   plot_systematics                               A1_plot_systematics                     passes
@@ -2017,7 +2023,7 @@ def test_A6_sally_on_finite_difference_scores(lhe_data_fd, samples, one_torch_th
 #   FisherInformation of the ensemble              A2_fisher_information_full_detector     passes
 # A3_reweighting_existing_samples
 #   add_benchmark to a morphing setup, save        A3_extra_benchmark_keeps_the_morphin..  passes
-#   MadMiner.reweight_existing_sample              A3_reweight_existing_sample             xfail: MadGraph
+#   MadMiner.reweight_existing_sample              A3_reweight_existing_sample             passes**
 # A4_lh_nosyst
 #   AsymptoticLimits in all modes                  A4_asymptotic_limits_in_all_modes       passes
 #   Histo/NeuralLikelihood, projection             A4_histo_and_neural_likelihoods         passes
@@ -2030,7 +2036,7 @@ def test_A6_sally_on_finite_difference_scores(lhe_data_fd, samples, one_torch_th
 #   NeuralLikelihood fit, fix_params               A5_neural_likelihood_fit                passes (bounded)
 # A6_finite_differences
 #   finite_differences setup                       A6_finite_differences_setup             passes
-#   MadMiner.run (only_prepare_script)             A6_run_prepare_script                   xfail: MadGraph
+#   MadMiner.run (only_prepare_script)             A6_run_prepare_script                   passes**
 #   FD joint scores vs morphing (LHE stand-in)     A6_finite_difference_scores_agree_wi..  passes
 #   plot_distributions                             A6_plot_distributions                   passes
 #   SALLY on the FD scores                         A6_sally_on_finite_difference_scores    passes

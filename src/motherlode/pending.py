@@ -8,13 +8,19 @@ placeholder is replaced by the real thing and the API-parity test
 (``tests/test_api_parity.py``), which knows placeholders by :func:`pending_feature`, starts
 checking its signature.
 
+Every stage of MadMiner 0.9.6 is built now, so no placeholder is in use; the machinery stays
+for the next planned stage.
+
 Examples
 --------
->>> from motherlode import MadMiner
->>> MadMiner().run("mg5", "proc_card.dat", "param_card.dat", "run_card.dat")  # doctest: +ELLIPSIS
+>>> feature = Feature("the detector-level reader of FCC files", "motherlode.fcc")
+>>> FCCReader = pending_class("FCCReader", "motherlode.fcc", feature)
+>>> FCCReader("setup.h5")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-motherlode.errors.NotYetAvailableError: MadMiner.run is not available yet: steering MadGraph5_aMC ...
+motherlode.errors.NotYetAvailableError: FCCReader is not available yet: the detector-level reader ...
+>>> pending_feature(FCCReader) is feature
+True
 """
 
 from __future__ import annotations
@@ -26,7 +32,6 @@ from typing import Any, NoReturn
 from .errors import NotYetAvailableError
 
 __all__ = [
-    "MADGRAPH",
     "Feature",
     "pending_class",
     "pending_feature",
@@ -49,11 +54,6 @@ class Feature:
             "See the status table in the README; until it lands, MadMiner 0.9.6 can run this step "
             "on the same files."
         )
-
-
-MADGRAPH = Feature(
-    "steering MadGraph5_aMC and Pythia 8", "MadMiner.run, run_multiple and reweight_existing_sample"
-)
 
 
 def pending_feature(obj: Any) -> Feature | None:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shlex
+import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from numbers import Integral, Real
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,7 +28,6 @@ from ..models import (
     parse_scale_factors,
 )
 from ..morphing import PhysicsMorpher, RandomState
-from ..pending import MADGRAPH, pending_function
 
 __all__ = ["MadMiner"]
 
@@ -679,8 +681,372 @@ class MadMiner:
 
     # ------------------------------------------------------------------ event generation
 
-    run = pending_function("run", __name__, MADGRAPH, owner="MadMiner")
-    run_multiple = pending_function("run_multiple", __name__, MADGRAPH, owner="MadMiner")
-    reweight_existing_sample = pending_function(
-        "reweight_existing_sample", __name__, MADGRAPH, owner="MadMiner"
-    )
+    def run(
+        self,
+        mg_directory: str | os.PathLike[str],
+        proc_card_file: str | os.PathLike[str],
+        param_card_template_file: str | os.PathLike[str],
+        run_card_file: str | os.PathLike[str] | None = None,
+        mg_process_directory: str | os.PathLike[str] | None = None,
+        pythia8_card_file: str | os.PathLike[str] | None = None,
+        configuration_file: str | os.PathLike[str] | None = None,
+        sample_benchmark: str | None = None,
+        is_background: bool = False,
+        only_prepare_script: bool = False,
+        ufo_model_directory: str | os.PathLike[str] | None = None,
+        log_directory: str | os.PathLike[str] | None = None,
+        temp_directory: str | os.PathLike[str] | None = None,
+        initial_command: str | None = None,
+        systematics: Sequence[str] | None = None,
+        order: str = "LO",
+        python_executable: str | None = None,
+        *,
+        timeout: float | None = None,
+        python2_override: bool = False,
+    ) -> list[Path]:
+        """Make the MadGraph process folder and its cards, and generate events for one run card and
+        one sampling benchmark (or write the scripts that will).
+
+        :meth:`run_multiple` with one run card and one benchmark (default: the first benchmark);
+        see there for the arguments and what is returned.
+        """
+        if sample_benchmark is None:
+            sample_benchmark = next(iter(self.benchmarks), None)
+        return self.run_multiple(
+            mg_directory,
+            proc_card_file,
+            param_card_template_file,
+            [run_card_file],
+            mg_process_directory=mg_process_directory,
+            pythia8_card_file=pythia8_card_file,
+            configuration_file=configuration_file,
+            sample_benchmarks=None if sample_benchmark is None else [sample_benchmark],
+            is_background=is_background,
+            only_prepare_script=only_prepare_script,
+            ufo_model_directory=ufo_model_directory,
+            log_directory=log_directory,
+            temp_directory=temp_directory,
+            initial_command=initial_command,
+            systematics=systematics,
+            order=order,
+            python_executable=python_executable,
+            timeout=timeout,
+            python2_override=python2_override,
+        )
+
+    def run_multiple(
+        self,
+        mg_directory: str | os.PathLike[str],
+        proc_card_file: str | os.PathLike[str],
+        param_card_template_file: str | os.PathLike[str],
+        run_card_files: Sequence[str | os.PathLike[str] | None],
+        mg_process_directory: str | os.PathLike[str] | None = None,
+        pythia8_card_file: str | os.PathLike[str] | None = None,
+        configuration_file: str | os.PathLike[str] | None = None,
+        sample_benchmarks: Sequence[str] | None = None,
+        is_background: bool = False,
+        only_prepare_script: bool = False,
+        ufo_model_directory: str | os.PathLike[str] | None = None,
+        log_directory: str | os.PathLike[str] | None = None,
+        temp_directory: str | os.PathLike[str] | None = None,
+        initial_command: str | None = None,
+        systematics: Sequence[str] | None = None,
+        order: str = "LO",
+        python_executable: str | None = None,
+        *,
+        n_workers: int = 1,
+        timeout: float | None = None,
+        python2_override: bool = False,
+    ) -> list[Path]:
+        """Make the MadGraph process folder and its cards, and generate events for every pair of run
+        card and sampling benchmark (or write the scripts that will).
+
+        Job ``i`` runs over the pairs (run cards outer, benchmarks inner), as in MadMiner: its
+        cards are ``<process>/madminer/cards/{param,reweight,run,pythia8}_card_<i>.dat``, its log
+        ``<log_directory>/run_<i>.log``, its events ``<process>/Events/run_<i+1>``;
+        ``<process>/madminer/runs.json`` lists every run with its sampling benchmark. MadGraph never
+        waits for an answer (its input is closed); a failure raises with the end of its log.
+
+        Parameters
+        ----------
+        mg_directory
+            The MadGraph installation (``bin/mg5_aMC``).
+        proc_card_file
+            The MadGraph commands that define the process (``import model ...``, ``generate ...``);
+            ``output <process folder> -f`` is added.
+        param_card_template_file
+            The param card in which each parameter's entry is set to the sampling benchmark.
+        run_card_files
+            The run cards (None: the process folder's default card). Their systematics settings are
+            replaced by MadMiner's for ``systematics``.
+        mg_process_directory
+            The process folder (default ``./MG_process``); it is made anew.
+        pythia8_card_file
+            A Pythia 8 card: events are showered (at NLO it is the shower card). None: no shower.
+        configuration_file
+            A ``me5_configuration.txt`` for the runs (None: MadGraph's).
+        sample_benchmarks
+            The benchmarks to sample from (default: every physics benchmark).
+        is_background
+            The process does not depend on the parameters: no reweighting.
+        only_prepare_script
+            Write the cards, ``madminer/scripts/run_<i>.sh`` and the master ``madminer/run.sh``
+            (``run.sh [-j N] [MG_directory] [MG_process_directory] [log_dir]``) instead of running
+            MadGraph's event generation. The process folder is generated either way.
+        ufo_model_directory
+            A UFO model folder, copied into MadGraph's ``models`` folder first.
+        log_directory
+            The logs (default ``./logs``): ``generate.log``, ``run_<i>.log``.
+        temp_directory
+            Where the generation commands are written (default: the system's temporary folder).
+        initial_command
+            Shell commands run before MadGraph, in the same shell (e.g. ``source venv/bin/activate``).
+        systematics
+            Names of the setup's systematics to set up in the run cards (default: all).
+        order
+            ``"LO"`` or ``"NLO"`` (the shower card instead of the Pythia 8 card; no systematics block).
+        python_executable
+            The Python that runs MadGraph; its folder is put first on ``PATH`` when there is no
+            ``initial_command`` (MadMiner's behaviour).
+        n_workers
+            Jobs run at once (addition): each in its own copy of the process folder when more than
+            one. Default 1: one after the other in the process folder.
+        timeout
+            Seconds after which a MadGraph call is stopped (addition; default: none).
+        python2_override
+            Accepted for MadMiner's documented signature; ignored (MadGraph runs on Python 3).
+
+        Returns
+        -------
+        list of Path
+            The run folders (``Events/run_<i+1>``) made, in job order; with ``only_prepare_script``,
+            the master script.
+
+        Raises
+        ------
+        ExternalCommandError
+            If a MadGraph call fails or runs past ``timeout``.
+        """
+        from ..simulators import madgraph
+
+        del python2_override
+        process = Path("./MG_process" if mg_process_directory is None else mg_process_directory)
+        logs = Path("./logs" if log_directory is None else log_directory)
+        benchmarks = list(self.benchmarks) if sample_benchmarks is None else list(sample_benchmarks)
+        if isinstance(run_card_files, (str, os.PathLike)) or not run_card_files:
+            raise InputError("run_card_files must be a non-empty list of run cards (or None entries)")
+        for name in benchmarks:
+            self._get_benchmark(name)
+        used = self._systematics_used(systematics)
+        if python_executable and initial_command is None:
+            initial_command = f"export PATH={shlex.quote(str(Path(python_executable).parent))}:$PATH"
+        template = madgraph.read_card(param_card_template_file, "param card template")
+        pythia_card = (
+            None if pythia8_card_file is None else madgraph.read_card(pythia8_card_file, "Pythia 8 card")
+        )
+        configuration = (
+            None if configuration_file is None else madgraph.read_card(configuration_file, "configuration")
+        )
+        run_templates = [
+            None if card is None else madgraph.read_card(card, "run card") for card in run_card_files
+        ]
+        madgraph.generate_process(
+            mg_directory,
+            proc_card_file,
+            process,
+            log_file=logs / "generate.log",
+            ufo_model_directory=ufo_model_directory,
+            initial_command=initial_command,
+            python_executable=python_executable,
+            temp_directory=temp_directory,
+            timeout=timeout,
+        )
+        jobs = []
+        for run_template in run_templates:
+            for benchmark in benchmarks:
+                jobs.append(
+                    self._write_job_cards(
+                        madgraph, process, len(jobs), benchmark, template, run_template, pythia_card,
+                        configuration, used, is_background, order, str(param_card_template_file),
+                    )
+                )  # fmt: skip
+        madgraph.write_run_map(process, jobs, is_background)
+        if only_prepare_script:
+            master = madgraph.write_scripts(
+                jobs,
+                mg_directory,
+                process,
+                logs,
+                order=order,
+                initial_command=initial_command,
+                python_executable=python_executable,
+            )
+            logger.info(
+                "To generate the events, run:\n\n    %s [-j N] [MG_directory] [MG_process_directory] "
+                "[log_dir]\n",
+                master,
+            )
+            return [master]
+        folders = madgraph.run_jobs(
+            jobs,
+            mg_directory,
+            process,
+            logs,
+            n_workers=n_workers,
+            order=order,
+            initial_command=initial_command,
+            python_executable=python_executable,
+            timeout=timeout,
+        )
+        logger.info("MadGraph made the runs %s", ", ".join(str(folder) for folder in folders))
+        return folders
+
+    def _systematics_used(self, names: Sequence[str] | None) -> list[Systematic]:
+        if names is None:
+            return list(self.systematics.values())
+        unknown = [name for name in names if name not in self.systematics]
+        if unknown:
+            raise SetupError(f"systematics {unknown} are not set up; set up: {list(self.systematics)}")
+        return [self.systematics[name] for name in names]
+
+    def _write_job_cards(
+        self,
+        madgraph: Any,
+        process: Path,
+        index: int,
+        benchmark: str,
+        param_template: str,
+        run_template: str | None,
+        pythia_card: str | None,
+        configuration: str | None,
+        systematics: list[Systematic],
+        is_background: bool,
+        order: str,
+        template_name: str,
+    ) -> Any:
+        """The cards of job ``index`` in ``<process>/madminer/cards``; the job."""
+        cards = Path("madminer") / "cards"
+        names = {
+            "param_card": cards / f"param_card_{index}.dat",
+            "reweight_card": None if is_background else cards / f"reweight_card_{index}.dat",
+            "run_card": None if run_template is None else cards / f"run_card_{index}.dat",
+            "pythia8_card": None if pythia_card is None else cards / f"pythia8_card_{index}.dat",
+            "configuration": None if configuration is None else cards / f"me5_configuration_{index}.txt",
+            "commands": cards / f"mg_commands_{index}.dat",
+        }
+        physics = {
+            name: self.param_card_entries(name) for name, b in self.benchmarks.items() if not b.is_nuisance
+        }
+        texts = {
+            "param_card": madgraph.param_card(
+                param_template, self.param_card_entries(benchmark), template_name
+            ),
+            "reweight_card": None if is_background else madgraph.reweight_card(physics, benchmark),
+            "run_card": None if run_template is None else madgraph.run_card(run_template, systematics, order),
+            "pythia8_card": pythia_card,
+            "configuration": configuration,
+            "commands": madgraph.launch_commands(
+                "$mgprocdir", f"run_{index + 1:02d}", pythia_card is not None, not is_background, order
+            ),
+        }
+        if run_template is None and any(
+            s.type in (SystematicType.PDF, SystematicType.SCALE) for s in systematics
+        ):
+            logger.warning(
+                "No run card given, but PDF or scale systematics are set up: set them in the process "
+                "folder's run card yourself"
+            )
+        for key, relative in names.items():
+            if relative is not None:
+                madgraph.write_card(process / relative, texts[key])
+        return madgraph.MadGraphJob(
+            index=index,
+            sample_benchmark=benchmark,
+            log_file=f"run_{index}.log",
+            **{key: None if value is None else str(value) for key, value in names.items()},
+        )
+
+    def reweight_existing_sample(
+        self,
+        mg_process_directory: str | os.PathLike[str],
+        run_name: str,
+        param_card_template_file: str | os.PathLike[str],
+        sample_benchmark: str,
+        reweight_benchmarks: Sequence[str] | None = None,
+        only_prepare_script: bool = False,
+        log_directory: str | os.PathLike[str] | None = None,
+        initial_command: str | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> Path:
+        """Add the benchmark weights to an existing run of a MadGraph process folder.
+
+        Writes ``<process>/madminer/cards/reweight_card_reweight.dat`` (and the param card of
+        ``sample_benchmark``), installs them in ``Cards/`` and runs ``bin/madevent reweight
+        <run_name> -f``, logged to ``<log_directory>/reweight.log``; or, with
+        ``only_prepare_script``, writes ``<process>/madminer/scripts/run_reweight.sh`` that does so.
+
+        Parameters
+        ----------
+        mg_process_directory
+            The process folder that made the run.
+        run_name
+            The run (``run_01`` ...).
+        param_card_template_file
+            The param card template; its entries are set to ``sample_benchmark``.
+        sample_benchmark
+            The benchmark the run sampled from.
+        reweight_benchmarks
+            The benchmarks to add (default: every physics benchmark except ``sample_benchmark``).
+        only_prepare_script
+            Write the script instead of running it.
+        log_directory
+            Where the log goes (default ``./logs``).
+        initial_command
+            Shell commands run first, in the same shell.
+        timeout
+            Seconds after which MadGraph is stopped (addition).
+
+        Returns
+        -------
+        Path
+            The run folder (or, with ``only_prepare_script``, the script).
+        """
+        from ..simulators import madgraph
+
+        process = Path(mg_process_directory)
+        if not (process / "Events" / run_name).is_dir() and not only_prepare_script:
+            raise InputError(f"{process} has no run {run_name!r} (no folder {process / 'Events' / run_name})")
+        self._get_benchmark(sample_benchmark)
+        names = (
+            [name for name, b in self.benchmarks.items() if not b.is_nuisance and name != sample_benchmark]
+            if reweight_benchmarks is None
+            else list(reweight_benchmarks)
+        )
+        if not names:
+            raise SetupError("there is no benchmark to reweight to besides the sampling benchmark")
+        cards = process / "madminer" / "cards"
+        template = madgraph.read_card(param_card_template_file, "param card template")
+        madgraph.write_card(
+            cards / "param_card_reweight.dat",
+            madgraph.param_card(
+                template, self.param_card_entries(sample_benchmark), str(param_card_template_file)
+            ),
+        )
+        entries = {name: self.param_card_entries(name) for name in names}
+        madgraph.write_card(
+            cards / "reweight_card_reweight.dat", madgraph.reweight_card(entries, sample_benchmark)
+        )
+        logs = Path("./logs" if log_directory is None else log_directory)
+        if only_prepare_script:
+            return madgraph.write_reweight_script(process, run_name, logs, initial_command)
+        shutil.copyfile(cards / "param_card_reweight.dat", process / "Cards" / "param_card.dat")
+        shutil.copyfile(cards / "reweight_card_reweight.dat", process / "Cards" / "reweight_card.dat")
+        madgraph.reweight(
+            process,
+            run_name,
+            log_file=logs / "reweight.log",
+            initial_command=initial_command,
+            timeout=timeout,
+        )
+        return process / "Events" / run_name
