@@ -115,13 +115,14 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1, help="torch's CPU thread count")
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     n_observables, n_parameters, alpha = SHAPES[args.shape]
     print(
         f"{args.shape}: {n_observables} observables, {n_parameters} parameters, alpha {alpha}, "
-        f"n_hidden=(50, 50), batch 128, one thread, ms per step (median of {args.repeats} x {args.steps} "
-        f"steps), torch {torch.__version__}"
+        f"n_hidden=(50, 50), batch 128, {args.threads} thread(s), ms per step (median of {args.repeats} x "
+        f"{args.steps} steps), torch {torch.__version__}"
     )
     columns = ("autograd", "manual", *PARTS)
     print(f"{'method':8s} " + " ".join(f"{c:>9s}" for c in columns) + f" {'speed-up':>9s}")
