@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import uproot
 
-from conftest import DATA, stand_in_delphes
+from conftest import DATA, SHARED_DATA, stand_in_delphes
 from motherlode.core import MadMiner
 from motherlode.delphes import DelphesReader
 from motherlode.delphes.delphes_reader import _lhe_positions, _LHEWeights
@@ -410,3 +410,74 @@ def test_madminer_reads_our_delphes_events(setup_file_dy, tmp_path, probe_with_m
     assert report["n_samples"] == len(weights) > 0
     assert [b["name"] for b in report["benchmarks"]] == list(BENCHMARKS)
     np.testing.assert_allclose(report["weights_sum"], weights.sum(axis=0), rtol=1e-12)
+
+
+# ---------------------------------------------------------------------------- the W h subset (shared data)
+
+WH_DATA = SHARED_DATA / "wh_smeft"
+WH_DELPHES = WH_DATA / "wh_smeft_sig_sm_first1000_delphes_CMS.root"
+
+
+@pytest.mark.skipif(not WH_DELPHES.exists(), reason=f"{WH_DELPHES} is not on this machine")
+def test_wh_subset_against_its_lhe_file_and_readme(tmp_path):
+    """The shared W h Delphes file (first 1000 sm events, CMS card): the three routes give the same
+    cross sections at all six benchmarks, and the objects the counts its README lists."""
+    lines, n = [], 0
+    with gzip.open(WH_DATA / "wh_smeft_sig_sm_20k.lhe.gz", "rt") as stream:
+        for line in stream:
+            n += line.startswith("<event")
+            if n > 1000:
+                break
+            lines.append(line)
+    lhe = tmp_path / "first1000.lhe"
+    lhe.write_text("".join(lines) + "</LesHouchesEvents>\n")
+    miner = MadMiner()
+    miner.add_parameter("SMEFT", 7, "cHW", morphing_max_power=2, parameter_range=(-1.0, 1.0))
+    miner.add_parameter("SMEFT", 25, "cHq3", morphing_max_power=2, parameter_range=(-1.0, 1.0))
+    for name, values in {
+        "sm": (0, 0),
+        "b1": (1, 0),
+        "b2": (-1, 0),
+        "b3": (0, 1),
+        "b4": (0, -1),
+        "b5": (1, 1),
+    }.items():
+        miner.add_benchmark({"cHW": values[0], "cHq3": values[1]}, name)
+    miner.save(tmp_path / "setup.h5")
+    reader = LHEReader(tmp_path / "setup.h5", progress=False)
+    reader.add_sample(lhe, "sm")
+    reader.add_observable("n", "len(l)")
+    reader.analyse_samples()
+    reader.save(tmp_path / "lhe.h5")
+    expected = _events(tmp_path / "lhe.h5")[1].sum(axis=0)
+    counts = {}
+    for weights, lhe_file, rtol in (("lhe", lhe, 1e-12), ("delphes", None, 1e-6)):
+        reader = DelphesReader(tmp_path / "setup.h5", progress=False)
+        reader.add_sample(
+            WH_DATA / "wh_smeft_sig_sm_first1000_py8.hepmc3.gz" if weights == "delphes" else None,
+            "sm",
+            delphes_filename=WH_DELPHES,
+            lhe_filename=lhe_file,
+            weights=weights,
+        )
+        reader.add_observable("n_j_b_tagged_leading", "float(j[0].b_tag)", default=0.0)
+        reader.add_observable_from_function(
+            "n_b_all", lambda leptons, photons, jets, met: ak.sum(jets.b_tag, axis=1), vectorized=True
+        )
+        reader.add_observable("n_l", "len(l)")
+        reader.add_observable("n_j", "len(j)")
+        reader.add_observable("met", "met.pt")
+        observations, delphes_weights = _analyse(reader, tmp_path / f"{weights}.h5")
+        np.testing.assert_allclose(delphes_weights.sum(axis=0), expected, rtol=rtol)
+        counts = {
+            "b": np.bincount(observations[:, 1].astype(int)).tolist(),
+            "l": np.bincount(observations[:, 2].astype(int)).tolist(),
+            "mean_j": observations[:, 3].mean(),
+            "mean_met": observations[:, 4].mean(),
+        }
+    # the README of the shared data: b-tagged jets per event 0: 171, 1: 493, 2: 320, 3: 15, 4: 1;
+    # isolated e + mu per event 0: 248, 1: 751, 2: 1; <N jets> = 2.62; <MET> = 54 GeV
+    assert counts["b"] == [171, 493, 320, 15, 1]
+    assert counts["l"] == [248, 751, 1]
+    assert counts["mean_j"] == pytest.approx(2.62, abs=0.005)
+    assert counts["mean_met"] == pytest.approx(54.0, abs=0.5)
