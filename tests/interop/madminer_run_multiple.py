@@ -11,10 +11,10 @@ import json
 import sys
 from pathlib import Path
 
-from madminer import MadMiner
-
 
 def main() -> None:
+    from madminer import MadMiner  # imported here: pytest imports this file without MadMiner
+
     spec = json.loads(Path(sys.argv[1]).read_text())
     miner = MadMiner()
     for block, lha_id, name, value_range in spec["parameters"]:
