@@ -202,3 +202,29 @@ def stand_in_madgraph(tmp_path, monkeypatch):
 def read_record(path: Path) -> list[dict]:
     """The calls the MadGraph stand-in recorded."""
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+# ---------------------------------------------------------------------------- the W h setup
+
+#: The reweighting benchmarks of the W h sample (``tests/data/wh_smeft``): name -> (cHW, cHq3).
+WH_BENCHMARKS = {
+    "sm": (0.0, 0.0),
+    "b1": (1.0, 0.0),
+    "b2": (-1.0, 0.0),
+    "b3": (0.0, 1.0),
+    "b4": (0.0, -1.0),
+    "b5": (1.0, 1.0),
+}
+
+
+def wh_miner():
+    """The W h setup: cHW (SMEFT 7) and cHq3 (SMEFT 25), the six benchmarks, quadratic morphing."""
+    from motherlode.core import MadMiner
+
+    miner = MadMiner()
+    miner.add_parameter("SMEFT", 7, "cHW", morphing_max_power=2, parameter_range=(-1.0, 1.0))
+    miner.add_parameter("SMEFT", 25, "cHq3", morphing_max_power=2, parameter_range=(-1.0, 1.0))
+    for name, (c_hw, c_hq3) in WH_BENCHMARKS.items():
+        miner.add_benchmark({"cHW": c_hw, "cHq3": c_hq3}, name)
+    miner.set_morphing(include_existing_benchmarks=True, max_overall_power=2)
+    return miner

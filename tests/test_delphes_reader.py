@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import uproot
 
-from conftest import DATA, SHARED_DATA, stand_in_delphes
+from conftest import DATA, SHARED_DATA, stand_in_delphes, wh_miner
 from motherlode.core import MadMiner
 from motherlode.delphes import DelphesReader
 from motherlode.delphes.delphes_reader import _lhe_positions, _LHEWeights
@@ -431,18 +431,7 @@ def test_wh_subset_against_its_lhe_file_and_readme(tmp_path):
             lines.append(line)
     lhe = tmp_path / "first1000.lhe"
     lhe.write_text("".join(lines) + "</LesHouchesEvents>\n")
-    miner = MadMiner()
-    miner.add_parameter("SMEFT", 7, "cHW", morphing_max_power=2, parameter_range=(-1.0, 1.0))
-    miner.add_parameter("SMEFT", 25, "cHq3", morphing_max_power=2, parameter_range=(-1.0, 1.0))
-    for name, values in {
-        "sm": (0, 0),
-        "b1": (1, 0),
-        "b2": (-1, 0),
-        "b3": (0, 1),
-        "b4": (0, -1),
-        "b5": (1, 1),
-    }.items():
-        miner.add_benchmark({"cHW": values[0], "cHq3": values[1]}, name)
+    miner = wh_miner()
     miner.save(tmp_path / "setup.h5")
     reader = LHEReader(tmp_path / "setup.h5", progress=False)
     reader.add_sample(lhe, "sm")

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import read_record
+from conftest import WH_BENCHMARKS as BENCHMARKS
+from conftest import read_record, wh_miner
 from motherlode import MadMiner
 from motherlode.errors import ExternalCommandError, InputError, SetupError
 from motherlode.lhe import LHEReader
@@ -24,24 +25,11 @@ from motherlode.simulators.madgraph import param_card, run_card, systematics_arg
 WH = Path(__file__).parent / "data" / "wh_smeft"
 CARDS = WH / "cards"
 EVENTS_SM = WH / "wh_smeft_sig_sm_first2000.lhe.gz"
-BENCHMARKS = {
-    "sm": (0.0, 0.0),
-    "b1": (1.0, 0.0),
-    "b2": (-1.0, 0.0),
-    "b3": (0.0, 1.0),
-    "b4": (0.0, -1.0),
-    "b5": (1.0, 1.0),
-}
 
 
 @pytest.fixture
 def miner():
-    miner = MadMiner()
-    miner.add_parameter("SMEFT", 7, "cHW", morphing_max_power=2, parameter_range=(-1.0, 1.0))
-    miner.add_parameter("SMEFT", 25, "cHq3", morphing_max_power=2, parameter_range=(-1.0, 1.0))
-    for name, (c_hw, c_hq3) in BENCHMARKS.items():
-        miner.add_benchmark({"cHW": c_hw, "cHq3": c_hq3}, name)
-    miner.set_morphing(include_existing_benchmarks=True, max_overall_power=2)
+    miner = wh_miner()
     miner.add_systematics("scale", "scales", scale="mu", scale_variations=(0.5, 1.0, 2.0))
     return miner
 

@@ -1,12 +1,13 @@
 """The columnar event model: detector smearing, physics objects and observables on whole arrays.
 
-The LHE reader (and later the Delphes reader) hands this module the particles of a *chunk* of
-events as flat NumPy arrays (:class:`ParticleArrays`). :class:`DetectorModel` applies MadMiner's
-smearing functions and MET noise and builds the physics objects of the chunk
-(:class:`EventObjects`). Observables, cuts and efficiencies are expressions such as
-``"(l[0] + l[1]).m"`` or ``"abs(j[0].phi() - j[1].phi())"``, compiled once with
-:func:`compile_definition` (the safe :class:`~motherlode.expressions.Expression` engine, never
-``eval``) and evaluated for all events of a chunk at once with :func:`evaluate`.
+The LHE reader hands this module the particles of a *chunk* of events as flat NumPy arrays
+(:class:`ParticleArrays`); :class:`DetectorModel` applies MadMiner's smearing functions and MET
+noise and builds the physics objects of the chunk (:class:`EventObjects`). The Delphes reader
+builds them from reconstructed collections (:meth:`EventObjects.from_collections`).
+Observables, cuts and efficiencies are expressions such as ``"(l[0] + l[1]).m"`` or
+``"abs(j[0].phi() - j[1].phi())"``, compiled once with :func:`compile_definition` (the safe
+:class:`~motherlode.expressions.Expression` engine, never ``eval``) and evaluated for all events
+of a chunk at once with :func:`evaluate`.
 
 The objects an expression can use (:data:`OBJECT_NAMES`):
 
