@@ -839,7 +839,10 @@ class MadMiner:
             self._get_benchmark(name)
         used = self._systematics_used(systematics)
         if python_executable and initial_command is None:
-            initial_command = f"export PATH={shlex.quote(str(Path(python_executable).parent))}:$PATH"
+            resolved = shutil.which(python_executable)
+            if resolved is None:
+                raise SetupError(f"python_executable {python_executable!r} is not found")
+            initial_command = f"export PATH={shlex.quote(str(Path(resolved).parent))}:$PATH"
         template = madgraph.read_card(param_card_template_file, "param card template")
         pythia_card = (
             None if pythia8_card_file is None else madgraph.read_card(pythia8_card_file, "Pythia 8 card")
