@@ -353,7 +353,7 @@ def test_input_errors(miner, stand_in_madgraph, tmp_path):
         _run(miner, mg_directory, tmp_path, sample_benchmarks=["b9"])
     with pytest.raises(SetupError, match=r"systematics \['pdf'\] are not set up"):
         _run(miner, mg_directory, tmp_path, systematics=["pdf"])
-    with pytest.raises(SetupError, match="python_executable 'python9.9' is not found"):
+    with pytest.raises(SetupError, match=r"python_executable 'python9\.9' is not found"):
         _run(miner, mg_directory, tmp_path, initial_command=None, python_executable="python9.9")
     with pytest.raises(SetupError, match="no MadGraph at"):
         _run(miner, tmp_path / "nowhere", tmp_path)
