@@ -278,6 +278,8 @@ def test_scripts_run_jobs_in_parallel(miner, stand_in_madgraph, tmp_path):
     )
     process = tmp_path / "mg_processes" / "signal"
     assert master == process / "madminer" / "run.sh" and os.access(master, os.X_OK)
+    mapping = "# job 2: sampling b5, run card madminer/cards/run_card_2.dat -> Events/run_03"
+    assert mapping in master.read_text()
     assert not list((process / "Events").iterdir())  # nothing generated yet
     assert len(read_record(record)) == 1  # only the process folder was made
     scripts = sorted((process / "madminer" / "scripts").iterdir())

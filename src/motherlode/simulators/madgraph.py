@@ -569,6 +569,8 @@ def write_scripts(
     ]
     for job in jobs:
         lines += [
+            f"# job {job.index}: sampling {job.sample_benchmark}, run card {job.run_card or 'default'} "
+            f"-> Events/{job.run_name}",
             f"run_job {job.index} {job.run_name} &",
             "pids+=($!)",
             'if [ "${#pids[@]}" -ge "$jobs" ]; then wait "${pids[0]}" || status=1; pids=("${pids[@]:1}"); fi',
