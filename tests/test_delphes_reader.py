@@ -470,3 +470,44 @@ def test_wh_subset_against_its_lhe_file_and_readme(tmp_path):
     assert counts["l"] == [248, 751, 1]
     assert counts["mean_j"] == pytest.approx(2.62, abs=0.005)
     assert counts["mean_met"] == pytest.approx(54.0, abs=0.5)
+
+
+def test_two_samples_and_a_systematic(tmp_path):
+    """Signal and background from the same file, a norm systematic rescaled to the reference
+    benchmark, with weights from the Delphes file: the shared reader base at work."""
+    miner = MadMiner()
+    miner.add_parameter("mass", 23, "mz", morphing_max_power=0, parameter_range=(90.0, 100.0))
+    for name, value in BENCHMARKS.items():
+        miner.add_benchmark({"mz": value}, name)
+    miner.add_systematics("norm", "lumi", norm_variation=1.2)
+    miner.save(tmp_path / "setup.h5")
+    reader = DelphesReader(tmp_path / "setup.h5", progress=False)
+    reader.add_sample(
+        HEPMC_FILE,
+        "sm",
+        delphes_filename=ROOT_FILE,
+        lhe_filename=LHE_100,
+        weights="delphes",
+        systematics=["lumi"],
+    )
+    reader.add_sample(
+        None, None, is_background=True, delphes_filename=ROOT_FILE, lhe_filename=LHE_100, k_factor=2.0
+    )
+    reader.add_observable("n_j", "len(j)")
+    reader.analyse_delphes_samples(reference_benchmark="mz95")
+    reader.save(tmp_path / "events.h5", shuffle=False)
+    _, weights = _events(tmp_path / "events.h5")
+    with h5py.File(tmp_path / "events.h5", "r") as handle:
+        names = [n.decode() for n in handle["benchmarks/names"][()]]
+        sampling = handle["samples/sampling_benchmarks"][()]
+        signal_events = handle["sample_summary/signal_events"][()].tolist()
+    assert names == ["sm", "mz95", "mz100", "lumi_nuisance_param_0_benchmark_0"]
+    signal, background = weights[:100], weights[100:]
+    assert sampling[:100].tolist() == [0] * 100 and sampling[100:].tolist() == [-1] * 100
+    assert signal_events == [100, 0, 0]
+    # the norm variation at the reference point: 1.2 w(mz95) for the signal
+    np.testing.assert_allclose(signal[:, 3], 1.2 * signal[:, 1], rtol=1e-12)
+    # the background (weights from the LHE file; the signal's are Delphes' float32 copies): twice the
+    # nominal weight at every benchmark, and without the systematic its reference weight
+    np.testing.assert_allclose(background[:, :3], np.repeat(2.0 * signal[:, :1], 3, axis=1), rtol=1e-6)
+    np.testing.assert_allclose(background[:, 3], background[:, 1], rtol=1e-12)
