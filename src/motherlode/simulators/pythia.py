@@ -157,29 +157,63 @@ def _hepmc_status(status: np.ndarray, pid: np.ndarray) -> np.ndarray:
     )
 
 
-def _flat_record(particles: Any) -> dict[str, np.ndarray]:
-    """One event's flat record as HEPEVT arrays (beams first; everything else from the beams)."""
-    status = np.asarray(particles.status, dtype=np.int32)
-    pid = np.asarray(particles.id, dtype=np.int32)
-    keep = _kept(status, pid)
-    beams = keep & (np.abs(status) == 12)
-    order = np.concatenate([np.flatnonzero(beams), np.flatnonzero(keep & ~beams)])
-    n_beams = int(beams.sum())
-    momentum = particles.p
-    record = {
-        "px": np.asarray(momentum.px, dtype=np.float64)[order],
-        "py": np.asarray(momentum.py, dtype=np.float64)[order],
-        "pz": np.asarray(momentum.pz, dtype=np.float64)[order],
-        "en": np.asarray(momentum.e, dtype=np.float64)[order],
-        "m": np.asarray(particles.m, dtype=np.float64)[order],
-        "pid": pid[order],
-        "status": _hepmc_status(status[order], pid[order]),
-    }
-    parents = np.full((len(order), 2), -1, dtype=np.int32)
-    if n_beams == 2:
-        parents[2:] = (0, 1)
-    record["parents"] = parents
-    return record
+@dataclass(frozen=True)
+class _Batch:
+    """The showered events of a batch as flat arrays: every event's record, in order, and the
+    offsets of each event's particles and weights."""
+
+    numbers: np.ndarray  # event numbers (LHE positions from 1)
+    offsets: np.ndarray  # (n + 1,) particle offsets of the events' flat records
+    columns: dict[str, np.ndarray]  # px, py, pz, en, m, pid, status of the flat records
+    weights: np.ndarray  # (n, n_weights)
+
+    @classmethod
+    def from_pythia(cls, batch: Any, first_number: int) -> _Batch:
+        """The flat records of ``batch`` (Pythia's ``nextBatch``, None for failed events): beams
+        first, then the kept particles in Pythia's order; all events at once."""
+        valid = ~np.asarray(ak.is_none(batch, axis=0))
+        if not valid.any():  # every event failed, or the file ended
+            empty = {name: np.zeros(0) for name in ("px", "py", "pz", "en", "m")}
+            empty |= {"pid": np.zeros(0, np.int32), "status": np.zeros(0, np.int32)}
+            return cls(np.zeros(0, np.int64), np.zeros(1, np.int64), empty, np.zeros((0, 0)))
+        events = batch[valid]
+        particles = events.prt
+        counts = np.asarray(ak.num(particles, axis=1))
+        status = np.asarray(ak.flatten(particles.status), dtype=np.int32)
+        pid = np.asarray(ak.flatten(particles.id), dtype=np.int32)
+        event = np.repeat(np.arange(len(counts)), counts)
+        keep = _kept(status, pid)
+        beam = keep & (np.abs(status) == 12)
+        # within each event: beams first (key 0), then the other kept particles (key 1), stably
+        order = np.flatnonzero(keep)[np.lexsort((~beam[keep], event[keep]))]
+        momentum = particles.p
+        columns = {
+            "px": np.asarray(ak.flatten(momentum.px), dtype=np.float64)[order],
+            "py": np.asarray(ak.flatten(momentum.py), dtype=np.float64)[order],
+            "pz": np.asarray(ak.flatten(momentum.pz), dtype=np.float64)[order],
+            "en": np.asarray(ak.flatten(momentum.e), dtype=np.float64)[order],
+            "m": np.asarray(ak.flatten(particles.m), dtype=np.float64)[order],
+            "pid": pid[order],
+            "status": _hepmc_status(status[order], pid[order]),
+        }
+        offsets = np.concatenate([[0], np.cumsum(np.bincount(event[order], minlength=len(counts)))])
+        weights = (
+            ak.to_numpy(ak.values_astype(events.info.weights, np.float64))
+            if len(counts)
+            else np.zeros((0, 0))
+        )
+        numbers = first_number + np.flatnonzero(valid) + 1
+        return cls(numbers, offsets.astype(np.int64), columns, np.asarray(weights, dtype=np.float64))
+
+    def record(self, index: int) -> dict[str, np.ndarray]:
+        """Event ``index``'s flat record as HEPEVT arrays (everything but the beams from the beams)."""
+        start, stop = self.offsets[index], self.offsets[index + 1]
+        record = {name: column[start:stop] for name, column in self.columns.items()}
+        parents = np.full((stop - start, 2), -1, dtype=np.int32)
+        if stop - start >= 2 and np.all(record["status"][:2] == _HEPMC_BEAM):
+            parents[2:] = (0, 1)
+        record["parents"] = parents
+        return record
 
 
 def shower_lhe(
@@ -299,10 +333,10 @@ def _write_events(
                 run_info = pyhepmc.GenRunInfo()
                 run_info.weight_names = [str(name) for name in info().weightNameVector()] or ["Weight"]
             cross_section = (info().sigmaGen() * _PB_PER_MB, info().sigmaErr() * _PB_PER_MB)
-            for index in np.flatnonzero(~np.asarray(ak.is_none(batch, axis=0))):
-                n_written += 1
-                number = start + int(index) + 1
-                writer.write(_genevent(pyhepmc, batch[int(index)], number, run_info, cross_section))
+            flat = _Batch.from_pythia(batch, start)
+            for index, number in enumerate(flat.numbers.tolist()):
+                writer.write(_genevent(pyhepmc, flat, index, number, run_info, cross_section))
+            n_written += len(flat.numbers)
             bar.update(int(info().nTried()) - start)
             if info().atEndOfFile() or int(info().nTried()) == start:
                 break
@@ -320,13 +354,13 @@ def _write_events(
 
 
 def _genevent(
-    pyhepmc: Any, event: Any, number: int, run_info: Any, cross_section: tuple[float, float]
+    pyhepmc: Any, flat: _Batch, index: int, number: int, run_info: Any, cross_section: tuple[float, float]
 ) -> Any:
     """One showered event as a HepMC3 event: the flat record, the named weights, the cross section."""
     genevent = pyhepmc.GenEvent(pyhepmc.Units.GEV, pyhepmc.Units.MM)
-    genevent.from_hepevt(number, fortran=False, **_flat_record(event.prt))
+    genevent.from_hepevt(number, fortran=False, **flat.record(index))
     genevent.run_info = run_info
-    weights = np.asarray(event.info.weights, dtype=np.float64)
+    weights = flat.weights[index]
     if len(weights) != len(run_info.weight_names):
         raise SetupError(
             f"Pythia gave event {number} {len(weights)} weights for the {len(run_info.weight_names)} names "
