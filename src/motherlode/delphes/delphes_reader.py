@@ -33,12 +33,16 @@ events' positions in the LHE file, counted from 1, as the HepMC writer numbered 
 the reference files in ``tests/data/delphes``). Events vetoed by Pythia (matching and merging)
 then leave gaps in the numbers and are skipped, instead of shifting every later event as in
 MadMiner; numbers that do not increase are an error, and the nominal weights of the matched
-pairs are checked to agree. Saved weights are per-event cross sections in pb. Weights from the
-LHE file are normalised as the LHE reader does, over all LHE events (vetoed ones included, so
-the sum over the showered events is the cross section after the vetoes). Weights from the
-Delphes file are scaled so that the nominal weights of all Delphes events sum to the
-generator's cross section (``Event.CrossSection``, Pythia's estimate after vetoes); where the
-file has none, the LHE file's normalisation is used if it is given, else the average weight.
+pairs are checked to agree. A generator that renumbers the showered events 1, 2, 3 ... without
+gaps after vetoes cannot be told apart in an unweighted sample (all nominal weights equal):
+there, read the weights from the Delphes file.
+
+Saved weights are per-event cross sections in pb. Weights from the LHE file are normalised as
+the LHE reader does, over all LHE events (vetoed ones included, so the sum over the showered
+events is the cross section after the vetoes). Weights from the Delphes file are scaled so that
+the nominal weights of all Delphes events sum to the generator's cross section
+(``Event.CrossSection``, Pythia's estimate after vetoes); where the file has none, the LHE
+file's normalisation is used if it is given, else the average weight.
 """
 
 from __future__ import annotations
