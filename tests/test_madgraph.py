@@ -237,18 +237,13 @@ def test_run_multiple_in_parallel_with_the_stand_in(miner, stand_in_madgraph, tm
     assert {p.name for p in (tmp_path / "logs").iterdir()} == {"generate.log", "run_0.log", "run_1.log"}
     assert "Cross-section" in (tmp_path / "logs" / "run_1.log").read_text()
     # the events MadGraph made are read back
-    reader = LHEReader(tmp_path / "setup.h5" if False else _saved(miner, tmp_path), progress=False)
+    miner.save(tmp_path / "setup.h5")
+    reader = LHEReader(tmp_path / "setup.h5", progress=False)
     reader.add_sample(process / "Events" / "run_01" / "unweighted_events.lhe.gz", "sm")
     reader.add_observable("n_j", "len(j)")
     reader.analyse_samples()
     reader.save(tmp_path / "events.h5")
     assert (tmp_path / "events.h5").is_file()
-
-
-def _saved(miner, tmp_path):
-    path = tmp_path / "setup.h5"
-    miner.save(path)
-    return path
 
 
 def test_run_and_background(miner, stand_in_madgraph, tmp_path):

@@ -35,7 +35,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import SHARED_DATA, make_stand_in_madgraph
+from conftest import SHARED_DATA, WH_BENCHMARKS, make_stand_in_madgraph
 from motherlode import MadMiner, sampling
 from motherlode.analysis import DataAnalyzer
 from motherlode.errors import SetupError
@@ -59,14 +59,7 @@ HEPMC_FILE = SHARED_DATA / "wh_smeft" / "wh_smeft_sig_sm_first1000_py8.hepmc3.gz
 DELPHES_FILE = SHARED_DATA / "wh_smeft" / "wh_smeft_sig_sm_first1000_delphes_CMS.root"
 
 #: The reweighting benchmarks (MadGraph's --rwgt_name) and their (cHW, cHq3)
-BENCHMARKS = {
-    "sm": (0.0, 0.0),
-    "b1": (1.0, 0.0),
-    "b2": (-1.0, 0.0),
-    "b3": (0.0, 1.0),
-    "b4": (0.0, -1.0),
-    "b5": (1.0, 1.0),
-}
+BENCHMARKS = WH_BENCHMARKS
 #: MadGraph's cross sections (pb) of the *full* shared files, at sm, b1..b5
 MADGRAPH_XSECS = {
     "sm": [0.082636, 0.185611, 0.039935, 0.555967, 0.198578, 0.749150],

@@ -28,6 +28,7 @@ from ..models import (
     parse_scale_factors,
 )
 from ..morphing import PhysicsMorpher, RandomState
+from ..simulators import madgraph
 
 __all__ = ["MadMiner"]
 
@@ -827,8 +828,6 @@ class MadMiner:
         ExternalCommandError
             If a MadGraph call fails or runs past ``timeout``.
         """
-        from ..simulators import madgraph
-
         del python2_override
         process = Path("./MG_process" if mg_process_directory is None else mg_process_directory)
         logs = Path("./logs" if log_directory is None else log_directory)
@@ -869,7 +868,7 @@ class MadMiner:
             for benchmark in benchmarks:
                 jobs.append(
                     self._write_job_cards(
-                        madgraph, process, len(jobs), benchmark, template, run_template, pythia_card,
+                        process, len(jobs), benchmark, template, run_template, pythia_card,
                         configuration, used, is_background, order, str(param_card_template_file),
                     )
                 )  # fmt: skip
@@ -914,7 +913,6 @@ class MadMiner:
 
     def _write_job_cards(
         self,
-        madgraph: Any,
         process: Path,
         index: int,
         benchmark: str,
@@ -926,7 +924,7 @@ class MadMiner:
         is_background: bool,
         order: str,
         template_name: str,
-    ) -> Any:
+    ) -> madgraph.MadGraphJob:
         """The cards of job ``index`` in ``<process>/madminer/cards``; the job."""
         cards = Path("madminer") / "cards"
         names = {
@@ -1015,8 +1013,6 @@ class MadMiner:
         Path
             The run folder (or, with ``only_prepare_script``, the script).
         """
-        from ..simulators import madgraph
-
         process = Path(mg_process_directory)
         if not (process / "Events" / run_name).is_dir() and not only_prepare_script:
             raise InputError(f"{process} has no run {run_name!r} (no folder {process / 'Events' / run_name})")
