@@ -40,14 +40,14 @@ import shutil
 import tempfile
 import weakref
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .errors import InputError
 
-__all__ = ["EventStore"]
+__all__ = ["EventStore", "SpoolWriter"]
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,61 @@ class _Segment:
     sampling_index: int
     n_rows: int = 0
     weight_factor: float | None = None
-    _handle: object = field(default=None, repr=False)
+
+
+class SpoolWriter:
+    """Writes the rows of one sample to a spool file (the format :class:`EventStore` reads back).
+
+    A reader task running elsewhere (a Dask worker) writes its sample with a ``SpoolWriter`` into
+    the store's directory (:meth:`EventStore.new_spool_path`); the store then adopts the file with
+    :meth:`EventStore.add_spooled_sample`. :meth:`EventStore.append` uses the same writer.
+
+    Parameters
+    ----------
+    path : path-like
+        The file to write (created or replaced).
+    n_observables, n_weights : int
+        The columns of every row.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], n_observables: int, n_weights: int) -> None:
+        self.path = Path(path)
+        self.n_observables = int(n_observables)
+        self.n_weights = int(n_weights)
+        self.n_rows = 0
+        self._handle = open(self.path, "wb")  # noqa: SIM115 -- closed in close()
+
+    def append(self, observations: np.ndarray, weights: np.ndarray) -> None:
+        """Append rows: observations ``(n, n_observables)`` and weights ``(n, n_weights)``."""
+        observations = np.asarray(observations, dtype=_DTYPE).reshape(-1, self.n_observables)
+        weights = np.asarray(weights, dtype=_DTYPE)
+        if weights.ndim != 2 or weights.shape != (len(observations), self.n_weights):
+            raise InputError(
+                f"weights of shape {weights.shape} given; expected ({len(observations)}, {self.n_weights})"
+            )
+        if len(observations) == 0:
+            return
+        rows = np.concatenate([observations, weights], axis=1)
+        self._handle.write(np.ascontiguousarray(rows).tobytes())
+        self.n_rows += len(rows)
+
+    def close(self) -> None:
+        """Flush and close the file."""
+        self._handle.close()
+
+    def discard(self) -> None:
+        """Close and delete the file (after an error)."""
+        self._handle.close()
+        self.path.unlink(missing_ok=True)
+
+    def __enter__(self) -> SpoolWriter:
+        return self
+
+    def __exit__(self, exc_type: object, *exc_info: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.discard()
 
 
 class EventStore:
@@ -88,6 +142,8 @@ class EventStore:
         self._finalizer = weakref.finalize(self, shutil.rmtree, self._directory, True)
         self._segments: list[_Segment] = []
         self._open: _Segment | None = None
+        self._writer: SpoolWriter | None = None
+        self._n_paths = 0
 
     # ------------------------------------------------------------------ filling
 
@@ -99,47 +155,61 @@ class EventStore:
         """
         if self._open is not None:
             raise InputError("the previous sample was not finished (call finish_sample first)")
-        names = list(weight_names)
-        if len(set(names)) != len(names):
-            raise InputError(f"duplicate weight names in {names}")
-        path = self._directory / f"sample_{len(self._segments)}.f64"
-        segment = _Segment(path, names, int(sampling_index))
-        segment._handle = open(path, "wb")  # noqa: SIM115 -- closed in finish_sample / close
-        self._open = segment
+        names = _check_names(weight_names)
+        self._open = _Segment(self.new_spool_path(), names, int(sampling_index))
+        self._writer = SpoolWriter(self._open.path, self.n_observables, len(names))
 
     def append(self, observations: np.ndarray, weights: np.ndarray) -> None:
         """Append rows of the current sample (observations ``(n, n_observables)``, weights ``(n, n_w)``)."""
         segment = self._require_open()
-        observations = np.asarray(observations, dtype=_DTYPE).reshape(-1, self.n_observables)
-        weights = np.asarray(weights, dtype=_DTYPE)
-        if weights.ndim != 2 or weights.shape != (len(observations), len(segment.weight_names)):
-            raise InputError(
-                f"weights of shape {weights.shape} given; expected ({len(observations)}, "
-                f"{len(segment.weight_names)}) for weight columns {segment.weight_names}"
-            )
-        if len(observations) == 0:
-            return
-        rows = np.concatenate([observations, weights], axis=1)
-        segment._handle.write(np.ascontiguousarray(rows).tobytes())
-        segment.n_rows += len(rows)
+        try:
+            self._writer.append(observations, weights)
+        except InputError as error:
+            raise InputError(f"{error} for weight columns {segment.weight_names}") from None
+        segment.n_rows = self._writer.n_rows
 
     def finish_sample(self, weight_factor: float = 1.0) -> None:
         """Close the current sample; its weights will be multiplied by ``weight_factor``."""
         segment = self._require_open()
         if not math.isfinite(weight_factor):
             raise InputError(f"the weight normalisation factor must be finite, got {weight_factor}")
-        segment._handle.close()
-        segment._handle = None
-        segment.weight_factor = float(weight_factor)
-        self._segments.append(segment)
+        self._writer.close()
         self._open = None
+        self.add_spooled_sample(segment.path, segment.weight_names, segment.sampling_index, weight_factor)
 
     def discard_sample(self) -> None:
         """Drop the sample being filled (after an error)."""
         if self._open is not None:
-            self._open._handle.close()
-            self._open.path.unlink(missing_ok=True)
+            self._writer.discard()
             self._open = None
+
+    def new_spool_path(self) -> Path:
+        """A fresh file name in the store's directory, for a :class:`SpoolWriter`."""
+        self._n_paths += 1
+        return self._directory / f"sample_{self._n_paths}.f64"
+
+    def add_spooled_sample(
+        self,
+        path: str | os.PathLike[str],
+        weight_names: Sequence[str],
+        sampling_index: int,
+        weight_factor: float,
+    ) -> None:
+        """Adopt a sample a :class:`SpoolWriter` wrote into :meth:`new_spool_path` (its rows come after
+        the samples added so far); its weights will be multiplied by ``weight_factor``."""
+        path = Path(path)
+        if path.parent != self._directory:
+            raise InputError(f"{path} is not in the store's directory {self._directory}")
+        names = _check_names(weight_names)
+        if not math.isfinite(weight_factor):
+            raise InputError(f"the weight normalisation factor must be finite, got {weight_factor}")
+        row_bytes = _DTYPE.itemsize * (self.n_observables + len(names))
+        size = path.stat().st_size
+        if size % row_bytes:
+            raise InputError(f"{path}: {size} bytes is not a whole number of rows of {row_bytes} bytes")
+        self._segments.append(
+            _Segment(path, names, int(sampling_index), size // row_bytes, float(weight_factor))
+        )
 
     def _require_open(self) -> _Segment:
         if self._open is None:
@@ -259,3 +329,10 @@ class EventStore:
             f"EventStore({len(self._segments)} samples, {self.n_events} events, "
             f"{self.n_observables} observables, in {self._directory})"
         )
+
+
+def _check_names(weight_names: Sequence[str]) -> list[str]:
+    names = list(weight_names)
+    if len(set(names)) != len(names):
+        raise InputError(f"duplicate weight names in {names}")
+    return names

@@ -24,6 +24,7 @@ samples describe the nuisance variation around the same physics point.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
@@ -37,7 +38,7 @@ import numpy as np
 
 from . import events
 from .errors import InputError, SetupError
-from .eventstore import EventStore
+from .eventstore import EventStore, SpoolWriter
 from .fileformat import (
     append_samples,
     atomic_h5,
@@ -48,8 +49,9 @@ from .fileformat import (
     write_sample_summary,
 )
 from .models import Benchmark, Cut, Efficiency, NuisanceParameter, Observable
+from .parallel import ClientLike, dask_client, map_ordered, root_entropy, task_rng
 from .progress import progress_bar
-from .selection import Selection
+from .selection import Selection, SelectionStatistics
 
 if TYPE_CHECKING:
     from .lhe.systematics import NuisanceDefinition
@@ -111,8 +113,9 @@ class SampleSource(ABC):
     label: str = ""
 
     @abstractmethod
-    def chunks(self, rng: np.random.Generator) -> Iterator[ReaderChunk]:
-        """The sample's events, chunk by chunk."""
+    def chunks(self, rngs: Iterator[np.random.Generator]) -> Iterator[ReaderChunk]:
+        """The sample's events, chunk by chunk; the random parts of chunk ``k`` (smearing) use the
+        ``k``-th generator of ``rngs``."""
 
     @abstractmethod
     def normalisation(self, n_events_read: int, nominal_weight_sum: float) -> float:
@@ -123,13 +126,17 @@ class SampleSource(ABC):
 
 @dataclass
 class _SampleResult:
-    """Bookkeeping of one analysed sample."""
+    """Bookkeeping of one analysed sample, as its task returns it."""
 
     weight_names: list[str]
+    sampling_index: int
+    spool: Path
+    nuisance: list[NuisanceDefinition] = field(default_factory=list)
     n_events_read: int = 0
     n_events_kept: int = 0
     nominal_weight_sum: float = 0.0
-    nuisance: list[NuisanceDefinition] = field(default_factory=list)
+    weight_factor: float = 1.0
+    statistics: SelectionStatistics | None = None
 
 
 class EventReader(ABC):
@@ -156,6 +163,10 @@ class EventReader(ABC):
         Per-event variables of the format that observables and cuts may use.
     function_arguments : sequence of str
         The objects passed to observable functions (see :func:`motherlode.events.evaluate_function`).
+    client : None, dask.distributed.Client, "local", int or str, optional
+        Read the samples as Dask tasks, one per file (see :mod:`motherlode.parallel`; None: here,
+        one after the other). The output does not depend on the number of workers: every chunk
+        has its own seed. ``tmp_dir`` must then be a directory the workers can write to.
     """
 
     #: The name of the subclass's public analysis method.
@@ -171,6 +182,7 @@ class EventReader(ABC):
         *,
         global_variables: Sequence[str] = (),
         function_arguments: Sequence[str] = events.FUNCTION_ARGUMENTS,
+        client: ClientLike = None,
     ) -> None:
         self.filename = Path(filename)
         setup = read_setup(self.filename, include_nuisance_benchmarks=False)
@@ -185,6 +197,7 @@ class EventReader(ABC):
         self.random_state = random_state
         self.progress = progress
         self.tmp_dir = tmp_dir
+        self.client = client
         self.selection = Selection(global_variables, function_arguments=function_arguments)
         self.samples: list[Sample] = []
         self.reference_benchmark: str | None = None
@@ -399,19 +412,43 @@ class EventReader(ABC):
         self._results = []
         if self._store is not None:
             self._store.close()
-        self._store = EventStore(len(self.selection.observables), directory=self.tmp_dir)
-        rng = np.random.default_rng(self.random_state)
+        store = self._store = EventStore(len(self.selection.observables), directory=self.tmp_dir)
+        entropy = root_entropy(self.random_state)
+        tasks = [(index, entropy, store.new_spool_path()) for index in range(len(self.samples))]
         try:
-            for sample in self.samples:
-                result = self._analyse_sample(sample, rng)
-                self._results.append((sample, result))
+            with (
+                dask_client(self.client) as client,
+                # with Dask, one bar over the files here (the workers' own bars are off: no terminal)
+                progress_bar(
+                    total=len(tasks),
+                    desc="files",
+                    unit="files",
+                    enabled=False if client is None else self.progress,
+                ) as files_bar,
+            ):
+                results = map_ordered(self._read_sample, tasks, client, star=True)
+                for sample, result in zip(self.samples, results, strict=True):
+                    files_bar.update(1)
+                    self._register_nuisance(sample, result.nuisance)
+                    store.add_spooled_sample(
+                        result.spool, result.weight_names, result.sampling_index, result.weight_factor
+                    )
+                    self._results.append((sample, result))
+                    self.selection.statistics = result.statistics
+                    self.selection.log_statistics(str(sample.path))
         except BaseException:
-            self._store.close()
+            store.close()
             self._store = None
             self._results = []
             raise
         for sample, result in self._results:
             logger.info("%s: %d of %d events kept", sample.path, result.n_events_kept, result.n_events_read)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What a Dask task receives: the analysis without its spooled output and client."""
+        state = self.__dict__.copy()
+        state.update(_store=None, _results=[], client=None)
+        return state
 
     def _register_nuisance(self, sample: Sample, definitions: list[NuisanceDefinition]) -> None:
         for definition in definitions:
@@ -429,11 +466,19 @@ class EventReader(ABC):
                 )
             self.nuisance_parameters[parameter.name] = parameter
 
-    def _analyse_sample(self, sample: Sample, rng: np.random.Generator) -> _SampleResult:
+    def _read_sample(self, index: int, entropy: int, spool: Path) -> _SampleResult:
+        """Read sample ``index`` into the spool file ``spool``: the task of one file.
+
+        Runs here or on a Dask worker (on a copy of the reader); chunk ``k`` of the sample draws
+        its random numbers from ``task_rng(entropy, index, k)``.
+        """
+        sample = self.samples[index]
         source = self._open_sample(sample)
-        self._register_nuisance(sample, source.nuisance)
         weight_names = list(self.benchmarks) + [w.benchmark for d in source.nuisance for w in d.weights]
-        result = _SampleResult(weight_names, nuisance=source.nuisance)
+        sampling_index = (
+            -1 if sample.is_background else self.benchmark_names_phys.index(sample.sampled_from_benchmark)
+        )
+        result = _SampleResult(weight_names, sampling_index, spool, nuisance=source.nuisance)
         logger.info(
             "Analysing %s: %d observables, %d cuts, %d efficiencies, %d weight columns",
             sample.path,
@@ -443,27 +488,26 @@ class EventReader(ABC):
             len(weight_names),
         )
         self.selection.reset_statistics()
-        sampling_index = (
-            -1 if sample.is_background else self.benchmark_names_phys.index(sample.sampled_from_benchmark)
-        )
-        store = self._store
-        assert store is not None
-        store.start_sample(weight_names, sampling_index)
+        rngs = (task_rng(entropy, index, k) for k in itertools.count())
         label = source.label or sample.path.name
-        with progress_bar(
-            total=source.expected_events, desc=label, unit="events", enabled=self.progress
-        ) as bar:
-            for chunk in source.chunks(rng):
+        with (
+            SpoolWriter(spool, len(self.selection.observables), len(weight_names)) as writer,
+            progress_bar(
+                total=source.expected_events, desc=label, unit="events", enabled=self.progress
+            ) as bar,
+        ):
+            for chunk in source.chunks(rngs):
                 result.n_events_read += chunk.n_events
                 result.nominal_weight_sum += float(np.sum(chunk.nominal_weight))
                 weights = self._chunk_weights(chunk, sample, result)
                 selected = self.selection.apply(chunk.objects)
                 result.n_events_kept += int(selected.keep.sum())
-                store.append(selected.observations, weights[selected.keep] * selected.efficiency[:, None])
+                writer.append(selected.observations, weights[selected.keep] * selected.efficiency[:, None])
                 bar.update(chunk.n_events)
-        factor = source.normalisation(result.n_events_read, result.nominal_weight_sum) * sample.k_factor
-        store.finish_sample(weight_factor=factor)
-        self.selection.log_statistics(str(sample.path))
+            result.weight_factor = (
+                source.normalisation(result.n_events_read, result.nominal_weight_sum) * sample.k_factor
+            )
+        result.statistics = self.selection.statistics
         return result
 
     def _chunk_weights(self, chunk: ReaderChunk, sample: Sample, result: _SampleResult) -> np.ndarray:

@@ -34,7 +34,7 @@ from .errors import InputError
 from .expressions import Expression
 from .models.readers import Cut, Efficiency, Observable
 
-__all__ = ["Cut", "Efficiency", "Observable", "Selection", "SelectionResult"]
+__all__ = ["Cut", "Efficiency", "Observable", "Selection", "SelectionResult", "SelectionStatistics"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +59,9 @@ class SelectionResult:
 
 
 @dataclass
-class _Statistics:
+class SelectionStatistics:
+    """How many events the requirements, cuts and efficiencies of a :class:`Selection` removed."""
+
     events: int = 0
     passed: int = 0
     failed_observables: dict[str, int] = field(default_factory=dict)
@@ -102,7 +104,7 @@ class Selection:
         self._expressions: dict[str, Expression] = {}
         self._compiled_cuts: list[Expression] | None = None
         self._compiled_efficiencies: list[Expression] | None = None
-        self.statistics = _Statistics()
+        self.statistics = SelectionStatistics()
 
     # ---------------------------------------------------------------- definitions
 
@@ -188,7 +190,7 @@ class Selection:
 
     def reset_statistics(self) -> None:
         """Start counting passed and failed events afresh."""
-        self.statistics = _Statistics(
+        self.statistics = SelectionStatistics(
             failed_observables=dict.fromkeys(self.observables, 0),
             failed_cuts=[0] * len(self.cuts),
             failed_efficiencies=[0] * len(self.efficiencies),

@@ -47,6 +47,7 @@ file's normalisation is used if it is given, else the average weight.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -63,8 +64,12 @@ from ..errors import InputError, SetupError
 from ..lhe.lhe_reader import lhe_normalisation
 from ..lhe.lhefile import iter_lhe_events, read_lhe_header
 from ..lhe.systematics import nuisance_definitions
+from ..parallel import ClientLike, map_ordered
 from ..readers import EventReader, ReaderChunk, Sample, SampleSource
-from ..simulators.delphes import run_delphes
+
+# the module, not its function: importing motherlode.simulators.delphes first imports this module
+# (through motherlode.delphes.hepmc) while it is partly initialised
+from ..simulators import delphes as delphes_simulator
 from .hepmc import read_weight_names
 
 __all__ = ["DelphesReader"]
@@ -170,6 +175,10 @@ class DelphesReader(EventReader):
         Show progress bars (None: when the output is a terminal; see :mod:`motherlode.progress`).
     tmp_dir : path-like, optional
         Where to spool analysed events (default: the system's temporary directory).
+    client : None, dask.distributed.Client, "local", int or str, optional
+        Read the samples as Dask tasks, one per file (None: here, one after the other; see
+        :mod:`motherlode.parallel` and docs/scale.md). The output is the same for any number of
+        workers. With workers on other machines, ``tmp_dir`` must be on a shared filesystem.
 
     Examples
     --------
@@ -193,9 +202,17 @@ class DelphesReader(EventReader):
         chunk_size: int = 100_000,
         progress: bool | None = None,
         tmp_dir: str | os.PathLike[str] | None = None,
+        *,
+        client: ClientLike = None,
     ) -> None:
         super().__init__(
-            filename, random_state, chunk_size, progress, tmp_dir, function_arguments=FUNCTION_ARGUMENTS
+            filename,
+            random_state,
+            chunk_size,
+            progress,
+            tmp_dir,
+            function_arguments=FUNCTION_ARGUMENTS,
+            client=client,
         )
         self.acceptance = Acceptance()
         self.generator_truth = False
@@ -312,6 +329,8 @@ class DelphesReader(EventReader):
         timeout : float or None, optional
             Seconds after which a Delphes run is stopped (addition; default: none).
 
+        With the reader's ``client``, the files are run through Delphes as Dask tasks, one per file.
+
         Raises
         ------
         ExternalCommandError
@@ -321,23 +340,26 @@ class DelphesReader(EventReader):
         if not card.is_file():
             raise InputError(f"Delphes card {card} does not exist or is not a file")
         out_dir = Path("delphes") if output_directory is None else Path(output_directory)
+        pending = []
         for sample in self.samples:
             assert isinstance(sample, _DelphesSample)
             if sample.delphes_path is not None:
                 logger.debug("Delphes already run for %s", sample.delphes_path)
                 continue
             assert sample.hepmc_path is not None
-            output = out_dir / f"{_stem(sample.hepmc_path)}_delphes.root"
-            run_delphes(
-                delphes_directory,
-                card,
-                sample.hepmc_path,
-                output,
-                log_file=log_file,
-                initial_command=initial_command,
-                timeout=timeout,
-                append_log=log_file is not None,
-            )
+            pending.append((sample, sample.hepmc_path, out_dir / f"{_stem(sample.hepmc_path)}_delphes.root"))
+        run = functools.partial(
+            delphes_simulator.run_delphes,
+            delphes_directory,
+            card,
+            log_file=log_file,
+            initial_command=initial_command,
+            timeout=timeout,
+            append_log=log_file is not None,
+        )
+        # one Delphes run per file: here one after the other, or as Dask tasks on the reader's client
+        outputs = map_ordered(run, [(hepmc, output) for _, hepmc, output in pending], self.client, star=True)
+        for (sample, _, _), output in zip(pending, outputs, strict=True):
             sample.delphes_path = output
             sample.made_by_run_delphes = True
 
@@ -462,8 +484,8 @@ class _DelphesSource(SampleSource):
             raise InputError(f"{self.path}: the Delphes tree lacks the branches {required}")
         return [name for name in names if name in available]
 
-    def chunks(self, rng: np.random.Generator) -> Iterator[ReaderChunk]:
-        del rng  # Delphes did the smearing
+    def chunks(self, rngs: Iterator[np.random.Generator]) -> Iterator[ReaderChunk]:
+        del rngs  # Delphes did the smearing
         branches = self._branches()
         if self.sample.weights == "lhe":
             assert self.sample.lhe_path is not None

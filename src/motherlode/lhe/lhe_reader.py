@@ -38,6 +38,7 @@ import numpy as np
 
 from .. import events
 from ..errors import InputError
+from ..parallel import ClientLike
 from ..readers import EventReader, ReaderChunk, Sample, SampleSource
 from .lhefile import LHEEventChunk, LHEHeader, iter_lhe_events, read_lhe_header
 from .systematics import nuisance_definitions
@@ -75,6 +76,10 @@ class LHEReader(EventReader):
         Show progress bars (None: when the output is a terminal; see :mod:`motherlode.progress`).
     tmp_dir : path-like, optional
         Where to spool analysed events (default: the system's temporary directory).
+    client : None, dask.distributed.Client, "local", int or str, optional
+        Read the samples as Dask tasks, one per file (None: here, one after the other; see
+        :mod:`motherlode.parallel` and docs/scale.md). The output is the same for any number of
+        workers. With workers on other machines, ``tmp_dir`` must be on a shared filesystem.
 
     Examples
     --------
@@ -95,9 +100,17 @@ class LHEReader(EventReader):
         chunk_size: int = 100_000,
         progress: bool | None = None,
         tmp_dir: str | os.PathLike[str] | None = None,
+        *,
+        client: ClientLike = None,
     ) -> None:
         super().__init__(
-            filename, random_state, chunk_size, progress, tmp_dir, global_variables=GLOBAL_VARIABLES
+            filename,
+            random_state,
+            chunk_size,
+            progress,
+            tmp_dir,
+            global_variables=GLOBAL_VARIABLES,
+            client=client,
         )
         self.detector = events.DetectorModel()
 
@@ -212,8 +225,10 @@ class _LHESource(SampleSource):
         self.expected_events = _expected_events(self.header)
         self.label = self.sample.path.name
 
-    def chunks(self, rng: np.random.Generator) -> Iterator[ReaderChunk]:
-        for chunk in iter_lhe_events(self.sample.path, chunk_size=self.chunk_size):
+    def chunks(self, rngs: Iterator[np.random.Generator]) -> Iterator[ReaderChunk]:
+        for chunk, rng in zip(
+            iter_lhe_events(self.sample.path, chunk_size=self.chunk_size), rngs, strict=False
+        ):
             objects = self.detector.reconstruct(_final_state(chunk), rng, global_data=_global_data(chunk))
             location = f"{self.sample.path} (events from line {int(chunk.event_line[0])})"
             yield ReaderChunk(objects, chunk.weight, chunk.weights, location)
