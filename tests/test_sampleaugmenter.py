@@ -37,7 +37,7 @@ def _cdf(x, theta):
     return (x + theta * x**2 + theta**2 * x**3 / 3) / (1 + theta + theta**2 / 3)
 
 
-def _make_file(path, n_events, seed=1, nuisance=False, sampling=None, summary=None):
+def _make_file(path, n_events, seed=1, nuisance=False, sampling=None, summary=None, sort=False):
     miner = MadMiner()
     miner.add_parameter("BLOCK", 1, parameter_name="theta", morphing_max_power=2, parameter_range=(-1.0, 1.0))
     for name, value in BENCHMARKS.items():
@@ -46,6 +46,8 @@ def _make_file(path, n_events, seed=1, nuisance=False, sampling=None, summary=No
     setup_path = path.with_name(path.stem + "_setup.h5")
     miner.save(setup_path)
     x = np.random.default_rng(seed).random(n_events)
+    if sort:
+        x = np.sort(x)
     weights = np.stack([_weights(x, v) for v in BENCHMARKS.values()], axis=1)
     setup = fileformat.read_setup(setup_path)
     all_benchmarks = dict(setup.benchmarks)

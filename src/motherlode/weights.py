@@ -48,7 +48,7 @@ import numpy as np
 from .errors import InputError, SetupError
 from .morphing import NuisanceMorpher, PhysicsMorpher, nuisance_exponent, nuisance_log_gradient
 
-__all__ = ["CrossSections", "ParameterPoints", "WeightModel", "split_evenly"]
+__all__ = ["CrossSectionSums", "CrossSections", "ParameterPoints", "WeightModel", "split_evenly"]
 
 GRADIENT_KINDS = ("all", "theta", "nu")
 _ELEMENTS_PER_CHUNK = 4_000_000  # (points x events x width) entries computed at once
@@ -328,20 +328,52 @@ class ParameterPoints:
         groups : ndarray of int, shape (J,), optional
             The row of ``event_factors`` each point uses (for per-point event subsets).
         """
+        return self.cross_section_sums(batches, gradients, groups).result()
+
+    def cross_section_sums(
+        self,
+        batches: Iterable[Batch],
+        gradients: str | None = None,
+        groups: np.ndarray | None = None,
+    ) -> CrossSectionSums:
+        """The running sums behind :meth:`cross_sections`, over some of the events.
+
+        Sums over separate parts of the events (e.g. one per Dask task) combine with
+        :meth:`CrossSectionSums.merge`; merged in the order of the parts, they equal the sums over
+        all events streamed in that order, bit for bit.
+        """
         group_of = np.zeros(len(self), dtype=np.int64) if groups is None else np.asarray(groups, np.int64)
         n_groups = int(group_of.max(initial=0)) + 1
         # per-benchmark sums cost ~ n_groups B^2 per event, direct sums ~ J B: use the cheaper one
         n_benchmarks = self.matrices.shape[1]
         by_benchmark = self.nus is None and n_groups * n_benchmarks < len(self)
         accumulate = _NominalSums(self, gradients, n_groups) if by_benchmark else _PointSums(self, gradients)
-        n_events = 0
+        sums = CrossSectionSums(accumulate, group_of)
         for batch in batches:
             benchmark_weights, factors = batch if isinstance(batch, tuple) else (batch, None)
             benchmark_weights = np.asarray(benchmark_weights, dtype=np.float64)
-            n_events += len(benchmark_weights)
+            sums.n_events += len(benchmark_weights)
             factors = _group_factors(factors, n_groups, len(benchmark_weights))
             accumulate.add(benchmark_weights, factors, group_of)
-        return accumulate.result(group_of, n_events)
+        return sums
+
+
+@dataclass
+class CrossSectionSums:
+    """Running sums of weights over events, from :meth:`ParameterPoints.cross_section_sums`."""
+
+    accumulator: _NominalSums | _PointSums
+    group_of: np.ndarray
+    n_events: int = 0
+
+    def merge(self, other: CrossSectionSums) -> None:
+        """Add the sums over further events (of the same points, gradients and groups)."""
+        self.accumulator.merge(other.accumulator)
+        self.n_events += other.n_events
+
+    def result(self) -> CrossSections:
+        """The cross sections, uncertainties and gradients from the sums."""
+        return self.accumulator.result(self.group_of, self.n_events)
 
 
 class _NominalSums:
@@ -365,6 +397,12 @@ class _NominalSums:
         if self.with_nu:
             a, _ = self.points._coefficients(benchmark_weights)
             self.nuisance += np.einsum("gn,kn,nb->gkb", f, a, benchmark_weights)
+
+    def merge(self, other: _NominalSums) -> None:
+        self.linear += other.linear
+        self.quadratic += other.quadratic
+        if self.nuisance is not None:
+            self.nuisance += other.nuisance
 
     def result(self, group_of: np.ndarray, n_events: int) -> CrossSections:
         m = self.points.matrices
@@ -406,6 +444,12 @@ class _PointSums:
             if self.gradient is not None:
                 grads = part.weight_gradients(benchmark_weights, self.gradients, coefficients)
                 self.gradient[chunk] += np.sum(grads * (f if np.isscalar(f) else f[:, None, :]), axis=2)
+
+    def merge(self, other: _PointSums) -> None:
+        self.xsecs += other.xsecs
+        self.squares += other.squares
+        if self.gradient is not None:
+            self.gradient += other.gradient
 
     def result(self, group_of: np.ndarray, n_events: int) -> CrossSections:
         return CrossSections(self.xsecs, np.sqrt(self.squares), self.gradient, n_events)

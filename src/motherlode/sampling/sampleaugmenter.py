@@ -7,8 +7,14 @@ streamed passes over the events of the partition, vectorised over sets and event
 1. cross sections ``sigma`` and gradients ``grad sigma`` at every evaluation point;
 2. the normalisation and largest weight of each sampling distribution (after ``n_eff_forced``
    trimming), giving the effective sample size ``n_eff = sigma / max w``;
-3. inverse-CDF sampling: ``n`` sorted uniforms per set are located in the running cumulative
-   weights with one ``searchsorted`` per set and batch.
+3. sampling: the ``n`` draws of a set are split over the batches of events by a multinomial
+   draw with the batches' shares of the set's total (from pass 2); each batch then locates its
+   sorted uniforms in its running cumulative weights (inverse CDF, one ``searchsorted`` per set).
+
+Each pass runs one task per fixed batch of :data:`BATCH_SIZE` events, here or on Dask workers
+(``client``); the batches' results are combined in batch order and each batch draws with its own
+seed (:func:`motherlode.parallel.task_seed`), so that the samples are the same for any number of
+workers.
 
 Events are drawn with replacement, with probability proportional to ``max(w(x|theta, nu), 0)``.
 The augmented data of a drawn event ``x`` (with benchmark weights ``w_b(x)``) are then exact:
@@ -26,7 +32,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,8 +41,10 @@ import numpy as np
 
 from ..analysis.dataanalyzer import DataAnalyzer
 from ..errors import InputError, SetupError
-from ..fileformat import atomic_write
-from ..weights import ParameterPoints, chunk_slices, split_evenly
+from ..fileformat import atomic_write, iter_samples
+from ..parallel import ClientLike, dask_client, map_ordered, root_entropy, task_rng
+from ..progress import progress_bar
+from ..weights import CrossSectionSums, ParameterPoints, chunk_slices, split_evenly
 
 __all__ = ["SampleAugmenter"]
 
@@ -56,6 +64,120 @@ def _rng(random_state: int | np.random.Generator | None) -> np.random.Generator:
     return np.random.default_rng(random_state)
 
 
+BATCH_SIZE = 100_000
+"""Events per batch of the sampling passes (one Dask task each); fixed, so that samples do not
+depend on the number of workers."""
+
+
+@dataclass(frozen=True)
+class _EventRows:
+    """Reads a range of events of an events file, as the sampling tasks need them (picklable)."""
+
+    filename: str
+    weight_columns: np.ndarray
+    sampling_factors: np.ndarray
+    read_observations: bool
+
+    def read(self, start: int, end: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(observations, benchmark_weights, sampling_ids)`` of events ``start`` to ``end``."""
+        parts = list(iter_samples(self.filename, start, end, end - start, self.read_observations))
+        if not parts:
+            return np.zeros((0, 0)), np.zeros((0, len(self.weight_columns))), np.zeros(0, np.int64)
+        ((observations, weights, ids),) = parts
+        return observations, weights[:, self.weight_columns], ids
+
+    def event_factors(self, sampling_ids: np.ndarray, closest: np.ndarray | None) -> np.ndarray:
+        """Weight factors of the events, one row per group: 1/0 for events generated at the group's
+        closest benchmark (or background), or (without ``closest``) the sampling factors of all events."""
+        if closest is None:
+            return self.sampling_factors[np.where(sampling_ids < 0, -1, sampling_ids)][None, :]
+        return ((sampling_ids[None, :] == closest[:, None]) | (sampling_ids[None, :] < 0)).astype(np.float64)
+
+    def sampling_weights(
+        self,
+        points: ParameterPoints,
+        chunk: slice,
+        benchmark_weights: np.ndarray,
+        ids: np.ndarray,
+        closest: np.ndarray | None,
+        thresholds: np.ndarray | None,
+    ) -> np.ndarray:
+        """Non-negative (and trimmed) sampling weights ``(Jc, n)`` of the points ``chunk``."""
+        factors = self.event_factors(ids, None if closest is None else closest[chunk])
+        weights = np.maximum(points.take(chunk).weights(benchmark_weights) * factors, 0.0)
+        if thresholds is not None:
+            weights = np.where(weights > thresholds[chunk, None], 0.0, weights)
+        return weights
+
+
+def _batch_sums(
+    start: int,
+    end: int,
+    rows: _EventRows,
+    points: ParameterPoints,
+    keys: np.ndarray | None,
+    gradients: str | None,
+    groups: np.ndarray | None,
+) -> CrossSectionSums:
+    """Task of pass 1: the cross-section sums of one batch."""
+    _, benchmark_weights, ids = rows.read(start, end)
+    return points.cross_section_sums(
+        [(benchmark_weights, rows.event_factors(ids, keys))], gradients=gradients, groups=groups
+    )
+
+
+def _batch_totals(
+    start: int,
+    end: int,
+    rows: _EventRows,
+    points: ParameterPoints,
+    closest: np.ndarray | None,
+    thresholds: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Task of pass 2: total and largest sampling weight of every point in one batch."""
+    _, benchmark_weights, ids = rows.read(start, end)
+    totals, largest = np.zeros(len(points)), np.zeros(len(points))
+    for chunk in chunk_slices(len(points), len(ids)):
+        weights = rows.sampling_weights(points, chunk, benchmark_weights, ids, closest, thresholds)
+        totals[chunk] = weights.sum(axis=1)
+        largest[chunk] = weights.max(axis=1, initial=0.0)
+    return totals, largest
+
+
+def _batch_draw(
+    start: int,
+    end: int,
+    rows: _EventRows,
+    points: ParameterPoints,
+    closest: np.ndarray | None,
+    thresholds: np.ndarray | None,
+    entropy: int,
+    batch: int,
+    draws: np.ndarray,
+) -> _Sample:
+    """Task of pass 3: ``draws[j]`` events of point ``j`` from one batch, by inverse CDF."""
+    drawn = np.flatnonzero(draws)
+    if len(drawn) == 0:
+        return _Sample(np.zeros(0, np.int64), np.zeros((0, 0)), np.zeros((0, len(rows.weight_columns))))
+    x, benchmark_weights, ids = rows.read(start, end)
+    rng = task_rng(entropy, batch)
+    subset = points.take(drawn)
+    sub_closest = None if closest is None else closest[drawn]
+    sub_thresholds = None if thresholds is None else thresholds[drawn]
+    set_index, event_index = [], []
+    for chunk in chunk_slices(len(drawn), len(ids)):
+        weights = rows.sampling_weights(subset, chunk, benchmark_weights, ids, sub_closest, sub_thresholds)
+        cumulative = np.cumsum(weights, axis=1)
+        for local, k in enumerate(range(chunk.start, chunk.stop)):
+            n = int(draws[drawn[k]])
+            # (1 - 1e-12): a target must stay below the last running sum, whatever the rounding
+            targets = np.sort(rng.random(n)) * cumulative[local, -1] * (1.0 - 1e-12)
+            event_index.append(np.searchsorted(cumulative[local], targets, side="right"))
+            set_index.append(np.full(n, drawn[k], dtype=np.int64))
+    events = np.concatenate(event_index)
+    return _Sample(np.concatenate(set_index), x[events], benchmark_weights[events])
+
+
 class SampleAugmenter(DataAnalyzer):
     """Sampling (unweighting) and data augmentation.
 
@@ -67,6 +189,11 @@ class SampleAugmenter(DataAnalyzer):
         If True, the morphing setup is not loaded. Default: False.
     include_nuisance_parameters : bool, optional
         If True, nuisance parameters are taken into account. Default: True.
+    client : None, dask.distributed.Client, "local", int or str, optional
+        Run the passes over the events as Dask tasks, one per batch of 100 000 events (None: here,
+        one after the other; see :mod:`motherlode.parallel` and docs/scale.md). The samples are the
+        same for any number of workers: each batch draws with its own seed. The workers must be
+        able to read the events file.
 
     Notes
     -----
@@ -74,6 +201,18 @@ class SampleAugmenter(DataAnalyzer):
     ``Generator``; an addition): the same seed gives identical samples. ``n_processes`` is
     accepted for compatibility and ignored: the work is vectorised over all sets at once.
     """
+
+    def __init__(
+        self,
+        filename: str | os.PathLike[str],
+        disable_morphing: bool = False,
+        include_nuisance_parameters: bool = True,
+        *,
+        client: ClientLike = None,
+    ) -> None:
+        super().__init__(filename, disable_morphing, include_nuisance_parameters)
+        self.client = client
+        self._client: Any = None  # the Dask client of the running call
 
     # ------------------------------------------------------------------ parameter points
 
@@ -84,19 +223,44 @@ class SampleAugmenter(DataAnalyzer):
         points, counts = self.weight_model.points_from_spec(theta, n_samples, rng)
         return points.with_nus(self.weight_model.nus_from_spec(nu, len(points), rng)), counts
 
-    # ------------------------------------------------------------------ event subsets
-
-    def _event_factors(self, sampling_ids: np.ndarray, closest: np.ndarray | None) -> np.ndarray:
-        """Weight factors of the events, one row per group: 1/0 for events generated at the group's
-        closest benchmark (or background), or (without ``closest``) the sampling factors of all events."""
-        if closest is None:
-            return self._sampling_factors_of(sampling_ids)[None, :]
-        return ((sampling_ids[None, :] == closest[:, None]) | (sampling_ids[None, :] < 0)).astype(np.float64)
-
-    def _stream(self, start: int, end: int, batch_size: int = 100_000):
-        return self._raw_batches(start, end, batch_size)
-
     # ------------------------------------------------------------------ the three passes
+
+    def _batches(
+        self, bounds: tuple[int, int], read_observations: bool
+    ) -> tuple[_EventRows, list[tuple[int, int]]]:
+        """The picklable reader of the events and the fixed batches of ``bounds`` (one task each)."""
+        rows = _EventRows(
+            self.madminer_filename,
+            self._all_columns if self.include_nuisance_parameters else self._physics_columns,
+            self._sampling_factors(),
+            read_observations,
+        )
+        start, end = bounds
+        return rows, [(a, min(a + BATCH_SIZE, end)) for a in range(start, end, BATCH_SIZE)]
+
+    def _map_batches(
+        self,
+        function: Callable[..., Any],
+        batches: list[tuple[int, int]],
+        label: str,
+        arguments: tuple[Any, ...],
+        per_batch: Sequence[tuple[Any, ...]] | None = None,
+    ) -> Iterator[Any]:
+        """``function(start, end, *arguments, *per_batch[b])`` for every batch ``b``, in order (here or
+        as Dask tasks), with a progress bar."""
+        tasks = [
+            (start, end, *arguments, *(() if per_batch is None else per_batch[b]))
+            for b, (start, end) in enumerate(batches)
+        ]
+        total = sum(end - start for start, end in batches)
+        with progress_bar(
+            total=total, desc=f"{Path(self.madminer_filename).name}: {label}", unit="events"
+        ) as bar:
+            for (start, end), result in zip(
+                batches, map_ordered(function, tasks, self._client, star=True), strict=True
+            ):
+                bar.update(end - start)
+                yield result
 
     def _cross_sections(
         self,
@@ -112,29 +276,19 @@ class SampleAugmenter(DataAnalyzer):
             keys, groups = None, None
         else:
             keys, groups = np.unique(closest[set_of_point], return_inverse=True)
-        batches = (
-            (benchmark_weights, self._event_factors(ids, keys))
-            for _, benchmark_weights, ids in self._stream(*bounds)
-        )
         gradients = ("all" if nuisance_score else "theta") if need_gradients else None
-        totals = points.cross_sections(batches, gradients=gradients, groups=groups)
-        return totals.xsecs, totals.gradients
-
-    def _sampling_weights(
-        self,
-        points: ParameterPoints,
-        chunk: slice,
-        benchmark_weights: np.ndarray,
-        ids: np.ndarray,
-        closest: np.ndarray | None,
-        thresholds: np.ndarray | None,
-    ) -> np.ndarray:
-        """Non-negative (and trimmed) sampling weights ``(Jc, n)``."""
-        factors = self._event_factors(ids, None if closest is None else closest[chunk])
-        weights = np.maximum(points.take(chunk).weights(benchmark_weights) * factors, 0.0)
-        if thresholds is not None:
-            weights = np.where(weights > thresholds[chunk, None], 0.0, weights)
-        return weights
+        rows, batches = self._batches(bounds, read_observations=False)
+        total = None
+        for sums in self._map_batches(
+            _batch_sums, batches, "cross sections", (rows, points, keys, gradients, groups)
+        ):
+            if total is None:
+                total = sums
+            else:
+                total.merge(sums)
+        assert total is not None
+        result = total.result()
+        return result.xsecs, result.gradients
 
     def _sampling_totals(
         self,
@@ -142,74 +296,60 @@ class SampleAugmenter(DataAnalyzer):
         closest: np.ndarray | None,
         bounds: tuple[int, int],
         thresholds: np.ndarray | None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Pass 2: total and largest sampling weight per set."""
-        totals, largest = np.zeros(len(points)), np.zeros(len(points))
-        for _, benchmark_weights, ids in self._stream(*bounds):
-            for chunk in chunk_slices(len(points), len(ids)):
-                weights = self._sampling_weights(points, chunk, benchmark_weights, ids, closest, thresholds)
-                totals[chunk] += weights.sum(axis=1)
-                largest[chunk] = np.maximum(largest[chunk], weights.max(axis=1, initial=0.0))
-        return totals, largest
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Pass 2: total and largest sampling weight per set, and the totals per batch ``(J, n_batches)``."""
+        rows, batches = self._batches(bounds, read_observations=False)
+        per_batch = np.zeros((len(points), len(batches)))
+        largest = np.zeros(len(points))
+        parts = self._map_batches(
+            _batch_totals, batches, "normalisation", (rows, points, closest, thresholds)
+        )
+        for b, (totals, batch_largest) in enumerate(parts):
+            per_batch[:, b] = totals
+            largest = np.maximum(largest, batch_largest)
+        return per_batch.sum(axis=1), largest, per_batch
 
     def _draw(
         self,
         points: ParameterPoints,
         counts: np.ndarray,
-        totals: np.ndarray,
+        batch_totals: np.ndarray,
         closest: np.ndarray | None,
         bounds: tuple[int, int],
         thresholds: np.ndarray | None,
         rng: np.random.Generator,
     ) -> _Sample:
-        """Pass 3: inverse-CDF sampling of ``counts[j]`` events for every set ``j``."""
-        n_total = int(counts.sum())
-        set_index = np.repeat(np.arange(len(points)), counts)
-        # (1 - 1e-12): the running sums of pass 3 may round a hair below the totals of pass 2
-        targets = rng.random(n_total) * totals[set_index] * (1.0 - 1e-12)
-        order = np.lexsort((targets, set_index))
-        set_index, targets = set_index[order], targets[order]
-        first = np.searchsorted(set_index, np.arange(len(points) + 1))
-        event_rows = np.full(n_total, -1, dtype=np.int64)
-        batch_of_sample = np.full(n_total, -1, dtype=np.int64)
-        offsets = np.zeros(len(points))
-        kept_x, kept_weights = [], []
-        for batch_number, (x, benchmark_weights, ids) in enumerate(self._stream(*bounds)):
-            kept_x.append(None)
-            kept_weights.append(None)
-            selected_rows = []
-            for chunk in chunk_slices(len(points), len(ids)):
-                weights = self._sampling_weights(points, chunk, benchmark_weights, ids, closest, thresholds)
-                cumulative = np.cumsum(weights, axis=1) + offsets[chunk, None]
-                for local, j in enumerate(range(chunk.start, chunk.stop)):
-                    lo, hi = first[j], first[j + 1]
-                    if lo == hi:
-                        continue
-                    row = cumulative[local]
-                    begin = np.searchsorted(targets[lo:hi], offsets[j], side="left") + lo
-                    end = np.searchsorted(targets[lo:hi], row[-1], side="left") + lo
-                    if end > begin:
-                        event_rows[begin:end] = np.searchsorted(row, targets[begin:end], side="right")
-                        batch_of_sample[begin:end] = batch_number
-                        selected_rows.append(event_rows[begin:end])
-                offsets[chunk] = cumulative[:, -1]
-            if selected_rows:
-                rows = np.unique(np.concatenate(selected_rows))
-                kept_x[-1] = (rows, x[rows])
-                kept_weights[-1] = benchmark_weights[rows]
-        if np.any(batch_of_sample < 0):
-            raise InputError("some samples could not be drawn: a sampling distribution has no events")
-        x_out = np.empty((n_total, self.n_observables))
-        weights_out = np.empty((n_total, self.n_benchmarks))
-        for batch_number, (kept, weights) in enumerate(zip(kept_x, kept_weights, strict=True)):
-            if kept is None:
-                continue
-            rows, x_rows = kept
-            mine = batch_of_sample == batch_number
-            position = np.searchsorted(rows, event_rows[mine])
-            x_out[mine] = x_rows[position]
-            weights_out[mine] = weights[position]
-        return _Sample(set_index, x_out, weights_out)
+        """Pass 3: ``counts[j]`` events for every set ``j``, drawn with probability proportional to
+        their sampling weight.
+
+        The number of draws of set ``j`` in batch ``b`` is multinomial with the batches' shares of
+        the set's total (drawn here); each batch then draws its events by inverse CDF with its own
+        seed (``task_rng(entropy, b)``), so that the sample does not depend on who runs which batch.
+        """
+        rows, batches = self._batches(bounds, read_observations=True)
+        totals = batch_totals.sum(axis=1)
+        draws = np.zeros_like(batch_totals, dtype=np.int64)
+        for j, count in enumerate(counts):
+            if count > 0:
+                draws[j] = rng.multinomial(int(count), batch_totals[j] / totals[j])
+        entropy = root_entropy(rng)
+        parts = list(
+            self._map_batches(
+                _batch_draw,
+                batches,
+                "sampling",
+                (rows, points, closest, thresholds, entropy),
+                [(b, draws[:, b]) for b in range(len(batches))],
+            )
+        )
+        parts = [part for part in parts if len(part.set_index)]
+        set_index = np.concatenate([part.set_index for part in parts])
+        order = np.argsort(set_index, kind="stable")
+        return _Sample(
+            set_index[order],
+            np.concatenate([part.x for part in parts])[order],
+            np.concatenate([part.benchmark_weights for part in parts])[order],
+        )
 
     @staticmethod
     def _deal(
@@ -264,6 +404,29 @@ class SampleAugmenter(DataAnalyzer):
     ) -> tuple[_Sample, list[np.ndarray], dict[int, np.ndarray], np.ndarray]:
         """Sample from ``evaluation[sampling_index]``; return the sample, ``w/sigma`` at every evaluation
         point, the scores at ``scores_at`` and the effective sample size of every set."""
+        with dask_client(self.client) as self._client:
+            try:
+                return self._run_passes(
+                    evaluation, sampling_index, counts, partition, test_split, validation_split,
+                    only_closest, n_eff_forced, scores_at, nuisance_score, rng,
+                )  # fmt: skip
+            finally:
+                self._client = None
+
+    def _run_passes(
+        self,
+        evaluation: list[ParameterPoints],
+        sampling_index: int,
+        counts: np.ndarray,
+        partition: str,
+        test_split: float,
+        validation_split: float,
+        only_closest: bool,
+        n_eff_forced: float | None,
+        scores_at: Sequence[int],
+        nuisance_score: bool,
+        rng: np.random.Generator,
+    ) -> tuple[_Sample, list[np.ndarray], dict[int, np.ndarray], np.ndarray]:
         start, end, _ = self._partition_bounds(partition, test_split, validation_split)
         bounds = (start, end)
         n_sets = len(counts)
@@ -297,7 +460,9 @@ class SampleAugmenter(DataAnalyzer):
         unique_closest = None if closest is None else closest[first]
         unique_sigma = sigma[sampling_index][first]
         thresholds = None if n_eff_forced is None else unique_sigma / float(n_eff_forced)
-        totals, largest = self._sampling_totals(unique_points, unique_closest, bounds, thresholds)
+        totals, largest, batch_totals = self._sampling_totals(
+            unique_points, unique_closest, bounds, thresholds
+        )
         if np.any(totals <= 0.0):
             raise InputError(
                 f"{int(np.sum(totals <= 0))} sampling points have no events with positive weight in the "
@@ -306,7 +471,9 @@ class SampleAugmenter(DataAnalyzer):
         # n_eff = 1 / max p(x) with p = w / sigma (as in MadMiner, also after trimming)
         n_effective = np.divide(unique_sigma, largest, out=np.zeros_like(totals), where=largest > 0)[inverse]
         unique_counts = np.bincount(inverse, weights=counts, minlength=len(first)).astype(np.int64)
-        sample = self._draw(unique_points, unique_counts, totals, unique_closest, bounds, thresholds, rng)
+        sample = self._draw(
+            unique_points, unique_counts, batch_totals, unique_closest, bounds, thresholds, rng
+        )
         sample.set_index = self._deal(sample.set_index, inverse, counts, rng)
         normalised, scores = [], {}
         for e, points in enumerate(evaluation):
