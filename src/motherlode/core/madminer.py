@@ -28,6 +28,7 @@ from ..models import (
     parse_scale_factors,
 )
 from ..morphing import PhysicsMorpher, RandomState
+from ..parallel import ClientLike
 from ..simulators import madgraph
 
 __all__ = ["MadMiner"]
@@ -758,6 +759,7 @@ class MadMiner:
         n_workers: int = 1,
         timeout: float | None = None,
         python2_override: bool = False,
+        client: ClientLike = None,
     ) -> list[Path]:
         """Make the MadGraph process folder and its cards, and generate events for every pair of run
         card and sampling benchmark (or write the scripts that will).
@@ -812,6 +814,10 @@ class MadMiner:
         n_workers
             Jobs run at once (addition): each in its own copy of the process folder when more than
             one. Default 1: one after the other in the process folder.
+        client
+            Run the jobs as Dask tasks (addition; see :mod:`motherlode.parallel` and docs/scale.md),
+            each in its own copy of the process folder, instead of ``n_workers`` local threads. The
+            workers must see MadGraph and the process folder (a shared filesystem on a cluster).
         timeout
             Seconds after which a MadGraph call is stopped (addition; default: none).
         python2_override
@@ -899,6 +905,7 @@ class MadMiner:
             initial_command=initial_command,
             python_executable=python_executable,
             timeout=timeout,
+            client=client,
         )
         logger.info("MadGraph made the runs %s", ", ".join(str(folder) for folder in folders))
         return folders

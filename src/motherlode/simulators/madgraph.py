@@ -26,6 +26,7 @@ MadMiner does, but never waits on a prompt and runs independent jobs in parallel
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -41,6 +42,7 @@ from typing import Any
 
 from ..errors import ExternalCommandError, InputError, SetupError
 from ..models import Systematic, SystematicScale, SystematicType
+from ..parallel import ClientLike, map_ordered
 from .process import run_command, shell_command
 
 __all__ = [
@@ -447,18 +449,29 @@ def run_jobs(
     initial_command: str | None = None,
     python_executable: str | None = None,
     timeout: float | None = None,
+    client: ClientLike = None,
 ) -> list[Path]:
     """Run the jobs, ``n_workers`` at a time (each in its own copy of the process folder when
-    more than one); their run folders, in the order of ``jobs``."""
+    more than one), or as Dask tasks on ``client`` (each in its own copy); their run folders, in
+    the order of ``jobs``."""
     process = Path(process_directory)
     n_workers = max(1, min(int(n_workers), len(jobs)))
     options = {
-        "parallel": n_workers > 1,
+        "parallel": n_workers > 1 or client is not None,
         "order": order,
         "initial_command": initial_command,
         "python_executable": python_executable,
         "timeout": timeout,
     }
+    if client is not None:
+        run = functools.partial(
+            _run_job,
+            mg_directory=mg_directory,
+            process_directory=process,
+            log_directory=Path(log_directory),
+            **options,
+        )
+        return list(map_ordered(run, jobs, client, max_in_flight=len(jobs)))
     if n_workers == 1:
         return [_run_job(job, mg_directory, process, Path(log_directory), **options) for job in jobs]
     with ThreadPoolExecutor(max_workers=n_workers) as pool:
