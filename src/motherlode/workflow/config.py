@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 __all__ = [
     "Analysis",
+    "Cluster",
     "Evaluation",
     "Events",
     "FisherInformationConfig",
@@ -369,6 +370,30 @@ class MLflow(_Section):
     experiment: str = "motherlode"
 
 
+class Cluster(_Section):
+    """Where the reading (one task per file), sampling (one per batch of events) and ensemble training
+    (one per member) run as Dask tasks (docs/scale.md). Their outputs are the same as without a
+    cluster, except ensembles, whose members then train with one seed each.
+
+    ``kind``: ``local`` (a ``LocalCluster`` of ``n_workers`` processes on this machine),
+    ``address`` (an existing Dask scheduler at ``address``), or a batch system through
+    dask-jobqueue (``slurm``, ``htcondor``, ``pbs``, ``sge``, ``lsf``: ``n_workers`` workers, each
+    one batch job; ``options`` are the keyword arguments of its cluster class, e.g. ``cores``,
+    ``memory``, ``queue``, ``walltime``). ``options`` also go to ``LocalCluster``.
+    """
+
+    kind: Literal["local", "address", "slurm", "htcondor", "pbs", "sge", "lsf"] = "local"
+    n_workers: Annotated[int, Field(ge=1)] = 2
+    address: str | None = None
+    options: dict[str, Any] = {}
+
+    @model_validator(mode="after")
+    def _address_for_kind_address(self) -> Cluster:
+        if (self.kind == "address") != (self.address is not None):
+            raise ValueError("address is needed for kind 'address', and only for it")
+        return self
+
+
 class Inputs(_Section):
     """Files made elsewhere, for workflows that start later in the chain (paths relative to the
     config file): a setup file, an events file, trained models by name."""
@@ -383,12 +408,14 @@ class WorkflowConfig(_Section):
 
     ``output`` is the folder of every artefact (relative to the current directory; input paths
     are relative to the config file); ``random_state``
-    seeds every random step; ``device`` is where networks train (``auto``: CUDA when present).
+    seeds every random step; ``device`` is where networks train (``auto``: CUDA when present);
+    ``cluster`` runs the heavy steps as Dask tasks (:class:`Cluster`).
     """
 
     output: Path = Path("results")
     random_state: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    cluster: Cluster | None = None
     mlflow: MLflow | None = None
     inputs: Inputs = Inputs()
     setup: Setup | None = None

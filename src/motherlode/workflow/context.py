@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import InputError
 from .config import WorkflowConfig
@@ -29,6 +31,9 @@ class StepContext:
         the step has succeeded (so that a failed step leaves nothing behind).
     seed : int
         The step's random seed (derived from ``config.random_state`` and the step).
+    open_client : callable, optional
+        Returns the Dask client of the workflow's ``cluster`` section, starting the cluster on
+        first use (None without a cluster section).
     """
 
     config: WorkflowConfig
@@ -36,6 +41,11 @@ class StepContext:
     output: Path
     staging: Path
     seed: int = 0
+    open_client: Callable[[], Any] | None = None
+
+    def dask_client(self) -> Any:
+        """The Dask client of the ``cluster`` section (started now if not yet), or None."""
+        return None if self.open_client is None else self.open_client()
 
     def resolve(self, path: str | os.PathLike[str]) -> Path:
         """An input path from the config (relative to the config file's folder), made absolute."""

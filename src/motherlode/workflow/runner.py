@@ -11,6 +11,7 @@ through their input digests.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -29,7 +30,8 @@ from pydantic import ValidationError
 from .._version import __version__
 from ..errors import ConfigError, InputError
 from ..fileformat import atomic_write_text
-from .config import STEPS, WorkflowConfig
+from ..parallel import cluster_client
+from .config import STEPS, Cluster, WorkflowConfig
 from .context import StepContext
 from .steps import evaluation, events, inference, plots, report, sampling, setup, training
 
@@ -138,6 +140,7 @@ class Workflow:
         output: str | os.PathLike[str] | None = None,
     ) -> None:
         self.config = config
+        self._open_client: Callable[[], Any] | None = None
         self.base = Path(base).resolve()
         self.output = (config.output if output is None else Path(output)).resolve()
 
@@ -165,15 +168,20 @@ class Workflow:
             raise InputError(f"the workflow has no section for step(s) {missing}")
         self.output.mkdir(parents=True, exist_ok=True)
         results = []
-        for step in [s for s in STEPS if s in selected]:
-            results.append(self._run_step(step, force))
+        with contextlib.ExitStack() as stack:
+            self._open_client = _lazy_client(self.config.cluster, stack)
+            try:
+                for step in [s for s in STEPS if s in selected]:
+                    results.append(self._run_step(step, force))
+            finally:
+                self._open_client = None
         return results
 
     # ------------------------------------------------------------------ one step
 
     def _context(self, step: str, staging: Path) -> StepContext:
         seed = self.config.random_state * 1000 + STEPS.index(step)
-        return StepContext(self.config, self.base, self.output, staging, seed)
+        return StepContext(self.config, self.base, self.output, staging, seed, self._open_client)
 
     def _run_step(self, step: str, force: bool) -> StepResult:
         input_files, run = STEP_FUNCTIONS[step]
@@ -235,6 +243,8 @@ class Workflow:
         }
         if step == "training":
             depends["device"] = self.config.device
+            # ensemble members trained as Dask tasks have one seed each: other networks than without
+            depends["cluster"] = self.config.cluster is not None
         return hashlib.sha256(json.dumps(depends, sort_keys=True).encode()).hexdigest()
 
     def _relative(self, path: Path) -> str:
@@ -275,3 +285,23 @@ def _digest(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _lazy_client(cluster: Cluster | None, stack: contextlib.ExitStack) -> Callable[[], Any] | None:
+    """A function that starts the cluster of the ``cluster`` section on its first call (steps that
+    are skipped never start it) and returns its Dask client; ``stack`` closes it."""
+    if cluster is None:
+        return None
+    client: list[Any] = []
+
+    def open_client() -> Any:
+        if not client:
+            logger.info("starting the Dask cluster (%s, %d workers)", cluster.kind, cluster.n_workers)
+            client.append(
+                stack.enter_context(
+                    cluster_client(cluster.kind, cluster.n_workers, cluster.address, cluster.options)
+                )
+            )
+        return client[0]
+
+    return open_client

@@ -23,7 +23,10 @@ def run(context: StepContext) -> None:
     """Read every sample with :class:`~motherlode.lhe.LHEReader` and save (and shuffle) the events."""
     events = context.config.events
     assert events is not None
-    reader = LHEReader(context.setup_file(), random_state=context.seed)
+    client = context.dask_client()
+    # with a cluster the tasks spool into the staging folder, which the workers can reach
+    tmp_dir = context.staging if client is not None else None
+    reader = LHEReader(context.setup_file(), random_state=context.seed, client=client, tmp_dir=tmp_dir)
     for sample in events.samples:
         reader.add_sample(
             lhe_filename=context.resolve(sample.file),

@@ -58,16 +58,31 @@ def run(context: StepContext) -> None:
             for argument, prefix in SAMPLE_ARRAYS[sample_type]
         }
         losses = _train(
-            model, estimator_class, arrays, context.config.device, context.staging / "models" / model.name
+            model,
+            estimator_class,
+            arrays,
+            context.config.device,
+            context.staging / "models" / model.name,
+            context.dask_client() if model.ensemble > 1 else None,
+            context.seed + index,
         )
         if context.config.mlflow is not None:
             _log_to_mlflow(context.config.mlflow, model, losses)
 
 
 def _train(
-    model: Training, estimator_class: type, arrays: dict[str, str], device: str, target: Path
+    model: Training,
+    estimator_class: type,
+    arrays: dict[str, str],
+    device: str,
+    target: Path,
+    client: Any = None,
+    seed: int = 0,
 ) -> list[Any]:
-    """Train and save one model; the (training, validation) losses per epoch of each member."""
+    """Train and save one model; the (training, validation) losses per epoch of each member.
+
+    With a Dask ``client``, an ensemble trains one member per task, member ``i`` seeded with
+    ``task_seed(seed, i)``."""
     members = [
         estimator_class(n_hidden=model.n_hidden, activation=model.activation) for _ in range(model.ensemble)
     ]
@@ -91,7 +106,10 @@ def _train(
         members[0].save(target)
     else:
         ensemble = Ensemble(members)
-        losses = list(ensemble.train_all(**arguments))
+        if client is not None:
+            losses = list(ensemble.train_all(client=client, random_state=seed, **arguments))
+        else:
+            losses = list(ensemble.train_all(**arguments))
         ensemble.save(target)
     return losses
 
