@@ -361,6 +361,9 @@ BAD_CONFIGS = [
                 "benchmarks": {"sm": {"d": 0}}}},
      "benchmark 'sm' gives values for ['d'], expected the parameters ['c']"),
     ({"device": "gpu"}, "device: Input should be 'auto', 'cpu' or 'cuda'"),
+    ({"cluster": {"kind": "address"}}, "cluster: address is needed for kind 'address'"),
+    ({"cluster": {"kind": "slurm", "n_workers": 0}}, "cluster.n_workers: Input should be greater than"),
+    ({"cluster": {"kind": "kubernetes"}}, "cluster.kind: Input should be 'local', 'address', 'slurm'"),
     ({"training": [{"name": "m", "method": "sally", "sample": "s"}] * 2}, "two models are named 'm'"),
 ]  # fmt: skip
 
