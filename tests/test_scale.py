@@ -26,7 +26,7 @@ distributed = pytest.importorskip("distributed")
 
 from conftest import read_record, stand_in_delphes, wh_miner  # noqa: E402
 from motherlode import DelphesReader, LHEReader, SampleAugmenter  # noqa: E402
-from motherlode.errors import SetupError  # noqa: E402
+from motherlode.errors import InputError, SetupError  # noqa: E402
 from motherlode.ml import Ensemble, ScoreEstimator  # noqa: E402
 from motherlode.parallel import (  # noqa: E402
     JOBQUEUE_CLUSTERS,
@@ -407,3 +407,19 @@ def test_the_documented_cluster_sections_are_valid_and_make_their_batch_jobs():
                 '+JobFlavour = "workday"',
             ):
                 assert line in script, line
+
+
+def test_ensemble_seeds_without_dask(one_torch_thread):
+    rng = np.random.default_rng(1)
+    x, t_xz = rng.normal(0.0, 1.0, (500, 2)), rng.normal(0.0, 0.25, (500, 2))
+    common = {"method": "sally", "x": x, "t_xz": t_xz, "n_epochs": 1, "verbose": "none", "device": "cpu"}
+
+    def stacked(seed):
+        ensemble = Ensemble([ScoreEstimator(n_hidden=(4,)) for _ in range(2)])
+        ensemble.train_all(vectorize=True, random_state=seed, **common)
+        return np.stack([member.evaluate_score(x[:50]) for member in ensemble.estimators])
+
+    np.testing.assert_array_equal(stacked(3), stacked(3))  # the stacked network is seeded too
+    assert not np.array_equal(stacked(3), stacked(4))
+    with pytest.raises(InputError, match="not with a Dask client"):
+        Ensemble([ScoreEstimator(n_hidden=(4,))]).train_all(vectorize=True, client=2, **common)

@@ -289,6 +289,16 @@ class Ensemble:
             training arguments. ``"auto"`` (default): do so when possible on the CPU, else train one after
             the other (on CUDA each member's step is replayed as a CUDA graph, which is faster); True:
             raise :class:`EnsembleError` when not possible; False: one after the other (MadMiner).
+        client : None, dask.distributed.Client, "local", int or str, optional
+            Train one member per Dask task (addition; see :mod:`motherlode.parallel` and docs/scale.md):
+            on a ``dask_cuda.LocalCUDACluster`` each worker has its own GPU. Training files given by
+            name must be readable by the workers. The trained members replace the ensemble's.
+        random_state : int, numpy.random.Generator or None, optional
+            Seed member ``i``'s initialisation and batch order with its own seed,
+            ``task_seed(random_state, i)`` (addition): the same members whether they train here one
+            after the other (``vectorize`` False or "auto") or on any number of Dask workers. With
+            ``vectorize=True`` the stacked network is seeded once from it. Default: torch's global
+            random state (MadMiner).
         **kwargs
             Arguments of the members' ``train``. A value that is a ``list`` must have ``n_estimators``
             entries, one per member (MadMiner's convention); any other value is used for all members.
@@ -302,10 +312,16 @@ class Ensemble:
         if vectorize not in (True, False, "auto"):
             raise InputError(f"vectorize must be True, False or 'auto', got {vectorize!r}")
         per_member = self._per_member_kwargs(kwargs)
+        if client is not None and vectorize is True:
+            raise InputError(
+                "vectorize=True trains the members together in one process: not with a Dask client"
+            )
         if client is not None or (random_state is not None and vectorize is not True):
             results = self._train_as_tasks(per_member, client, root_entropy(random_state))
             self._check_consistency()
             return results
+        if random_state is not None:  # stacked members: one seed for the stacked network
+            torch.manual_seed(_torch_seed(task_seed(root_entropy(random_state))))
         if vectorize == "auto" and uses_cuda_graphs(per_member[0].get("device", "auto")):
             # measured on an H100: 5 members one after the other, each step a replayed CUDA graph, train
             # about 3x faster than the stacked (eager) step
@@ -700,6 +716,11 @@ def _train_member(
     estimator: Estimator, kwargs: dict[str, Any], entropy: int, index: int
 ) -> tuple[Estimator, Any]:
     """Train one member with the seed of its position (the task of :meth:`Ensemble.train_all`)."""
-    torch.manual_seed(int(task_seed(entropy, index).generate_state(1, np.uint64)[0]))
+    torch.manual_seed(_torch_seed(task_seed(entropy, index)))
     result = estimator.train(**kwargs)
     return estimator, result
+
+
+def _torch_seed(seed: np.random.SeedSequence) -> int:
+    """A 64-bit seed for ``torch.manual_seed`` from a ``SeedSequence``."""
+    return int(seed.generate_state(1, np.uint64)[0])
