@@ -112,6 +112,24 @@ def test_cross_sections_equal_the_lhe_reader_on_the_same_events(setup_file_dy, t
         np.testing.assert_allclose(delphes_weights, lhe_weights, rtol=rtol)  # event by event
 
 
+def test_a_delphes_file_read_in_parts_gives_the_same_events(setup_file_dy, tmp_path):
+    """Weights from Delphes: each chunk is a part of its own (one Dask task each); the events do not
+    depend on how the file is cut. Weights from the LHE file: one part (both files stream together)."""
+    outputs = {}
+    for chunk_size in (100_000, 16):
+        reader = _reader(setup_file_dy, chunk_size=chunk_size)
+        reader.add_default_observables(n_jets_max=1)
+        reader.add_cut("n_ls >= 1")
+        assert reader._open_sample(reader.samples[0]).n_parts == (1 if chunk_size > 100 else 7)
+        outputs[chunk_size] = _analyse(reader, tmp_path / f"events_{chunk_size}.h5")
+    (x_whole, w_whole), (x_parts, w_parts) = outputs.values()
+    assert 50 < len(x_whole) < 100
+    np.testing.assert_array_equal(x_parts, x_whole)
+    np.testing.assert_allclose(w_parts, w_whole, rtol=1e-12)  # sums of 7 partial sums: rounding only
+    lhe_reader = _reader(setup_file_dy, "lhe", LHE_100, chunk_size=16)
+    assert lhe_reader._open_sample(lhe_reader.samples[0]).n_parts == 1
+
+
 def test_selection_keeps_the_lhe_weights_of_the_selected_events(setup_file_dy, tmp_path, tree):
     """A detector-level cut keeps exactly the LHE weights of the events (by number) that pass it."""
     reader = _reader(setup_file_dy, "lhe", LHE_1000, chunk_size=7)  # chunks straddle both files' blocks

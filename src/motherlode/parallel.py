@@ -1,6 +1,7 @@
 """Independent tasks, run here one after the other or as Dask tasks, with results in a fixed order.
 
-Every stage that scales out (the readers: one task per file; sampling: one task per batch of
+Every stage that scales out (the readers: one task per file, or per chunk where the format allows;
+sampling: one task per batch of
 events; ensembles: one task per member; MadGraph jobs: one task per job) hands its tasks to
 :func:`map_ordered`. Without a client the tasks run in this process, one after the other, exactly
 as before Dask existed. With a Dask client they run on its workers; the results come back in

@@ -111,32 +111,71 @@ class SampleSource(ABC):
     expected_events: int | None = None
     #: The progress bar's label.
     label: str = ""
+    #: The number of parts the sample can be read in independently (one Dask task each); part
+    #: ``p`` of a sample with several parts is its chunk ``p``.
+    n_parts: int = 1
 
     @abstractmethod
-    def chunks(self, rngs: Iterator[np.random.Generator]) -> Iterator[ReaderChunk]:
-        """The sample's events, chunk by chunk; the random parts of chunk ``k`` (smearing) use the
-        ``k``-th generator of ``rngs``."""
+    def chunks(self, rngs: Iterator[np.random.Generator], part: int = 0) -> Iterator[ReaderChunk]:
+        """The events of part ``part`` (of :attr:`n_parts`), chunk by chunk; the random parts of
+        its ``k``-th chunk (smearing) use the ``k``-th generator of ``rngs``."""
 
     @abstractmethod
     def normalisation(self, n_events_read: int, nominal_weight_sum: float) -> float:
         """Factor turning the raw weights into per-event cross sections in pb, once all chunks
         were read (``n_events_read`` events before any selection, nominal weights summing to
-        ``nominal_weight_sum``)."""
+        ``nominal_weight_sum``). With one part it is called on the source that read the chunks;
+        a source with several parts must not depend on having read them."""
+
+
+@dataclass
+class _Layout:
+    """The weight columns of a sample's events, and its sampling benchmark (-1: background)."""
+
+    weight_names: list[str]
+    sampling_index: int
+    nuisance: list[NuisanceDefinition]
+
+
+@dataclass
+class _PartResult:
+    """What the task of one part of a sample returns (its events are in its spool file)."""
+
+    index: int
+    part: int
+    spool: Path
+    n_events_read: int = 0
+    n_events_kept: int = 0
+    nominal_weight_sum: float = 0.0
+    weight_factor: float | None = None  # for a sample of one part, from the source that read it
+    statistics: SelectionStatistics | None = None
 
 
 @dataclass
 class _SampleResult:
-    """Bookkeeping of one analysed sample, as its task returns it."""
+    """Bookkeeping of one analysed sample: its parts' results summed in part order."""
 
-    weight_names: list[str]
-    sampling_index: int
-    spool: Path
-    nuisance: list[NuisanceDefinition] = field(default_factory=list)
+    layout: _Layout
+    spools: list[Path] = field(default_factory=list)
     n_events_read: int = 0
     n_events_kept: int = 0
     nominal_weight_sum: float = 0.0
-    weight_factor: float = 1.0
     statistics: SelectionStatistics | None = None
+
+    @property
+    def weight_names(self) -> list[str]:
+        return self.layout.weight_names
+
+    def add(self, part: _PartResult) -> None:
+        self.spools.append(part.spool)
+        self.n_events_read += part.n_events_read
+        self.n_events_kept += part.n_events_kept
+        self.nominal_weight_sum += part.nominal_weight_sum
+        assert part.statistics is not None
+        if self.statistics is None:
+            self.statistics = part.statistics
+        else:
+            self.statistics.merge(part.statistics)
 
 
 class EventReader(ABC):
@@ -164,7 +203,8 @@ class EventReader(ABC):
     function_arguments : sequence of str
         The objects passed to observable functions (see :func:`motherlode.events.evaluate_function`).
     client : None, dask.distributed.Client, "local", int or str, optional
-        Read the samples as Dask tasks, one per file (see :mod:`motherlode.parallel`; None: here,
+        Read the samples as Dask tasks, one per part of a sample (a file, or a chunk where the format
+        allows: :attr:`SampleSource.n_parts`; see :mod:`motherlode.parallel`; None: here,
         one after the other). The output does not depend on the number of workers: every chunk
         has its own seed. ``tmp_dir`` must then be a directory the workers can write to.
     """
@@ -204,6 +244,7 @@ class EventReader(ABC):
         self.nuisance_parameters: dict[str, NuisanceParameter] = {}
         self._store: EventStore | None = None
         self._results: list[tuple[Sample, _SampleResult]] = []
+        self._sources: dict[int, SampleSource] = {}
 
     # ------------------------------------------------------------------ samples
 
@@ -414,41 +455,78 @@ class EventReader(ABC):
             self._store.close()
         store = self._store = EventStore(len(self.selection.observables), directory=self.tmp_dir)
         entropy = root_entropy(self.random_state)
-        tasks = [(index, entropy, store.new_spool_path()) for index in range(len(self.samples))]
+        # the sources this process opened, by sample: how many parts each sample has, and (for samples
+        # of several parts) the normalisation; tasks run here use them instead of opening the file again
+        self._sources = {}
+
+        def tasks() -> Iterator[tuple[int, int, int, Path]]:
+            for index, sample in enumerate(self.samples):
+                self._sources[index] = self._open_sample(sample)
+                for part in range(self._sources[index].n_parts):
+                    yield index, part, entropy, store.new_spool_path()
+
         try:
             with (
                 dask_client(self.client) as client,
                 # with Dask, one bar over the files here (the workers' own bars are off: no terminal)
                 progress_bar(
-                    total=len(tasks),
+                    total=len(self.samples),
                     desc="files",
                     unit="files",
                     enabled=False if client is None else self.progress,
                 ) as files_bar,
             ):
-                results = map_ordered(self._read_sample, tasks, client, star=True)
-                for sample, result in zip(self.samples, results, strict=True):
-                    files_bar.update(1)
-                    self._register_nuisance(sample, result.nuisance)
-                    store.add_spooled_sample(
-                        result.spool, result.weight_names, result.sampling_index, result.weight_factor
-                    )
-                    self._results.append((sample, result))
-                    self.selection.statistics = result.statistics
-                    self.selection.log_statistics(str(sample.path))
+                current: _SampleResult | None = None
+                for part in map_ordered(self._read_part, tasks(), client, star=True):
+                    source = self._sources[part.index]
+                    if part.part == 0:
+                        current = _SampleResult(self._layout(self.samples[part.index], source))
+                    assert current is not None
+                    current.add(part)
+                    if part.part == source.n_parts - 1:
+                        self._finish_sample(part.index, current, part.weight_factor)
+                        del self._sources[part.index]
+                        files_bar.update(1)
         except BaseException:
             store.close()
             self._store = None
             self._results = []
             raise
+        finally:
+            self._sources = {}
         for sample, result in self._results:
             logger.info("%s: %d of %d events kept", sample.path, result.n_events_kept, result.n_events_read)
 
+    def _finish_sample(self, index: int, result: _SampleResult, weight_factor: float | None) -> None:
+        """Register a sample whose parts are all read: its nuisance parameters, its spooled events
+        with their normalisation, its selection statistics."""
+        sample, source = self.samples[index], self._sources[index]
+        if weight_factor is None:
+            weight_factor = (
+                source.normalisation(result.n_events_read, result.nominal_weight_sum) * sample.k_factor
+            )
+        self._register_nuisance(sample, result.layout.nuisance)
+        assert self._store is not None
+        for spool in result.spools:
+            self._store.add_spooled_sample(
+                spool, result.layout.weight_names, result.layout.sampling_index, weight_factor
+            )
+        self._results.append((sample, result))
+        self.selection.statistics = result.statistics
+        self.selection.log_statistics(str(sample.path))
+
     def __getstate__(self) -> dict[str, Any]:
-        """What a Dask task receives: the analysis without its spooled output and client."""
+        """What a Dask task receives: the analysis without its spooled output, open files and client."""
         state = self.__dict__.copy()
-        state.update(_store=None, _results=[], client=None)
+        state.update(_store=None, _results=[], _sources={}, client=None)
         return state
+
+    def _layout(self, sample: Sample, source: SampleSource) -> _Layout:
+        weight_names = list(self.benchmarks) + [w.benchmark for d in source.nuisance for w in d.weights]
+        sampling_index = (
+            -1 if sample.is_background else self.benchmark_names_phys.index(sample.sampled_from_benchmark)
+        )
+        return _Layout(weight_names, sampling_index, source.nuisance)
 
     def _register_nuisance(self, sample: Sample, definitions: list[NuisanceDefinition]) -> None:
         for definition in definitions:
@@ -466,54 +544,55 @@ class EventReader(ABC):
                 )
             self.nuisance_parameters[parameter.name] = parameter
 
-    def _read_sample(self, index: int, entropy: int, spool: Path) -> _SampleResult:
-        """Read sample ``index`` into the spool file ``spool``: the task of one file.
+    def _read_part(self, index: int, part: int, entropy: int, spool: Path) -> _PartResult:
+        """Read part ``part`` of sample ``index`` into the spool file ``spool``: one task.
 
-        Runs here or on a Dask worker (on a copy of the reader); chunk ``k`` of the sample draws
-        its random numbers from ``task_rng(entropy, index, k)``.
+        Runs here or on a Dask worker (on a copy of the reader). Chunk ``c`` of sample ``i`` draws
+        its random numbers from ``task_rng(entropy, i, c)``: a sample of one part reads its chunks
+        ``c = 0, 1, ...``; part ``p`` of a sample of several parts is its chunk ``c = p``.
         """
         sample = self.samples[index]
-        source = self._open_sample(sample)
-        weight_names = list(self.benchmarks) + [w.benchmark for d in source.nuisance for w in d.weights]
-        sampling_index = (
-            -1 if sample.is_background else self.benchmark_names_phys.index(sample.sampled_from_benchmark)
-        )
-        result = _SampleResult(weight_names, sampling_index, spool, nuisance=source.nuisance)
-        logger.info(
-            "Analysing %s: %d observables, %d cuts, %d efficiencies, %d weight columns",
-            sample.path,
-            len(self.selection.observables),
-            len(self.selection.cuts),
-            len(self.selection.efficiencies),
-            len(weight_names),
-        )
+        source = self._sources.get(index) or self._open_sample(sample)
+        layout = self._layout(sample, source)
+        result = _PartResult(index, part, spool)
+        if part == 0:
+            logger.info(
+                "Analysing %s: %d observables, %d cuts, %d efficiencies, %d weight columns, %d part(s)",
+                sample.path,
+                len(self.selection.observables),
+                len(self.selection.cuts),
+                len(self.selection.efficiencies),
+                len(layout.weight_names),
+                source.n_parts,
+            )
         self.selection.reset_statistics()
-        rngs = (task_rng(entropy, index, k) for k in itertools.count())
+        rngs = (task_rng(entropy, index, part + k) for k in itertools.count())
         label = source.label or sample.path.name
+        if source.n_parts > 1:
+            label = f"{label} [{part + 1}/{source.n_parts}]"
+        expected = source.expected_events if source.n_parts == 1 else None
         with (
-            SpoolWriter(spool, len(self.selection.observables), len(weight_names)) as writer,
-            progress_bar(
-                total=source.expected_events, desc=label, unit="events", enabled=self.progress
-            ) as bar,
+            SpoolWriter(spool, len(self.selection.observables), len(layout.weight_names)) as writer,
+            progress_bar(total=expected, desc=label, unit="events", enabled=self.progress) as bar,
         ):
-            for chunk in source.chunks(rngs):
+            for chunk in source.chunks(rngs, part):
                 result.n_events_read += chunk.n_events
                 result.nominal_weight_sum += float(np.sum(chunk.nominal_weight))
-                weights = self._chunk_weights(chunk, sample, result)
+                weights = self._chunk_weights(chunk, sample, layout)
                 selected = self.selection.apply(chunk.objects)
                 result.n_events_kept += int(selected.keep.sum())
                 writer.append(selected.observations, weights[selected.keep] * selected.efficiency[:, None])
                 bar.update(chunk.n_events)
-            result.weight_factor = (
-                source.normalisation(result.n_events_read, result.nominal_weight_sum) * sample.k_factor
-            )
+            if source.n_parts == 1:  # the source that read every chunk normalises
+                factor = source.normalisation(result.n_events_read, result.nominal_weight_sum)
+                result.weight_factor = factor * sample.k_factor
         result.statistics = self.selection.statistics
         return result
 
-    def _chunk_weights(self, chunk: ReaderChunk, sample: Sample, result: _SampleResult) -> np.ndarray:
-        """Unnormalised weights ``(n_events, n_columns)`` of a chunk, in ``result.weight_names`` order."""
+    def _chunk_weights(self, chunk: ReaderChunk, sample: Sample, layout: _Layout) -> np.ndarray:
+        """Unnormalised weights ``(n_events, n_columns)`` of a chunk, in ``layout.weight_names`` order."""
         n_physics = len(self.benchmarks)
-        columns = np.empty((chunk.n_events, len(result.weight_names)))
+        columns = np.empty((chunk.n_events, len(layout.weight_names)))
         if sample.is_background:
             columns[:, :n_physics] = chunk.nominal_weight[:, None]
             sampling_weight = chunk.nominal_weight
@@ -529,7 +608,7 @@ class EventReader(ABC):
             where=sampling_weight != 0.0,
         )
         column = n_physics
-        for definition in result.nuisance:
+        for definition in layout.nuisance:
             for weight in definition.weights:
                 raw = (
                     chunk.nominal_weight

@@ -69,6 +69,20 @@ class SelectionStatistics:
     failed_efficiencies: list[int] = field(default_factory=list)
     efficiency_sums: list[float] = field(default_factory=list)
 
+    def merge(self, other: SelectionStatistics) -> None:
+        """Add the counts of further events (of the same selection)."""
+        self.events += other.events
+        self.passed += other.passed
+        for name, failed in other.failed_observables.items():
+            self.failed_observables[name] = self.failed_observables.get(name, 0) + failed
+        self.failed_cuts = [a + b for a, b in zip(self.failed_cuts, other.failed_cuts, strict=True)]
+        self.failed_efficiencies = [
+            a + b for a, b in zip(self.failed_efficiencies, other.failed_efficiencies, strict=True)
+        ]
+        self.efficiency_sums = [
+            a + b for a, b in zip(self.efficiency_sums, other.efficiency_sums, strict=True)
+        ]
+
 
 def _check_name(name: str, taken: Iterable[str]) -> None:
     if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):

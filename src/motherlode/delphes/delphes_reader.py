@@ -176,7 +176,8 @@ class DelphesReader(EventReader):
     tmp_dir : path-like, optional
         Where to spool analysed events (default: the system's temporary directory).
     client : None, dask.distributed.Client, "local", int or str, optional
-        Read the samples as Dask tasks, one per file (None: here, one after the other; see
+        Read the samples as Dask tasks: one per chunk with weights from Delphes, one per file with
+        weights from the LHE file (None: here, one after the other; see
         :mod:`motherlode.parallel` and docs/scale.md). The output is the same for any number of
         workers. With workers on other machines, ``tmp_dir`` must be on a shared filesystem.
 
@@ -441,7 +442,6 @@ class _DelphesSource(SampleSource):
     generator_truth: bool
     chunk_size: int
     _lhe: _LHEWeights | None = field(default=None, init=False)
-    _cross_section: float = field(default=0.0, init=False)
 
     def __post_init__(self) -> None:
         sample = self.sample
@@ -452,6 +452,10 @@ class _DelphesSource(SampleSource):
         self.branch_names = {key.rpartition("/")[2] for key in self.tree.keys(recursive=True)}
         self.expected_events = int(self.tree.num_entries)
         self.label = self.path.name
+        # weights from Delphes: every chunk stands alone, one part (Dask task) each; weights from the
+        # LHE file: one part, both files streamed together
+        if sample.weights == "delphes":
+            self.n_parts = max(1, math.ceil(self.expected_events / self.chunk_size))
         self.header = None if sample.lhe_path is None else read_lhe_header(sample.lhe_path)
         self.nuisance = (
             []
@@ -484,24 +488,24 @@ class _DelphesSource(SampleSource):
             raise InputError(f"{self.path}: the Delphes tree lacks the branches {required}")
         return [name for name in names if name in available]
 
-    def chunks(self, rngs: Iterator[np.random.Generator]) -> Iterator[ReaderChunk]:
+    def chunks(self, rngs: Iterator[np.random.Generator], part: int = 0) -> Iterator[ReaderChunk]:
         del rngs  # Delphes did the smearing
         branches = self._branches()
         if self.sample.weights == "lhe":
             assert self.sample.lhe_path is not None
             self._lhe = _LHEWeights(self.sample.lhe_path, self.chunk_size)
+        entries: dict[str, int] = {}
+        if self.n_parts > 1:
+            entries = {"entry_start": part * self.chunk_size, "entry_stop": (part + 1) * self.chunk_size}
         previous_number = 0
         for arrays, report in self.tree.iterate(
-            branches, step_size=self.chunk_size, library="ak", report=True
+            branches, step_size=self.chunk_size, library="ak", report=True, **entries
         ):
             start = int(report.tree_entry_start)
             location = f"{self.path} (entries from {start})"
             objects = self._objects(arrays, location)
             number = _event_column(arrays, "Event.Number", location).astype(np.int64)
             delphes_weight = _event_column(arrays, "Event.Weight", location)
-            if "Event.CrossSection" in arrays.fields and len(arrays):
-                cross_section = _event_column(arrays, "Event.CrossSection", location)
-                self._cross_section = float(cross_section[-1])
             if self._lhe is not None:
                 index = _lhe_positions(number, previous_number, start, location)
                 nominal, named = self._lhe.take(index, location)
@@ -536,9 +540,21 @@ class _DelphesSource(SampleSource):
             return _truth_objects(arrays, self.acceptance, location)
         return _reco_objects(arrays, self.acceptance, location)
 
+    def _generator_cross_section(self) -> float:
+        """The generator's cross section (pb) in the file's last event (0: none)."""
+        n_entries = int(self.tree.num_entries)
+        if "Event.CrossSection" not in self.branch_names or n_entries == 0:
+            return 0.0
+        location = f"{self.path} (entry {n_entries - 1})"
+        arrays = self.tree.arrays(["Event.CrossSection"], entry_start=n_entries - 1, library="ak")
+        return float(_event_column(arrays, "Event.CrossSection", location)[-1])
+
     def normalisation(self, n_events_read: int, nominal_weight_sum: float) -> float:
-        if self._lhe is None and self._cross_section > 0.0 and nominal_weight_sum > 0.0:
-            return self._cross_section / nominal_weight_sum
+        # from the file, not from the chunks read: a sample of several parts is normalised by a source
+        # that read none of them
+        cross_section = self._generator_cross_section() if self._lhe is None else 0.0
+        if cross_section > 0.0 and nominal_weight_sum > 0.0:
+            return cross_section / nominal_weight_sum
         if self._lhe is None and self.sample.lhe_path is not None:
             # weights from Delphes without a cross section: count the LHE file's events
             self._lhe = _LHEWeights(self.sample.lhe_path, self.chunk_size)

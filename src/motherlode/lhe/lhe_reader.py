@@ -77,7 +77,8 @@ class LHEReader(EventReader):
     tmp_dir : path-like, optional
         Where to spool analysed events (default: the system's temporary directory).
     client : None, dask.distributed.Client, "local", int or str, optional
-        Read the samples as Dask tasks, one per file (None: here, one after the other; see
+        Read the samples as Dask tasks, one per file (a gzip stream cannot be split; None: here, one
+        after the other; see
         :mod:`motherlode.parallel` and docs/scale.md). The output is the same for any number of
         workers. With workers on other machines, ``tmp_dir`` must be on a shared filesystem.
 
@@ -225,7 +226,8 @@ class _LHESource(SampleSource):
         self.expected_events = _expected_events(self.header)
         self.label = self.sample.path.name
 
-    def chunks(self, rngs: Iterator[np.random.Generator]) -> Iterator[ReaderChunk]:
+    def chunks(self, rngs: Iterator[np.random.Generator], part: int = 0) -> Iterator[ReaderChunk]:
+        del part  # one part: a gzip stream cannot be entered in the middle
         for chunk, rng in zip(
             iter_lhe_events(self.sample.path, chunk_size=self.chunk_size), rngs, strict=False
         ):

@@ -371,14 +371,14 @@ class MLflow(_Section):
 
 
 class Cluster(_Section):
-    """Where the reading (one task per file), sampling (one per batch of events) and ensemble training
-    (one per member) run as Dask tasks (docs/scale.md). Their outputs are the same as without a
+    """Where the reading (one task per file or chunk), sampling (one per batch of events) and ensemble
+    training (one per member) run as Dask tasks (docs/scale.md). Their outputs are the same as without a
     cluster, except ensembles, whose members then train with one seed each.
 
     ``kind``: ``local`` (a ``LocalCluster`` of ``n_workers`` processes on this machine),
     ``address`` (an existing Dask scheduler at ``address``), or a batch system through
-    dask-jobqueue (``slurm``, ``htcondor``, ``pbs``, ``sge``, ``lsf``: ``n_workers`` workers, each
-    one batch job; ``options`` are the keyword arguments of its cluster class, e.g. ``cores``,
+    dask-jobqueue (``slurm``, ``htcondor``, ``pbs``, ``sge``, ``lsf``: ``n_workers`` workers in
+    batch jobs; ``options`` are the keyword arguments of its cluster class, e.g. ``cores``,
     ``memory``, ``queue``, ``walltime``). ``options`` also go to ``LocalCluster``.
     """
 
