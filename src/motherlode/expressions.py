@@ -382,6 +382,15 @@ def _arity_problem(name: str, function: Callable[..., Any], count: int) -> str |
 # Node tables
 # ----------------------------------------------------------------------------------------------
 
+def _numeric(value: Any) -> Any:
+    """``value`` with booleans as the numbers 0.0 and 1.0 (arrays, masked arrays and scalars)."""
+    if isinstance(value, (bool, np.bool_)):
+        return float(value)
+    if isinstance(value, np.ndarray) and value.dtype == np.bool_:
+        return value.astype(np.float64)
+    return value
+
+
 _UNARY: dict[type, Callable[[Any], Any]] = {
     ast.UAdd: np.positive,
     ast.USub: np.negative,
@@ -589,6 +598,8 @@ class _Builder:
     def build_UnaryOp(self, node: ast.UnaryOp) -> _Node:
         ufunc = _UNARY[type(node.op)]
         operand = self.build(node.operand)
+        if isinstance(node.op, (ast.UAdd, ast.USub)):  # -True is -1, as in Python
+            return lambda variables: ufunc(_numeric(operand(variables)))
         return lambda variables: ufunc(operand(variables))
 
     def build_BinOp(self, node: ast.BinOp) -> _Node:
@@ -599,7 +610,9 @@ class _Builder:
             )
         ufunc = _BINARY[operator]
         left, right = self.build(node.left), self.build(node.right)
-        return lambda variables: ufunc(left(variables), right(variables))
+        # booleans count as 0 and 1, as in Python: (a > 1) + (b > 1) is 2 where both hold (NumPy's
+        # bool + bool would be a logical or, and bool - bool an error)
+        return lambda variables: ufunc(_numeric(left(variables)), _numeric(right(variables)))
 
     def build_BoolOp(self, node: ast.BoolOp) -> _Node:
         ufunc = np.logical_and if isinstance(node.op, ast.And) else np.logical_or
