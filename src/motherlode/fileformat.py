@@ -26,6 +26,7 @@ import os
 import shutil
 import stat
 import tempfile
+import traceback
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -186,8 +187,18 @@ def open_h5(path: str | os.PathLike[str]) -> Iterator[h5py.File]:
         raise FileFormatError(f"{path}: not a readable HDF5 file ({error})") from error
     try:
         yield handle
+    except (KeyError, RuntimeError, OSError, TypeError, ValueError) as error:
+        if isinstance(error, UnicodeDecodeError) or _raised_by_h5py(error):
+            raise FileFormatError(f"{path}: damaged HDF5 file ({type(error).__name__}: {error})") from error
+        raise
     finally:
         handle.close()
+
+
+def _raised_by_h5py(error: BaseException) -> bool:
+    """Whether ``error`` comes from inside h5py (a damaged file), not from motherlode's own code."""
+    frames = traceback.extract_tb(error.__traceback__)
+    return bool(frames) and "h5py" in Path(frames[-1].filename).parts
 
 
 @contextmanager
@@ -462,6 +473,12 @@ def read_setup(path: str | os.PathLike[str], include_nuisance_benchmarks: bool =
         if not include_nuisance_benchmarks:
             benchmarks = {name: b for name, b in benchmarks.items() if not b.is_nuisance}
         components, matrix = _read_morphing(handle, path)
+        n_physics = sum(not b.is_nuisance for b in benchmarks.values())
+        if matrix is not None and matrix.shape[1] > n_physics:
+            raise FileFormatError(
+                f"{path}: morphing/morphing_matrix has {matrix.shape[1]} columns (basis benchmarks), but the "
+                f"file has {n_physics} physics benchmarks"
+            )
         finite_differences, epsilon = _read_finite_differences(handle, path, list(parameters))
         return SetupData(
             parameters=parameters,
@@ -476,10 +493,19 @@ def read_setup(path: str | os.PathLike[str], include_nuisance_benchmarks: bool =
         )
 
 
+def _read(node: h5py.Group, name: str) -> np.ndarray:
+    """The contents of dataset ``name`` of an open file or group (a damaged file may have another
+    kind of object there)."""
+    dataset = node[name]
+    if not isinstance(dataset, h5py.Dataset):
+        raise FileFormatError(f"{node.file.filename}: {dataset.name or name} is not a dataset")
+    return dataset[()]
+
+
 def _require(handle: h5py.File, path: object, dataset: str, what: str) -> np.ndarray:
     if dataset not in handle:
         raise FileFormatError(f"{path}: not a MadMiner {what} file: it has no '{dataset}' dataset")
-    return handle[dataset][()]
+    return _read(handle, dataset)
 
 
 def _read_parameters(handle: h5py.File, path: object) -> dict[str, AnalysisParameter]:
@@ -524,14 +550,14 @@ def _read_benchmarks(handle: h5py.File, path: object, parameter_names: list[str]
 def _read_flags(handle: h5py.File, dataset: str, n: int) -> np.ndarray:
     if dataset not in handle:
         return np.zeros(n, dtype=bool)
-    return np.asarray(handle[dataset][()], dtype=bool).reshape(n)
+    return np.asarray(_read(handle, dataset), dtype=bool).reshape(n)
 
 
 def _read_morphing(handle: h5py.File, path: object) -> tuple[np.ndarray | None, np.ndarray | None]:
     if "morphing/components" not in handle or "morphing/morphing_matrix" not in handle:
         return None, None
-    components = np.asarray(handle["morphing/components"][()], dtype=np.int64)
-    matrix = np.asarray(handle["morphing/morphing_matrix"][()], dtype=np.float64)
+    components = np.asarray(_read(handle, "morphing/components"), dtype=np.int64)
+    matrix = np.asarray(_read(handle, "morphing/morphing_matrix"), dtype=np.float64)
     if matrix.ndim != 2 or components.ndim != 2 or matrix.shape[0] != components.shape[0]:
         raise FileFormatError(
             f"{path}: morphing/morphing_matrix has shape {matrix.shape} but morphing/components has "
@@ -545,11 +571,11 @@ def _read_finite_differences(
 ) -> tuple[dict[str, FiniteDiffBenchmark], float]:
     if "finite_differences/base_benchmarks" not in handle:
         return {}, 0.0
-    bases = _decode_strings(handle["finite_differences/base_benchmarks"][()])
-    shifted = np.asarray(handle["finite_differences/shifted_benchmarks"][()]).reshape(
+    bases = _decode_strings(_read(handle, "finite_differences/base_benchmarks"))
+    shifted = np.asarray(_read(handle, "finite_differences/shifted_benchmarks")).reshape(
         len(bases), len(parameter_names)
     )
-    epsilon = float(np.ravel(handle["finite_differences/epsilon"][()])[0])
+    epsilon = float(np.ravel(_read(handle, "finite_differences/epsilon"))[0])
     result = {
         base: FiniteDiffBenchmark.from_params(base, parameter_names, _decode_strings(row))
         for base, row in zip(bases, shifted, strict=True)
@@ -565,10 +591,10 @@ def _read_systematics(handle: h5py.File, path: object) -> dict[str, Systematic]:
             f"{path}: the systematics group has no 'types' dataset (a MadMiner <= 0.8 file); "
             "re-create the setup with MadMiner 0.9 or motherlode"
         )
-    names = _decode_strings(handle["systematics/names"][()])
-    types = _decode_strings(handle["systematics/types"][()])
-    values = _decode_strings(handle["systematics/values"][()])
-    scales = _decode_optional(handle["systematics/scales"][()])
+    names = _decode_strings(_read(handle, "systematics/names"))
+    types = _decode_strings(_read(handle, "systematics/types"))
+    values = _decode_strings(_read(handle, "systematics/values"))
+    scales = _decode_optional(_read(handle, "systematics/scales"))
     systematics = {}
     for name, kind, value, scale in zip(names, types, values, scales, strict=True):
         kind_enum = SystematicType.from_str(kind)
@@ -583,10 +609,10 @@ def _read_nuisance_parameters(handle: h5py.File) -> dict[str, NuisanceParameter]
     if "nuisance_parameters/names" not in handle:
         return {}
     group = handle["nuisance_parameters"]
-    names = _decode_strings(group["names"][()])
-    systematics = _decode_strings(group["systematics"][()])
-    positive = _decode_optional(group["benchmark_positive"][()])
-    negative = _decode_optional(group["benchmark_negative"][()])
+    names = _decode_strings(_read(group, "names"))
+    systematics = _decode_strings(_read(group, "systematics"))
+    positive = _decode_optional(_read(group, "benchmark_positive"))
+    negative = _decode_optional(_read(group, "benchmark_negative"))
     return {
         name: NuisanceParameter(name, systematic, pos, neg)
         for name, systematic, pos, neg in zip(names, systematics, positive, negative, strict=True)
@@ -609,8 +635,8 @@ def read_observables(path: str | os.PathLike[str]) -> dict[str, str | None]:
     with open_h5(path) as handle:
         if "observables/names" not in handle:
             return {}
-        names = _decode_strings(handle["observables/names"][()])
-        definitions = _decode_optional(handle["observables/definitions"][()])
+        names = _decode_strings(_read(handle, "observables/names"))
+        definitions = _decode_optional(_read(handle, "observables/definitions"))
     return dict(zip(names, definitions, strict=True))
 
 
@@ -691,8 +717,8 @@ def read_sample_summary(path: str | os.PathLike[str]) -> SampleSummary | None:
     with open_h5(path) as handle:
         for name in ("sample_summary/signal_events", "sample_summary/signal_events_per_benchmark"):
             if name in handle:
-                signal = np.asarray(handle[name][()], dtype=np.int64)
-                background = int(handle["sample_summary/background_events"][()])
+                signal = np.asarray(_read(handle, name), dtype=np.int64)
+                background = int(_read(handle, "sample_summary/background_events"))
                 return SampleSummary(signal, background)
     return None
 
@@ -741,8 +767,25 @@ def iter_samples(
                 f"{path}: samples/observations has {n_events} rows but samples/weights {weights.shape[0]}"
             )
         stop = n_events if stop is None else min(stop, n_events)
+        n_physics = _n_physics_benchmarks(handle)
         for begin in range(max(0, start), stop, batch_size):
             end = min(begin + batch_size, stop)
             ids = sampling[begin:end] if sampling is not None else np.zeros(end - begin, dtype=np.int64)
+            ids = np.asarray(ids, dtype=np.int64)
+            bad = np.flatnonzero((ids < -1) | (ids >= n_physics))
+            if bad.size:
+                raise FileFormatError(
+                    f"{path}: event {begin + int(bad[0])} was sampled from benchmark {int(ids[bad[0]])}, but "
+                    f"the file has {n_physics} physics benchmarks (samples/sampling_benchmarks: -1 for "
+                    "backgrounds, else a physics benchmark's index)"
+                )
             rows = stored[begin:end] if read_observations else np.empty((end - begin, 0))
-            yield rows, weights[begin:end], np.asarray(ids, dtype=np.int64)
+            yield rows, weights[begin:end], ids
+
+
+def _n_physics_benchmarks(handle: h5py.File) -> int:
+    """The number of physics (not nuisance) benchmarks of an open events file."""
+    names = handle.get("benchmarks/names")
+    if names is None:
+        return np.iinfo(np.int64).max  # no benchmarks to check against
+    return int(len(names) - np.sum(_read_flags(handle, "benchmarks/is_nuisance", len(names))))

@@ -990,7 +990,8 @@ def _parse_numbers(
 
 
 def _as_integers(values: np.ndarray, lines: np.ndarray, path: str, what: str) -> np.ndarray:
-    bad = np.flatnonzero(~(np.isfinite(values) & (np.trunc(values) == values)))
+    # finite, whole and within int64 (a 30-digit "integer" would wrap around silently)
+    bad = np.flatnonzero(~(np.isfinite(values) & (np.trunc(values) == values) & (np.abs(values) < 2.0**63)))
     if bad.size:
         raise _error(path, int(lines[bad[0]]), f"expected an integer {what}, found {float(values[bad[0]])!r}")
     return values.astype(np.int64)
