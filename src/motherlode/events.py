@@ -67,10 +67,11 @@ import math
 import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, cast, overload
 
 import awkward as ak
 import numpy as np
+import numpy.typing as npt
 import vector
 
 from motherlode.errors import ExpressionError, InputError
@@ -173,7 +174,7 @@ methods ``deltaR``, ``deltaR2``, ``deltaphi``, ``deltaeta``, ``deltaRapidityPhi(
 _MAX_REDRAWS = 100
 
 
-def charge_of(pdgid: np.ndarray) -> np.ndarray:
+def charge_of(pdgid: npt.ArrayLike) -> np.ndarray:
     """Electric charges, in units of e, of particles given by their PDG ids.
 
     Parameters
@@ -202,6 +203,12 @@ def charge_of(pdgid: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------
 # Flat particle arrays
 # ----------------------------------------------------------------------------------------------
+
+
+def _momentum_array(components: Mapping[str, Any]) -> vector.MomentumNumpy4D:
+    """``vector.array(components)`` for momentum coordinates (``px``, ``pt``, ``E``, ``mass`` ...):
+    a ``MomentumNumpy4D``, which ``vector``'s annotations widen to ``VectorNumpy``."""
+    return cast(vector.MomentumNumpy4D, vector.array(components))
 
 
 def _float_array(value: Any, name: str) -> np.ndarray:
@@ -306,7 +313,7 @@ class ParticleArrays:
         >>> print(round(float(arrays.py[0]), 12), round(float(arrays.energy[0]), 12))
         10.0 10.0
         """
-        momenta = vector.array({"pt": pt, "eta": eta, "phi": phi, "mass": mass})
+        momenta = _momentum_array({"pt": pt, "eta": eta, "phi": phi, "mass": mass})
         return cls(counts, pdgid, momenta.px, momenta.py, momenta.pz, momenta.E, charge)
 
     @property
@@ -351,6 +358,7 @@ class ParticleArrays:
         if index.dtype == bool:
             index = np.flatnonzero(index)
         counts = np.bincount(self.event_index[index], minlength=self.n_events)
+        assert self.charge is not None  # always an array after __post_init__ (or _trusted)
         return ParticleArrays._trusted(
             counts,
             self.pdgid[index],
@@ -370,7 +378,7 @@ def _concatenate(parts: Sequence[ParticleArrays]) -> ParticleArrays:
     the order of ``parts``)."""
     event = np.concatenate([part.event_index for part in parts])
     order = np.argsort(event, kind="stable")
-    counts = sum(part.counts for part in parts)
+    counts = cast(np.ndarray, sum(part.counts for part in parts))  # parts is never empty
 
     def join(name: str) -> np.ndarray:
         return np.concatenate([getattr(part, name) for part in parts])[order]
@@ -506,7 +514,8 @@ class EventParticle(vector.MomentumObject4D):
     ) -> EventParticle:
         """A particle from its momentum components, charge, PDG id and spin (the tags follow the
         PDG id; the charge is taken as given, not derived from the PDG id)."""
-        particle = cls.from_xyzt(px, py, pz, energy)
+        # vector annotates from_xyzt as returning VectorObject4D, but it returns cls(...)
+        particle = cast(EventParticle, cls.from_xyzt(px, py, pz, energy))
         particle.charge = charge
         particle.pdgid = pdgid
         if spin is not None:
@@ -591,7 +600,7 @@ class EventParticle(vector.MomentumObject4D):
         return None if self.charge is None or other_charge is None else self.charge + sign * other_charge
 
     def _combine(self, other: Any, sign: float) -> Any:
-        result = super().__add__(other) if sign > 0 else super().__sub__(other)
+        result: Any = super().__add__(other) if sign > 0 else super().__sub__(other)
         if result is NotImplemented:
             return result
         charge = self._charge_combined_with(other, sign)
@@ -975,6 +984,7 @@ class ParticleCollection:
             present = arrays.counts >= -index
             position = arrays.offsets[1:] + index
         position = np.where(present, position, 0)
+        assert arrays.charge is not None  # always an array after ParticleArrays.__post_init__
 
         def gather(values: np.ndarray, fill: float = 0.0) -> np.ndarray:
             if len(values) == 0:
@@ -1027,6 +1037,7 @@ class ParticleCollection:
         """The particles as one Python list of :class:`EventParticle` per event."""
         arrays = self._arrays
         make = EventParticle.from_components
+        assert arrays.charge is not None  # always an array after ParticleArrays.__post_init__
         flat = [
             make(*values)
             for values in zip(
@@ -1222,7 +1233,8 @@ class EventObjects:
         met_px = np.asarray(met_px, dtype=np.float64)
         n = len(met_px)
         met_py = _check_event_array(np.asarray(met_py, dtype=np.float64), n, "met_py")
-        empty = ParticleArrays(np.zeros(n, dtype=np.int64), [], [], [], [], [])
+        no_values = np.zeros(0)
+        empty = ParticleArrays(np.zeros(n, dtype=np.int64), *[no_values] * 5)
         given = {"e": electrons, "mu": muons, "a": photons, "j": jets, "tau": taus, "v": neutrinos}
         arrays = {name: empty if value is None else value for name, value in given.items()}
         for name, value in arrays.items():
@@ -1236,6 +1248,7 @@ class EventObjects:
             collections["p_truth"] = ParticleCollection(truth)
         visible_parts = _concatenate([arrays[name] for name in ("e", "mu", "a", "j")])
         event = visible_parts.event_index
+        assert visible_parts.charge is not None  # always an array after ParticleArrays.__post_init__
 
         def total(values: np.ndarray) -> np.ndarray:
             return np.bincount(event, weights=values, minlength=n)
@@ -1359,6 +1372,12 @@ class Resolution:
 _NO_SMEARING = Resolution()
 
 
+@overload
+def _resolution_value(value: Any, name: str, allow_none: Literal[False]) -> float: ...
+@overload
+def _resolution_value(value: Any, name: str, allow_none: bool) -> float | None: ...
+
+
 def _resolution_value(value: Any, name: str, allow_none: bool) -> float | None:
     if value is None:
         if allow_none:
@@ -1424,7 +1443,7 @@ def _smear_rows(
     res: Resolution,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Smear the four-momenta of particles that share one :class:`Resolution`."""
-    truth = vector.array({"px": px, "py": py, "pz": pz, "E": energy})
+    truth = _momentum_array({"px": px, "py": py, "pz": pz, "E": energy})
     pt, phi = np.asarray(truth.pt), np.asarray(truth.phi)
     with np.errstate(all="ignore"):
         eta = np.asarray(truth.eta)
@@ -1432,23 +1451,25 @@ def _smear_rows(
 
     e_new = energy
     if not res.energy_derived:
+        assert res.energy_abs is not None and res.energy_rel is not None  # not derived: both set
         minimum = mass if res.pt_derived else np.zeros_like(energy)
         e_new = _smear_above(rng, energy, res.energy_abs + res.energy_rel * energy, minimum, "energy")
     pt_new = pt
     if not res.pt_derived:
+        assert res.pt_abs is not None and res.pt_rel is not None  # not derived: both set
         pt_new = _smear_above(rng, pt, res.pt_abs + res.pt_rel * pt, np.zeros_like(pt), "pT")
     eta_new = _smear(rng, eta, res.eta_abs + res.eta_rel * eta)
     phi_new = _wrap_phi(_smear(rng, phi, res.phi_abs + res.phi_rel * phi))
 
     if res.energy_derived:
-        smeared = vector.array({"pt": pt_new, "eta": eta_new, "phi": phi_new, "mass": mass})
+        smeared = _momentum_array({"pt": pt_new, "eta": eta_new, "phi": phi_new, "mass": mass})
         return np.asarray(smeared.px), np.asarray(smeared.py), np.asarray(smeared.pz), np.asarray(smeared.E)
     if res.pt_derived:
         with np.errstate(invalid="ignore"):
             pt_new = np.where(
                 e_new > mass, np.sqrt(np.maximum(e_new**2 - mass**2, 0.0)) / np.cosh(eta_new), 0.0
             )
-    smeared = vector.array({"pt": pt_new, "eta": eta_new, "phi": phi_new, "E": e_new})
+    smeared = _momentum_array({"pt": pt_new, "eta": eta_new, "phi": phi_new, "E": e_new})
     return (
         np.asarray(smeared.px),
         np.asarray(smeared.py),
@@ -1698,6 +1719,7 @@ def _count(collection: Any) -> np.ndarray:
 
 def _masking(function: Callable[..., Any], arity: int | None) -> Callable[..., Any]:
     """``function`` with non-finite float results masked; ``arity`` None means "two or more"."""
+    wrapped: Callable[..., Any]
     if arity == 1:
 
         def wrapped(x: Any) -> Any:

@@ -162,25 +162,26 @@ class EventStore:
     def append(self, observations: np.ndarray, weights: np.ndarray) -> None:
         """Append rows of the current sample (observations ``(n, n_observables)``, weights ``(n, n_w)``)."""
         segment = self._require_open()
+        writer = self._require_writer()
         try:
-            self._writer.append(observations, weights)
+            writer.append(observations, weights)
         except InputError as error:
             raise InputError(f"{error} for weight columns {segment.weight_names}") from None
-        segment.n_rows = self._writer.n_rows
+        segment.n_rows = writer.n_rows
 
     def finish_sample(self, weight_factor: float = 1.0) -> None:
         """Close the current sample; its weights will be multiplied by ``weight_factor``."""
         segment = self._require_open()
         if not math.isfinite(weight_factor):
             raise InputError(f"the weight normalisation factor must be finite, got {weight_factor}")
-        self._writer.close()
+        self._require_writer().close()
         self._open = None
         self.add_spooled_sample(segment.path, segment.weight_names, segment.sampling_index, weight_factor)
 
     def discard_sample(self) -> None:
         """Drop the sample being filled (after an error)."""
         if self._open is not None:
-            self._writer.discard()
+            self._require_writer().discard()
             self._open = None
 
     def new_spool_path(self) -> Path:
@@ -215,6 +216,10 @@ class EventStore:
         if self._open is None:
             raise InputError("no sample is being filled (call start_sample first)")
         return self._open
+
+    def _require_writer(self) -> SpoolWriter:
+        assert self._writer is not None  # start_sample creates the writer with the open sample
+        return self._writer
 
     # ------------------------------------------------------------------ reading
 
@@ -252,12 +257,14 @@ class EventStore:
             ]
             width = self.n_observables + len(segment.weight_names)
             block = self._block_rows(width)
+            weight_factor = segment.weight_factor
+            assert weight_factor is not None  # finished samples have their factor
             with open(segment.path, "rb") as handle:
                 for start in range(0, segment.n_rows, block):
                     count = min(block, segment.n_rows - start)
                     rows = np.fromfile(handle, dtype=_DTYPE, count=count * width).reshape(count, width)
                     observations = rows[:, : self.n_observables]
-                    weights = rows[:, self.n_observables :][:, columns] * segment.weight_factor
+                    weights = rows[:, self.n_observables :][:, columns] * weight_factor
                     yield observations, weights, np.full(count, segment.sampling_index, dtype=np.int64)
 
     def iter_shuffled(

@@ -382,6 +382,7 @@ def _arity_problem(name: str, function: Callable[..., Any], count: int) -> str |
 # Node tables
 # ----------------------------------------------------------------------------------------------
 
+
 def _numeric(value: Any) -> Any:
     """``value`` with booleans as the numbers 0.0 and 1.0 (arrays, masked arrays and scalars)."""
     if isinstance(value, (bool, np.bool_)):
@@ -1134,7 +1135,7 @@ class Expression:
         return self._source
 
     def __reduce__(self) -> tuple[Any, ...]:
-        arguments = {
+        arguments: dict[str, Any] = {
             "source": self._source,
             "names": self._names,
             "functions": self._extra_functions or None,

@@ -31,7 +31,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 import h5py
 import numpy as np
@@ -597,11 +597,11 @@ def _read_systematics(handle: h5py.File, path: object) -> dict[str, Systematic]:
     scales = _decode_optional(_read(handle, "systematics/scales"))
     systematics = {}
     for name, kind, value, scale in zip(names, types, values, scales, strict=True):
-        kind_enum = SystematicType.from_str(kind)
+        # from_str returns a member of the class it is called on
+        kind_enum = cast(SystematicType, SystematicType.from_str(kind))
         parsed: str | float = float(value) if kind_enum is SystematicType.NORM else value
-        systematics[name] = Systematic(
-            name, kind_enum, parsed, SystematicScale.from_str(scale) if scale is not None else None
-        )
+        scale_enum = cast(SystematicScale, SystematicScale.from_str(scale)) if scale is not None else None
+        systematics[name] = Systematic(name, kind_enum, parsed, scale_enum)
     return systematics
 
 
@@ -705,7 +705,9 @@ def append_samples(
         dataset[start:] = data
 
 
-def write_sample_summary(handle: h5py.File, signal_events: Sequence[int], background_events: int) -> None:
+def write_sample_summary(
+    handle: h5py.File, signal_events: Sequence[int] | np.ndarray, background_events: int
+) -> None:
     """Write the numbers of events per physics benchmark and of background events."""
     group = _replace_group(handle, "sample_summary")
     group.create_dataset("signal_events", data=np.asarray(signal_events, dtype=np.int64))

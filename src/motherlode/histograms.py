@@ -224,7 +224,7 @@ def equal_cross_section_boundaries(values: Any, weights: Any, n_bins: int) -> np
 
 def quantile_edges(
     values: Any,
-    n_bins: int,
+    n_bins: int | np.integer,
     weights: Any = None,
     lower_quantile: float = 0.001,
     upper_quantile: float = 0.999,
@@ -328,7 +328,7 @@ def bin_indices(values: Any, boundaries: Any, closed: Closed = "right") -> np.nd
     >>> bin_indices([-1.0, 0.0, 0.5, 1.0, 2.0, np.nan], [0.0, 1.0], closed="left")
     array([0, 1, 1, 2, 2, 2])
     """
-    side = "left" if _check_closed(closed) == "right" else "right"
+    side: Closed = "left" if _check_closed(closed) == "right" else "right"
     return np.searchsorted(_check_boundaries(boundaries, "boundaries"), values, side=side)
 
 
@@ -407,7 +407,7 @@ class BinnedWeights:
             n_weights = _check_n_bins(n_weights, "n_weights")
         self.n_weights = n_weights
         self.closed: Closed = _check_closed(closed)
-        self._side = "left" if closed == "right" else "right"
+        self._side: Closed = "left" if closed == "right" else "right"
         self.shape: tuple[int, ...] = tuple(len(axis) + 1 for axis in self.boundaries)
         self.n_events = 0
         axes = [bh.axis.Integer(0, n, underflow=False, overflow=False) for n in self.shape]
@@ -585,9 +585,10 @@ class SortedEvents:
 
     def _axis(self, axis: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Sorted values, their order and the weight columns in that order (sorted on first use)."""
-        if self._sorted[axis] is None:
-            self._sorted[axis] = self._reused(axis) or self._sort(axis)
-        return self._sorted[axis]  # type: ignore[return-value]
+        sorted_axis = self._sorted[axis]
+        if sorted_axis is None:
+            sorted_axis = self._sorted[axis] = self._reused(axis) or self._sort(axis)
+        return sorted_axis
 
     def _sort(self, axis: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         ordered, order = sorted_stably(self.values[:, axis])
@@ -596,9 +597,12 @@ class SortedEvents:
     def _reused(self, axis: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """The opposite's sorted axis, as it is or reversed, when the values allow it exactly."""
         other = self._opposite
-        if other is None or other._columns.shape != self._columns.shape or other._sorted[axis] is None:
+        if other is None or other._columns.shape != self._columns.shape:
             return None
-        ordered, order, columns = other._sorted[axis]
+        other_axis = other._sorted[axis]
+        if other_axis is None:
+            return None
+        ordered, order, columns = other_axis
         column = self.values[:, axis]
         if np.array_equal(column, other.values[:, axis]):
             return ordered, order, columns

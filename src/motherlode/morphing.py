@@ -344,7 +344,7 @@ class PhysicsMorpher:
             parameters = list(parameters_from_madminer.values())
             self.parameter_names: list[str] | None = [p.name for p in parameters]
             max_powers: Sequence[int | Sequence[int]] = [p.max_power for p in parameters]
-            ranges: Sequence[tuple[float, float]] | None = [tuple(p.val_range) for p in parameters]
+            ranges: Sequence[Sequence[float]] | None = [tuple(p.val_range) for p in parameters]
         else:
             if parameter_max_power is None:
                 raise InputError("PhysicsMorpher needs parameters_from_madminer or parameter_max_power")
@@ -486,9 +486,11 @@ class PhysicsMorpher:
             for exponents in itertools.product(*ranges):
                 if sum(exponents) <= overall[j]:
                     found.setdefault(exponents, None)
-        components = sorted(found)
-        self.set_components(np.array(components, dtype=int).reshape(len(components), self.n_parameters))
-        return self.components
+        exponent_vectors = sorted(found)
+        self.set_components(
+            np.array(exponent_vectors, dtype=int).reshape(len(exponent_vectors), self.n_parameters)
+        )
+        return self._require_components()
 
     def set_components(self, components: np.ndarray) -> None:
         """Set the components by hand, shape ``(n_components, n_parameters)`` of non-negative ints.
@@ -771,8 +773,8 @@ class PhysicsMorpher:
                 f"The morphing basis has {len(basis)} benchmarks but there are {len(components)} components: "
                 f"at least {len(components)} basis points are needed"
             )
-        matrix, condition = _solve_basis(component_weights(basis, components), max_condition_number)
-        condition = float(condition)
+        matrix, conditions = _solve_basis(component_weights(basis, components), max_condition_number)
+        condition = float(conditions)
         self.condition_number = condition
         if condition > max_condition_number:
             raise MorphingError(

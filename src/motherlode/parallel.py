@@ -38,7 +38,7 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
@@ -73,12 +73,12 @@ def root_entropy(random_state: int | np.random.Generator | np.random.SeedSequenc
     fresh entropy from the operating system.
     """
     if isinstance(random_state, np.random.SeedSequence):
-        return int(random_state.entropy)
+        return int(cast(int, random_state.entropy))
     if isinstance(random_state, np.random.Generator):
         high, low = random_state.integers(0, 2**64, size=2, dtype=np.uint64)
         return (int(high) << 64) | int(low)
     if random_state is None:
-        return int(np.random.SeedSequence().entropy)
+        return int(cast(int, np.random.SeedSequence().entropy))  # fresh entropy is one int
     if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
         if random_state < 0:
             raise SetupError(f"random_state must be non-negative, got {random_state}")
@@ -264,7 +264,7 @@ def _map_dask(
                 task = next(task_iterator, _DONE)
                 if task is _DONE:
                     break
-                arguments = task if star else (task,)
+                arguments = cast(Iterable[Any], task) if star else (task,)
                 pending.append(client.submit(function, *arguments, pure=False))
             if not pending:
                 return

@@ -512,6 +512,7 @@ class EventReader(ABC):
                 spool, result.layout.weight_names, result.layout.sampling_index, weight_factor
             )
         self._results.append((sample, result))
+        assert result.statistics is not None  # a finished sample has at least one part
         self.selection.statistics = result.statistics
         self.selection.log_statistics(str(sample.path))
 
@@ -523,10 +524,17 @@ class EventReader(ABC):
 
     def _layout(self, sample: Sample, source: SampleSource) -> _Layout:
         weight_names = list(self.benchmarks) + [w.benchmark for d in source.nuisance for w in d.weights]
-        sampling_index = (
-            -1 if sample.is_background else self.benchmark_names_phys.index(sample.sampled_from_benchmark)
-        )
+        sampling_index = -1 if sample.is_background else self._sampling_column(sample)
         return _Layout(weight_names, sampling_index, source.nuisance)
+
+    def _sampling_column(self, sample: Sample) -> int:
+        """Index of the physics benchmark a signal sample was generated at."""
+        assert sample.sampled_from_benchmark is not None  # checked for signal samples when added
+        return self.benchmark_names_phys.index(sample.sampled_from_benchmark)
+
+    def _reference(self) -> str:
+        assert self.reference_benchmark is not None  # set by the analysis before events are read
+        return self.reference_benchmark
 
     def _register_nuisance(self, sample: Sample, definitions: list[NuisanceDefinition]) -> None:
         for definition in definitions:
@@ -599,8 +607,8 @@ class EventReader(ABC):
         else:
             for i, name in enumerate(self.benchmarks):
                 columns[:, i] = self._benchmark_weight(chunk, sample, name)
-            sampling_weight = columns[:, self.benchmark_names_phys.index(sample.sampled_from_benchmark)]
-        reference_weight = columns[:, self.benchmark_names_phys.index(self.reference_benchmark)]
+            sampling_weight = columns[:, self._sampling_column(sample)]
+        reference_weight = columns[:, self.benchmark_names_phys.index(self._reference())]
         to_reference = np.divide(
             reference_weight,
             sampling_weight,
@@ -677,13 +685,11 @@ class EventReader(ABC):
             if sample.is_background:
                 background_events += result.n_events_kept
             else:
-                signal_events[self.benchmark_names_phys.index(sample.sampled_from_benchmark)] += (
-                    result.n_events_kept
-                )
+                signal_events[self._sampling_column(sample)] += result.n_events_kept
         blocks = (
-            self._store.iter_shuffled(names, self.reference_benchmark, rng)
+            self._store.iter_shuffled(names, self._reference(), rng)
             if shuffle
-            else self._store.iter_rows(names, self.reference_benchmark)
+            else self._store.iter_rows(names, self._reference())
         )
         with atomic_h5(filename_out, copy_from=self.filename) as handle:
             write_nuisance_setup(handle, benchmarks, self.nuisance_parameters, list(self.parameters))

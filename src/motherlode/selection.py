@@ -25,7 +25,7 @@ import keyword
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -217,8 +217,9 @@ class Selection:
         expression = self._expressions.get(observable.name)
         if expression is not None:
             return events.evaluate(expression, objects)
+        # observables without a compiled expression come from add_observable_from_function
         return events.evaluate_function(
-            observable.val_expression,
+            cast("Callable[..., Any]", observable.val_expression),
             objects,
             vectorized=observable.vectorized,
             arguments=self.function_arguments,
@@ -228,6 +229,7 @@ class Selection:
         """Evaluate everything on the events of ``objects`` (an :class:`~motherlode.events.EventObjects`)."""
         if self._compiled_cuts is None or self._compiled_efficiencies is None:
             self.compile()
+        assert self._compiled_cuts is not None and self._compiled_efficiencies is not None
         stats = self.statistics
         if len(stats.failed_cuts) != len(self.cuts) or len(stats.failed_efficiencies) != len(
             self.efficiencies

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -136,6 +136,11 @@ class ParameterPoints:
         return len(self.matrices)
 
     @property
+    def _name_list(self) -> Sequence[str | None]:
+        assert self.names is not None  # __post_init__ fills it in
+        return self.names
+
+    @property
     def n_parameters(self) -> int:
         return self.values.shape[1]
 
@@ -149,7 +154,7 @@ class ParameterPoints:
         taken = ParameterPoints(
             self.values[index],
             self.matrices[index],
-            [self.names[i] for i in index],
+            [self._name_list[i] for i in index],
             None if self.nus is None else self.nus[index],
             self.nuisance_morpher,
             None if self.gradient_rows is None else _subset_rows(self.gradient_rows, index),
@@ -192,7 +197,7 @@ class ParameterPoints:
         return cls(
             np.concatenate([p.values for p in parts]),
             np.concatenate([p.matrices for p in parts]),
-            [name for p in parts for name in p.names],
+            [name for p in parts for name in p._name_list],
             nus,
             first.nuisance_morpher,
             rows if available else None,
@@ -253,6 +258,7 @@ class ParameterPoints:
             return nominal
         if coefficients is None:
             coefficients = self._coefficients(benchmark_weights)
+        assert coefficients is not None  # non-nominal nus come with a nuisance morpher
         return nominal * np.exp(_exponent(self.nus, coefficients, aligned))
 
     def weight_gradients(
@@ -271,19 +277,23 @@ class ParameterPoints:
         with_theta, with_nu = self._gradient_width(gradients)
         if coefficients is None and (with_nu or self.nus is not None):
             coefficients = self._coefficients(benchmark_weights)
-        factor = 1.0 if self.nus is None else np.exp(_exponent(self.nus, coefficients, aligned))
+        factor: float | np.ndarray = 1.0
+        if self.nus is not None:
+            assert coefficients is not None  # non-nominal nus come with a nuisance morpher
+            factor = np.exp(_exponent(self.nus, coefficients, aligned))
         parts = []
         if with_theta:
             rows = self.theta_gradient_matrices()
             if aligned:
                 theta_part = np.einsum("npb,nb->np", rows, benchmark_weights)
-                parts.append(theta_part * (factor if np.isscalar(factor) else factor[:, None]))
+                parts.append(theta_part * (factor[:, None] if isinstance(factor, np.ndarray) else factor))
             else:
                 j, p, b = rows.shape
                 theta_part = (rows.reshape(j * p, b) @ benchmark_weights.T).reshape(j, p, -1)
-                parts.append(theta_part * (factor if np.isscalar(factor) else factor[:, None, :]))
+                parts.append(theta_part * (factor[:, None, :] if isinstance(factor, np.ndarray) else factor))
         if with_nu:
             weights = _apply(self.matrices, benchmark_weights, aligned) * factor
+            assert coefficients is not None  # with_nu implies a nuisance morpher
             log_gradient = _log_gradient(self.nus, coefficients, len(self), aligned)
             parts.append(log_gradient * (weights[:, None] if aligned else weights[:, None, :]))
         return np.concatenate(parts, axis=1)
@@ -304,6 +314,7 @@ class ParameterPoints:
                 parts.append(np.einsum("npb,nb->np", rows, benchmark_weights) / nominal[:, None])
         if with_nu:
             coefficients = self._coefficients(benchmark_weights)
+            assert coefficients is not None  # with_nu implies a nuisance morpher
             parts.append(_log_gradient(self.nus, coefficients, len(self), True))
         return np.concatenate(parts, axis=1)
 
@@ -368,7 +379,12 @@ class CrossSectionSums:
 
     def merge(self, other: CrossSectionSums) -> None:
         """Add the sums over further events (of the same points, gradients and groups)."""
-        self.accumulator.merge(other.accumulator)
+        mine, theirs = self.accumulator, other.accumulator
+        # sums of the same points, gradients and groups have the same kind of accumulator
+        if isinstance(mine, _NominalSums):
+            mine.merge(cast(_NominalSums, theirs))
+        else:
+            mine.merge(cast(_PointSums, theirs))
         self.n_events += other.n_events
 
     def result(self) -> CrossSections:
@@ -395,13 +411,16 @@ class _NominalSums:
         self.linear += f @ benchmark_weights
         self.quadratic += np.einsum("gn,nb,nc->gbc", f**2, benchmark_weights, benchmark_weights)
         if self.with_nu:
-            a, _ = self.points._coefficients(benchmark_weights)
+            coefficients = self.points._coefficients(benchmark_weights)
+            assert coefficients is not None and self.nuisance is not None  # with_nu: nuisance morpher
+            a, _ = coefficients
             self.nuisance += np.einsum("gn,kn,nb->gkb", f, a, benchmark_weights)
 
     def merge(self, other: _NominalSums) -> None:
         self.linear += other.linear
         self.quadratic += other.quadratic
         if self.nuisance is not None:
+            assert other.nuisance is not None  # same points and gradients
             self.nuisance += other.nuisance
 
     def result(self, group_of: np.ndarray, n_events: int) -> CrossSections:
@@ -416,6 +435,7 @@ class _NominalSums:
                     np.einsum("jpb,jb->jp", self.points.theta_gradient_matrices(), self.linear[group_of])
                 )
             if self.with_nu:
+                assert self.nuisance is not None  # allocated when with_nu
                 parts.append(np.einsum("jkb,jb->jk", self.nuisance[group_of], m))
             gradient = np.concatenate(parts, axis=1)
         return CrossSections(xsecs, np.sqrt(np.maximum(variances, 0.0)), gradient, n_events)
@@ -437,18 +457,22 @@ class _PointSums:
         coefficients = self.points._coefficients(benchmark_weights)
         for chunk in chunk_slices(len(self.points), len(benchmark_weights), self.width + 1):
             part = self.points.take(chunk)
-            f = 1.0 if factors is None else factors[group_of[chunk]]
+            f: float | np.ndarray = 1.0 if factors is None else factors[group_of[chunk]]
             weights = part.weights(benchmark_weights, coefficients) * f
             self.xsecs[chunk] += weights.sum(axis=1)
             self.squares[chunk] += (weights**2).sum(axis=1)
             if self.gradient is not None:
+                assert self.gradients is not None  # gradient is allocated only with gradients
                 grads = part.weight_gradients(benchmark_weights, self.gradients, coefficients)
-                self.gradient[chunk] += np.sum(grads * (f if np.isscalar(f) else f[:, None, :]), axis=2)
+                self.gradient[chunk] += np.sum(
+                    grads * (f[:, None, :] if isinstance(f, np.ndarray) else f), axis=2
+                )
 
     def merge(self, other: _PointSums) -> None:
         self.xsecs += other.xsecs
         self.squares += other.squares
         if self.gradient is not None:
+            assert other.gradient is not None  # same points and gradients
             self.gradient += other.gradient
 
     def result(self, group_of: np.ndarray, n_events: int) -> CrossSections:
@@ -481,7 +505,7 @@ class WeightModel:
     def __init__(
         self,
         parameter_names: Sequence[str],
-        benchmarks: Mapping[str, np.ndarray],
+        benchmarks: Mapping[str, np.ndarray | Sequence[float]],
         morpher: PhysicsMorpher | None = None,
         nuisance_morpher: NuisanceMorpher | None = None,
         finite_differences: Mapping[str, Any] | None = None,
@@ -513,7 +537,7 @@ class WeightModel:
 
     # ------------------------------------------------------------------ single items
 
-    def benchmark_index(self, benchmark: str | int) -> int:
+    def benchmark_index(self, benchmark: str | int | np.integer) -> int:
         """Column of a benchmark given by name or index, with a clear error."""
         if isinstance(benchmark, str):
             if benchmark not in self.benchmark_names:
@@ -564,7 +588,9 @@ class WeightModel:
 
     # ------------------------------------------------------------------ points
 
-    def benchmark_points(self, benchmarks: Sequence[str | int], nus: Any = None) -> ParameterPoints:
+    def benchmark_points(
+        self, benchmarks: Sequence[str | int | np.integer], nus: Any = None
+    ) -> ParameterPoints:
         """Points at benchmarks given by name or index."""
         index = np.array([self.benchmark_index(b) for b in benchmarks], dtype=np.int64)
         matrices = np.zeros((len(index), self.n_benchmarks))
@@ -639,7 +665,8 @@ class WeightModel:
                 "without morphing, gradients are known only at the finite-difference base benchmarks "
                 f"({', '.join(self.finite_differences)}); got {missing[0] or 'a parameter point'}"
             )
-        rows = np.stack([self._finite_difference_rows(name) for name in names])
+        # every name is a finite-difference base benchmark (checked above), so none is None
+        rows = np.stack([self._finite_difference_rows(cast(str, name)) for name in names])
         return (lambda index: rows[index]), ""
 
     def _finite_difference_rows(self, name: str) -> np.ndarray:

@@ -112,6 +112,7 @@ class DataAnalyzer:
         self.morpher: PhysicsMorpher | None = None
         if setup.has_morphing and not disable_morphing:
             self.morpher = PhysicsMorpher(parameters_from_madminer=self.parameters)
+            assert self.morphing_components is not None  # has_morphing
             self.morpher.set_components(self.morphing_components)
             physics = {name: b for name, b in all_benchmarks.items() if not b.is_nuisance}
             self.morpher.set_basis(physics, morphing_matrix=self.morphing_matrix)
@@ -476,6 +477,7 @@ class DataAnalyzer:
         batches = self._weight_batches(start, end, batch_size, True, generated_close_to)
         totals = points.cross_sections(batches, gradients=gradients)
         self._require_events(totals.n_events, partition, generated_close_to)
+        assert totals.gradients is not None  # asked for
         return totals.gradients * factor
 
     def __repr__(self) -> str:

@@ -10,7 +10,7 @@ import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from numbers import Integral, Real
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -369,7 +369,7 @@ class MadMiner:
             benchmark_name = f"benchmark_{len(self.benchmarks)}"
         name = _clean_name(benchmark_name, "benchmark_name")
         self._insert_benchmark(self._make_benchmark(parameter_values, name), verbose)
-        if self.morpher is not None:
+        if self.morpher is not None and self.morpher.morphing_matrix is not None:
             logger.info(
                 "Benchmark %r added after set_morphing: it is not part of the morphing basis (%d benchmarks)",
                 name,
@@ -478,15 +478,19 @@ class MadMiner:
         self._replace_benchmarks(new_benchmarks, existing)
         self.morpher = morpher
         self.export_morphing = True
+        n_benchmarks = morpher.n_benchmarks
+        assert n_benchmarks is not None  # optimize_basis set the basis
+        # without return_weights_and_thetas, evaluate_morphing returns the score, a float
+        score = cast(float, morpher.evaluate_morphing(n_test_thetas=n_test_thetas, random_state=0))
         logger.info(
             "Set up morphing with %d parameters, %d components, %d basis points (%d predefined, %d new); "
             "expected sum of squared morphing weights %.3g",
             morpher.n_parameters,
             morpher.n_components,
             morpher.n_benchmarks,
-            min(n_fixed, morpher.n_benchmarks),
-            morpher.n_benchmarks - n_fixed,
-            -morpher.evaluate_morphing(n_test_thetas=n_test_thetas, random_state=0),
+            min(n_fixed, n_benchmarks),
+            n_benchmarks - n_fixed,
+            -score,
         )
 
     def _replace_benchmarks(self, new: Mapping[str, Benchmark], old: Mapping[str, Benchmark]) -> None:
@@ -666,7 +670,7 @@ class MadMiner:
         self.finite_difference_benchmarks = dict(setup.finite_differences)
         self.finite_difference_epsilon = setup.finite_difference_epsilon
         self._reset_morpher()
-        if setup.has_morphing and not disable_morphing:
+        if setup.has_morphing and setup.morphing_components is not None and not disable_morphing:
             morpher = PhysicsMorpher(parameters_from_madminer=self.parameters)
             morpher.set_components(setup.morphing_components)
             morpher.set_basis(self.benchmarks, morphing_matrix=setup.morphing_matrix)
@@ -869,7 +873,7 @@ class MadMiner:
             temp_directory=temp_directory,
             timeout=timeout,
         )
-        jobs = []
+        jobs: list[madgraph.MadGraphJob] = []
         for run_template in run_templates:
             for benchmark in benchmarks:
                 jobs.append(
@@ -965,13 +969,25 @@ class MadMiner:
                 "folder's run card yourself"
             )
         for key, relative in names.items():
+            text = texts[key]
             if relative is not None:
-                madgraph.write_card(process / relative, texts[key])
+                assert text is not None  # a card is named exactly when it has a text
+                madgraph.write_card(process / relative, text)
+
+        def path(key: str) -> str | None:
+            relative = names[key]
+            return None if relative is None else str(relative)
+
         return madgraph.MadGraphJob(
             index=index,
             sample_benchmark=benchmark,
             log_file=f"run_{index}.log",
-            **{key: None if value is None else str(value) for key, value in names.items()},
+            run_card=path("run_card"),
+            param_card=str(names["param_card"]),
+            reweight_card=path("reweight_card"),
+            pythia8_card=path("pythia8_card"),
+            configuration=path("configuration"),
+            commands=str(names["commands"]),
         )
 
     def reweight_existing_sample(

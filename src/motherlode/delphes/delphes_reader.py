@@ -703,7 +703,9 @@ def _truth_objects(arrays: Any, acceptance: Acceptance, location: str) -> events
         met_px=met_px,
         met_py=met_py,
         jets=_collection(arrays, "GenJet", "j", acceptance, None, _jet_ids(arrays, "GenJet")),
-        **collections,
+        electrons=collections["electrons"],
+        muons=collections["muons"],
+        photons=collections["photons"],
     )
 
 

@@ -534,6 +534,7 @@ class InformationGeometry:
     def _evaluate(self, points: np.ndarray) -> np.ndarray:
         """The information at ``points`` ``(m, n)``, shape ``(m, n, n)``."""
         if self.infotype == "grid":
+            assert self.infofunction is not None  # set with infotype "grid"
             return np.asarray(self.infofunction(points), dtype=float).reshape(len(points), self.dimension, -1)
         if self._expression is not None:
             try:
@@ -546,7 +547,9 @@ class InformationGeometry:
                     f"{self.dimension} parameters: {error}"
                 ) from error
             return _matrices_from_formula_value(value, len(points), self.dimension)
-        matrices = [np.asarray(self.information_formula(point), dtype=float) for point in points]
+        formula = self.information_formula
+        assert callable(formula)  # a string formula has an expression
+        matrices = [np.asarray(formula(point), dtype=float) for point in points]
         expected = (self.dimension, self.dimension)
         for matrix in matrices:
             if matrix.shape != expected:
@@ -576,6 +579,7 @@ class InformationGeometry:
         """The inverse Fisher information at ``theta`` (shapes as :meth:`_information`)."""
         points, single = self._points(theta)
         if self.inverse == "interpolate":
+            assert self.infofunction_inv is not None  # set with inverse "interpolate"
             inverse = np.asarray(self.infofunction_inv(points)).reshape(len(points), self.dimension, -1)
         else:
             information = self._evaluate(points)
@@ -620,6 +624,7 @@ class InformationGeometry:
         # lowered symbols Gamma_{d,b,c} = d_c I_db + d_b I_dc - d_d I_bc (times 1/2)
         lowered = np.einsum("mcdb->mdbc", derivative) + np.einsum("mbdc->mdbc", derivative) - derivative
         if self.inverse == "interpolate":
+            assert self.infofunction_inv is not None  # set with inverse "interpolate"
             inverse = np.asarray(self.infofunction_inv(points)).reshape(m, n, n)
             christoffel = 0.5 * np.einsum("mad,mdbc->mabc", inverse, lowered)
         else:
@@ -882,7 +887,7 @@ class InformationGeometry:
         *,
         random_state: RandomState = None,
         max_steps: int = 1000,
-    ) -> tuple[np.ndarray, ...]:
+    ) -> tuple[Any, ...]:
         """Distances from ``theta0`` and their p-values on a grid of points.
 
         Geodesics leave ``theta0`` in ``ntrajectories`` directions (:meth:`find_trajectory`);
@@ -971,7 +976,7 @@ class InformationGeometry:
             ) from error
 
     @staticmethod
-    def _make_theta_grid_each(grid_ranges: ArrayLike, grid_resolutions: ArrayLike) -> list[np.ndarray]:
+    def _make_theta_grid_each(grid_ranges: ArrayLike, grid_resolutions: ArrayLike) -> Sequence[np.ndarray]:
         axes = [
             np.linspace(low, high, int(resolution))
             for (low, high), resolution in zip(

@@ -339,6 +339,7 @@ class FisherInformation(DataAnalyzer):
             squares = (weights**2).sum(axis=0) if squares is None else squares + (weights**2).sum(axis=0)
         if totals is None:
             raise InputError(f"no events of {self.madminer_filename} pass the cuts {list(cuts or [])}")
+        assert squares is not None  # filled together with totals
         return totals, np.sqrt(squares)
 
     def _rate_information(
@@ -349,7 +350,11 @@ class FisherInformation(DataAnalyzer):
         totals: np.ndarray,
         errors: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray]:
-        return self._information(points, totals[None, :], luminosity, include, errors[None, :])
+        information, covariance = self._information(
+            points, totals[None, :], luminosity, include, errors[None, :]
+        )
+        assert covariance is not None  # calculate_uncertainty is on
+        return information, covariance
 
     def full_information(
         self,
@@ -420,8 +425,10 @@ class FisherInformation(DataAnalyzer):
         total_xsec = float(point.weights(totals[None, :])[0, 0])
         rate_information, rate_covariance = 0.0, 0.0
         if include_xsec_info:
-            information, covariance = self._rate_information(point, luminosity, include, totals, errors)
-            rate_information, rate_covariance = information[0], covariance[0]
+            xsec_information, xsec_covariance = self._rate_information(
+                point, luminosity, include, totals, errors
+            )
+            rate_information, rate_covariance = xsec_information[0], xsec_covariance[0]
 
         def evaluate(x: Any, weights: np.ndarray | None, n_events: float) -> tuple[np.ndarray, Any]:
             if is_ensemble:
@@ -433,6 +440,8 @@ class FisherInformation(DataAnalyzer):
                 x=x, theta=theta_values, weights=weights, n_events=n_events
             ), None
 
+        kinematic: Any  # the information matrix (0.0 before the first batch)
+        covariance: Any  # the ensemble covariance, if any
         if unweighted_x_sample_file is not None:
             kinematic, covariance = evaluate(str(unweighted_x_sample_file), None, luminosity * total_xsec)
         else:
@@ -554,7 +563,8 @@ class FisherInformation(DataAnalyzer):
         )
         # fixed bins are filled once for all points; automatic bins depend on the point
         groups = [np.arange(j, j + 1) for j in range(len(points))] if automatic else [np.arange(len(points))]
-        information, covariance = [], []
+        information: list[np.ndarray] = []
+        covariance: list[np.ndarray] = []
         for group in groups:
             subset = points.take(group)
             boundaries = [
@@ -571,6 +581,7 @@ class FisherInformation(DataAnalyzer):
                 subset, sums.reshape(-1, width), luminosity, self.nuisance_morpher is not None,
                 uncertainties.reshape(-1, width),
             )  # fmt: skip
+            assert group_covariance is not None  # calculate_uncertainty is on
             information.append(group_information)
             covariance.append(group_covariance)
         return self._result(np.concatenate(information), np.concatenate(covariance), single)

@@ -92,11 +92,11 @@ import re
 import threading
 import zlib
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import BinaryIO
+from typing import BinaryIO, cast
 from xml.sax.saxutils import unescape
 
 import numpy as np
@@ -497,7 +497,9 @@ class _ByteStream:
         magic = self._raw.read(2)
         self._raw.seek(0)
         self.compressed = magic == b"\x1f\x8b"
-        self._file: BinaryIO = gzip.GzipFile(fileobj=self._raw, mode="rb") if self.compressed else self._raw
+        self._file: gzip.GzipFile | BinaryIO = (
+            gzip.GzipFile(fileobj=self._raw, mode="rb") if self.compressed else self._raw
+        )
         self.lines_read = 0  # newlines in all bytes returned so far
 
     def read(self, size: int) -> bytes:
@@ -957,7 +959,7 @@ def _parse_numbers(
     """
     one_column = starts.ndim == 1
     if one_column:
-        starts, ends, what = starts[:, None], ends[:, None], [what]
+        starts, ends, what = starts[:, None], ends[:, None], [cast(str, what)]  # one name
     n, k = starts.shape
     values = np.empty((k, n))
     if n == 0:
@@ -1054,7 +1056,7 @@ class _BlockParser:
 
     # -- lines and events ----------------------------------------------------------------------
 
-    def _line_of(self, positions: np.ndarray) -> np.ndarray:
+    def _line_of(self, positions: np.ndarray | int) -> np.ndarray:
         """1-based line numbers of byte positions of the block being parsed (by this thread)."""
         block = self._block
         return block.first_line + np.searchsorted(block.line_ends, positions)
@@ -1240,9 +1242,9 @@ class _BlockParser:
         particle_count = np.searchsorted(token_starts, line_ends[particle_lines]) - particle_first
         particle_line_numbers = first_line + particle_lines
         if (particle_count != 13).any():
-            bad = np.flatnonzero((particle_count < 11) | (particle_count > 13))
-            if bad.size:
-                i = int(bad[0])
+            bad_lines = np.flatnonzero((particle_count < 11) | (particle_count > 13))
+            if bad_lines.size:
+                i = int(bad_lines[0])
                 raise _error(
                     path,
                     int(particle_line_numbers[i]),
@@ -1576,7 +1578,9 @@ def _wgt_id(attributes: bytes) -> str | None:
     return unescape(raw.decode("utf-8", "replace"), _XML_ENTITIES)
 
 
-def _iter_blocks(stream: _ByteStream, parser: _BlockParser, rest: bytes, first_line: int) -> Iterator[dict]:
+def _iter_blocks(
+    stream: _ByteStream, parser: _BlockParser, rest: bytes, first_line: int
+) -> Generator[dict, None, None]:
     """Read the event part block by block and yield the columns of each block's complete events.
 
     Blocks are parsed by :data:`_PARSE_THREADS` threads (see :class:`_BlockPipeline`); the
@@ -1720,7 +1724,7 @@ class _BlockPipeline:
         """Drop the pending blocks, parsed from a wrong prediction, and go on from what ``entry`` left."""
         replay = entry.replay + [read for pending in self.pending for read in pending.replay]
         self.drop_pending()
-        self.replay = replay + self.replay
+        self.replay = [*replay, *self.replay]
         self.carry = entry.padded[_PAD + consumed : -_PAD] + entry.rest
         self.carry_lines = self.carry.count(b"\n")
         self.first_line = entry.first_line + consumed_lines

@@ -121,7 +121,9 @@ class BaseLikelihood(DataAnalyzer, abc.ABC):
         nus = params[:, self.n_parameters :] if self.n_nuisance_parameters > 0 else None
         return theta, nus
 
-    def _nll(self, log_likelihood: Callable[[np.ndarray], np.ndarray], what: str) -> NegativeLogLikelihood:
+    def _nll(
+        self, log_likelihood: Callable[[np.ndarray, np.ndarray | None], np.ndarray], what: str
+    ) -> NegativeLogLikelihood:
         def total(params: np.ndarray) -> np.ndarray:
             theta, nus = self._split(params)
             result = log_likelihood(theta, nus)

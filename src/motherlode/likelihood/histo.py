@@ -271,6 +271,7 @@ class HistoLikelihood(BaseLikelihood):
 
         if n_observed is None:
             if asimov is not None:
+                assert toys is not None  # create_expected_negative_log_likelihood passes both
                 n_observed = luminosity * float(
                     (rate or self._rate_function("interpol", toys[1]))(*asimov)[0]
                 )

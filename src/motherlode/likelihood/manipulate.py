@@ -228,7 +228,7 @@ def _minimize_blocks(nll: Callable, starts: np.ndarray, method: str) -> np.ndarr
         gradient = (values[:, 1 : k + 1] - values[:, k + 1 :]) / (2.0 * _STEP)
         return float(np.sum(values[:, 0] - offsets)), gradient.reshape(-1)
 
-    options = {"maxiter": 10000} if method == "L-BFGS-B" else {"maxfun": 100000}
+    options: dict[str, float] = {"maxiter": 10000} if method == "L-BFGS-B" else {"maxfun": 100000}
     options.update({"ftol": 1e-14, "gtol": 1e-9})
     result = minimize(objective, starts.reshape(-1), jac=True, method=method, options=options)
     if not result.success:
@@ -244,13 +244,13 @@ def _newton_polish(nll: Callable, y: np.ndarray, n_steps: int = 3, step: float =
     vectorised call each), kept only where they lower ``nll``: minima precise to the NLL's rounding."""
     n, k = y.shape
     pairs = [(i, j) for i in range(k) for j in range(i + 1, k)]
-    shifts = [np.zeros(k)]
+    shift_list = [np.zeros(k)]
     for i in range(k):
-        shifts += [step * np.eye(k)[i], -step * np.eye(k)[i]]
+        shift_list += [step * np.eye(k)[i], -step * np.eye(k)[i]]
     signs = ((1, 1), (1, -1), (-1, 1), (-1, -1))
     for i, j in pairs:
-        shifts += [step * (a * np.eye(k)[i] + b * np.eye(k)[j]) for a, b in signs]
-    shifts = np.array(shifts)
+        shift_list += [step * (a * np.eye(k)[i] + b * np.eye(k)[j]) for a, b in signs]
+    shifts = np.array(shift_list)
     for _ in range(n_steps):
         values = _evaluate(nll, (y[:, None, :] + shifts[None]).reshape(-1, k)).reshape(n, len(shifts))
         centre = values[:, 0]

@@ -141,7 +141,7 @@ class NeuralLikelihood(BaseLikelihood):
             generated_close_to=theta[0],
         )
         x_asimov, benchmark_weights = next(batches, (None, None))
-        if x_asimov is None or len(x_asimov) == 0:
+        if x_asimov is None or benchmark_weights is None or len(x_asimov) == 0:
             raise InputError(f"no test events in {self.madminer_filename} for the Asimov data")
         x_weights = self.parameter_points(theta, nu).weights(benchmark_weights)[0]
         x_weights = x_weights / np.sum(x_weights)
@@ -188,7 +188,11 @@ class NeuralLikelihood(BaseLikelihood):
                 _, weights = self._toy_events(n_weighted, None)
             rate = self._rate_function(rate_mode, weights)
         if n_observed is None:
-            n_observed = len(x_observed) if asimov is None else luminosity * float(rate(*asimov)[0])
+            if asimov is None:
+                n_observed = len(x_observed)
+            else:
+                assert rate is not None  # computed above for Asimov data
+                n_observed = luminosity * float(rate(*asimov)[0])
         if not include_xsec:
             rate = None
         x_weights = self._observed_weights(n_observed, len(x_observed), x_observed_weights)
@@ -235,6 +239,7 @@ def log_r_evaluator(estimator: Any) -> Callable[[np.ndarray, np.ndarray], np.nda
         # evaluated in float64 (a copy of the network): float32 outputs make the NLL too noisy for
         # minimisers with finite-difference gradients
         double = copy.deepcopy(estimator)
+        assert double.model is not None  # checked by _has_torch_model
         double.model = double.model.double()
 
         def call(x: np.ndarray, params: np.ndarray) -> np.ndarray:

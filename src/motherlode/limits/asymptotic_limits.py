@@ -621,7 +621,7 @@ class AsymptoticLimits(DataAnalyzer):
             return kin
         rates = np.tile(mu[:, None], (n_toys, 1))
         n_rows = np.repeat(n_observed.astype(np.float64), n_grid)
-        coefficients = self._coefficients(totals[None, :])
+        coefficients: tuple[np.ndarray, ...] | None = self._coefficients(totals[None, :])
         centres = None
         if coefficients is not None:
             coefficients = tuple(np.broadcast_to(c[None], (len(rates), *c.shape)) for c in coefficients)
@@ -685,13 +685,14 @@ class AsymptoticLimits(DataAnalyzer):
 
         # rate: one "bin" with the total cross section
         rate_templates = (matrices @ totals)[:, None] * luminosity  # (J, 1) events
-        rate_coefficients = self._coefficients(totals[None, :])
+        rate_coefficients: tuple[np.ndarray, ...] | None = self._coefficients(totals[None, :])
 
         histo_data: Any = None
         kin_fixed = None
         binned = None
         kin_function = None
         if mode == "ml":
+            assert x is not None and obs_weights is not None  # the observed or Asimov events
             kin_fixed, kin_function = self._ml_kinematics(
                 model_file, x, obs_weights, grid, n_events, theta_true
             )
@@ -789,6 +790,7 @@ class AsymptoticLimits(DataAnalyzer):
         """Per-bin nuisance coefficients ``(a, b)``, each ``(K, n_bins)``, or None."""
         if not self._profiling:
             return None
+        assert self.nuisance_morpher is not None  # checked by _profiling
         return self.nuisance_morpher.calculate_coefficients(sums)
 
     def _asimov_events(
@@ -821,7 +823,7 @@ class AsymptoticLimits(DataAnalyzer):
             "likelihood": LikelihoodEstimator,
             "score": ScoreEstimator,
         }
-        members = model.estimators if isinstance(model, Ensemble) else [model]
+        members: list[Any] = model.estimators if isinstance(model, Ensemble) else [model]
         if not members or not all(isinstance(m, tuple(classes[k] for k in kinds)) for m in members):
             raise SetupError(
                 f"mode {mode!r} needs a {' or '.join(kinds)} estimator (or an ensemble of them); "
@@ -853,7 +855,7 @@ class AsymptoticLimits(DataAnalyzer):
             raise InputError("mode 'ml' needs model_file (a saved estimator)")
         model = self._load_model(model_file)
         self._check_model(model, model_file, ("parameterized_ratio", "likelihood"), "ml")
-        first = model.estimators[0] if isinstance(model, Ensemble) else model
+        first: Any = model.estimators[0] if isinstance(model, Ensemble) else model
         return model, int(first.n_parameters) - self.n_parameters
 
     @staticmethod
@@ -1021,7 +1023,9 @@ class AsymptoticLimits(DataAnalyzer):
         for g, f in enumerate(first):
             opposite = index.get(tuple((-keys[f] + 0.0).tolist()))
             if directions[g] is not None and opposite is not None and opposite < g:
-                directions[g] = -directions[opposite]
+                opposite_direction = directions[opposite]
+                assert opposite_direction is not None  # only the zero key is its own opposite
+                directions[g] = -opposite_direction
         return groups, directions
 
     def _histogram_terms(
@@ -1095,7 +1099,7 @@ class AsymptoticLimits(DataAnalyzer):
         if self._profiling:
             k = self.n_nuisance_parameters
             a, b = np.zeros((J, k, n_bins)), np.zeros((J, k, n_bins))
-        histos = [] if return_histos else None
+        histos: list[tuple[int, TemplateHisto]] | None = [] if return_histos else None
         asimov_stats = []
         for group, direction, binned in zip(groups, directions, binned_groups, strict=True):
             nb = binned.sums.shape[0]
@@ -1113,6 +1117,7 @@ class AsymptoticLimits(DataAnalyzer):
                     asimov_stats.append((group, values))
             if a is not None:
                 coefficients = self._coefficients(binned.sums)
+                assert coefficients is not None and b is not None  # profiling, as for a
                 a[group, :, :nb] = coefficients[0][None]
                 b[group, :, :nb] = coefficients[1][None]
             if histos is not None:
@@ -1301,6 +1306,7 @@ class AsymptoticLimits(DataAnalyzer):
     ) -> tuple[np.ndarray, np.ndarray]:
         """Summary statistics of the observed (or Asimov) events per grid point, and their weights."""
         if x_stats is None:
+            assert theta_true is not None  # expected limits: Asimov events at theta_true
             stats, weights = self._statistics_and_weights(statistic, *self._histogram_range)
             obs_weights = self.parameter_points(theta_true[None, :]).weights(weights)[0]
             obs_weights = obs_weights / obs_weights.sum()
@@ -1323,7 +1329,7 @@ class AsymptoticLimits(DataAnalyzer):
 
     def _maximise(
         self,
-        n_events: float,
+        n_events: float | np.ndarray,
         binned: dict[str, Any] | None,
         kin_fixed: np.ndarray | None,
         rate_templates: np.ndarray,
@@ -1358,6 +1364,7 @@ class AsymptoticLimits(DataAnalyzer):
                     grad += g
                     hess += h
             if shape_terms:
+                assert binned is not None  # shape_terms needs the binned templates
                 value, g, h = _shape_term(n_events, binned, nu)
                 kin = kin + value
                 grad += g
@@ -1514,7 +1521,9 @@ def _exponent(coefficients: tuple[np.ndarray, np.ndarray], nu: np.ndarray) -> tu
     return phi, a + 2.0 * b * nu[:, :, None]
 
 
-def _shape_term(n_events: float, binned: dict[str, Any], nu: np.ndarray) -> tuple[np.ndarray, ...]:
+def _shape_term(
+    n_events: float | np.ndarray, binned: dict[str, Any], nu: np.ndarray
+) -> tuple[np.ndarray, ...]:
     """``n sum_b p_b log(f_b / f_ref,b)`` with ``f`` the normalised templates at nu (``f_ref``: at thetaref
     and nominal nu, in the same bins), its gradient and Hessian."""
     templates, observed, log_reference = binned["templates"], binned["observed"], binned["log_reference"]
@@ -1538,7 +1547,7 @@ def _shape_term(n_events: float, binned: dict[str, Any], nu: np.ndarray) -> tupl
 
 
 def _poisson_term(
-    n_events: float, templates: np.ndarray, coefficients: Any, nu: np.ndarray
+    n_events: float | np.ndarray, templates: np.ndarray, coefficients: Any, nu: np.ndarray
 ) -> tuple[np.ndarray, ...]:
     """``n log mu - mu - log n!`` with ``mu = sum_b templates e^phi`` (events), gradient and Hessian."""
     k = nu.shape[1]

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import torch
@@ -149,7 +149,15 @@ def load_training_arrays(
     return out
 
 
-def shuffle_together(*arrays: np.ndarray | None) -> list[np.ndarray | None]:
+@overload
+def shuffle_together(*arrays: np.ndarray) -> list[np.ndarray]: ...
+
+
+@overload
+def shuffle_together(*arrays: np.ndarray | None) -> list[np.ndarray | None]: ...
+
+
+def shuffle_together(*arrays: np.ndarray | None) -> list[Any]:
     """Apply one random permutation (from torch's generator) to all non-None arrays."""
     n = next((len(a) for a in arrays if a is not None), None)
     if n is None:
@@ -158,7 +166,17 @@ def shuffle_together(*arrays: np.ndarray | None) -> list[np.ndarray | None]:
     return [None if a is None else np.asarray(a)[perm] for a in arrays]
 
 
-def _as_2d(a: np.ndarray, name: str) -> np.ndarray:
+def _required(arrays: dict[str, np.ndarray | None], name: str) -> np.ndarray:
+    """``arrays[name]``, which must not be None (a required array of :func:`load_training_arrays`)."""
+    arr = arrays[name]
+    if arr is None:
+        raise InputError(f"{name} is required for training")
+    return arr
+
+
+def _as_2d(a: np.ndarray | None, name: str) -> np.ndarray:
+    if a is None:
+        raise InputError(f"{name} is required")
     if a.ndim == 1:
         return a.reshape(-1, 1)
     if a.ndim != 2:
@@ -169,7 +187,7 @@ def _as_2d(a: np.ndarray, name: str) -> np.ndarray:
 def _scaling(a: np.ndarray, transform: bool) -> tuple[np.ndarray, np.ndarray]:
     if not transform:
         return np.zeros(a.shape[1]), np.ones(a.shape[1])
-    means = np.mean(a, axis=0, dtype=np.float64)
+    means = np.asarray(np.mean(a, axis=0, dtype=np.float64))
     stds = np.maximum(np.std(a, axis=0, dtype=np.float64), _STD_FLOOR)
     return means, stds
 
@@ -242,10 +260,11 @@ class Estimator:
     def _create_model(self) -> nn.Module:
         raise NotImplementedError
 
-    def _require_dimensions(self) -> None:
-        """Raise unless the input and output dimensions are known (after ``train`` or ``load``)."""
+    def _require_dimensions(self) -> tuple[int, int]:
+        """``(n_observables, n_parameters)``; raise unless they are known (after ``train`` or ``load``)."""
         if self.n_observables is None or self.n_parameters is None:
             raise InputError("The dimensions of the estimator are unknown; train or load it first")
+        return self.n_observables, self.n_parameters
 
     _output_name = "parameters"  # what n_parameters counts, for messages
 

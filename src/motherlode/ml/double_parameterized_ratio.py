@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -17,6 +17,7 @@ from motherlode.ml.base import (
     TheresAGoodReasonThisDoesntWork,
     TrainingSetup,
     _as_2d,
+    _required,
     load_array,
     load_training_arrays,
     shuffle_together,
@@ -49,11 +50,12 @@ def _double_forward(
 def _double_manual(
     model: nn.Module, batch: dict[str, torch.Tensor], need_score: bool
 ) -> tuple[dict[str, torch.Tensor], Backward]:
-    log_r_hat, t0, t1, backward = model.forward_manual(
+    net = cast(DoubleParameterizedRatioModel, model)  # used only for networks with manual gradients
+    log_r_hat, t0, t1, backward = net.forward_manual(
         batch["theta0"], batch["theta1"], batch["x"], track_score=need_score
     )
     out = {"log_r_hat": log_r_hat}
-    if t0 is not None:
+    if t0 is not None and t1 is not None:  # both or neither
         out["t_hat0"], out["t_hat1"] = t0, t1
     return out, lambda grads, into=None: backward(
         grads["log_r_hat"], grads.get("t_hat0"), grads.get("t_hat1"), into
@@ -75,9 +77,9 @@ class DoubleParameterizedRatioEstimator(ConditionalEstimator):
     estimator_type = "double_parameterized_ratio"
 
     def _create_model(self) -> nn.Module:
-        self._require_dimensions()
+        n_observables, n_parameters = self._require_dimensions()
         self.model = DoubleParameterizedRatioModel(
-            self.n_observables, self.n_parameters, self.n_hidden, self.activation, self.dropout_prob
+            n_observables, n_parameters, self.n_hidden, self.activation, self.dropout_prob
         )
         return self.model
 
@@ -167,9 +169,10 @@ class DoubleParameterizedRatioEstimator(ConditionalEstimator):
             values_val |= {"r_xz": args.r_xz_val, "t_xz0": args.t_xz0_val, "t_xz1": args.t_xz1_val}
             val = load_training_arrays(values_val, _REQUIRED, args.memmap)
             self._check_required(args.method, loss.requires, val, "_val")
-        self.initialize_input_transform(arrays["x"], transform=args.scale_inputs, overwrite=False)
+        self.initialize_input_transform(_required(arrays, "x"), transform=args.scale_inputs, overwrite=False)
         self.initialize_parameter_transform(
-            np.concatenate([arrays["theta0"], arrays["theta1"]]), transform=args.scale_parameters
+            np.concatenate([_required(arrays, "theta0"), _required(arrays, "theta1")]),
+            transform=args.scale_parameters,
         )
         data = self._package(arrays, loss.requires, _THETAS)
         if args.shuffle_labels:

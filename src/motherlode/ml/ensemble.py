@@ -328,10 +328,10 @@ class Ensemble:
             logger.info("Training the ensemble members one after the other (CUDA graphs are faster on GPU)")
             vectorize = False
         if vectorize:
-            results = self._train_stacked(per_member, required=vectorize is True)
-            if results is not None:
+            stacked_results = self._train_stacked(per_member, required=vectorize is True)
+            if stacked_results is not None:
                 self._check_consistency()
-                return results
+                return stacked_results
         logger.info("Training %s estimators in ensemble", self.n_estimators)
         results = []
         for i, (estimator, member_kwargs) in enumerate(zip(self.estimators, per_member, strict=True)):

@@ -44,6 +44,7 @@ from motherlode.ml.base import (
     ConditionalEstimator,
     TrainingSetup,
     _as_2d,
+    _required,
     load_array,
     load_training_arrays,
     shuffle_together,
@@ -140,10 +141,10 @@ class LikelihoodEstimator(ConditionalEstimator):
             raise InputError(f"batch_norm must be None or in (0, 1], got {self.batch_norm}")
 
     def _create_model(self) -> nn.Module:
-        self._require_dimensions()
+        n_observables, n_parameters = self._require_dimensions()
         self.model = ConditionalMAF(
-            self.n_observables,
-            self.n_parameters,
+            n_observables,
+            n_parameters,
             self.n_mades,
             self.n_hidden,
             self.activation,
@@ -244,8 +245,8 @@ class LikelihoodEstimator(ConditionalEstimator):
             values_val = {"x": args.x_val, "theta": args.theta_val, "t_xz": args.t_xz_val}
             val = load_training_arrays(values_val, ("x", "theta"), args.memmap)
             self._check_required(args.method, loss.requires, val, "_val")
-        self.initialize_input_transform(arrays["x"], transform=args.scale_inputs, overwrite=False)
-        self.initialize_parameter_transform(arrays["theta"], transform=args.scale_parameters)
+        self.initialize_input_transform(_required(arrays, "x"), transform=args.scale_inputs, overwrite=False)
+        self.initialize_parameter_transform(_required(arrays, "theta"), transform=args.scale_parameters)
         data = self._package(arrays, loss.requires)
         if args.shuffle_labels and "t_xz" in data:
             logger.info("Shuffling labels")

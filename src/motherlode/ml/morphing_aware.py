@@ -175,7 +175,7 @@ class MorphingAwareRatioEstimator(_PhysicalThetaMixin, ParameterizedRatioEstimat
         return components, np.asarray(morpher.morphing_matrix, dtype=np.float64), morpher.basis
 
     def _create_model(self) -> nn.Module:
-        self._require_dimensions()
+        n_observables, _ = self._require_dimensions()
         if self.components is None or self.morphing_matrix is None:
             raise InputError(
                 "No morphing setup: pass morphing_setup_filename to MorphingAwareRatioEstimator or load a "
@@ -188,7 +188,7 @@ class MorphingAwareRatioEstimator(_PhysicalThetaMixin, ParameterizedRatioEstimat
         self.model = MorphingAwareRatioModel(
             self.components,
             self.morphing_matrix,
-            self.n_observables,  # type: ignore[arg-type]
+            n_observables,
             self.n_hidden,
             self.activation,
             self.dropout_prob,
@@ -242,13 +242,13 @@ class QuadraticMorphingAwareRatioEstimator(_PhysicalThetaMixin, ParameterizedRat
     estimator_type = "quadratic_morphing_aware_ratio"
 
     def _create_model(self) -> nn.Module:
-        self._require_dimensions()
+        n_observables, _ = self._require_dimensions()
         if self.n_parameters != 1:
             raise InputError(
                 f"QuadraticMorphingAwareRatioEstimator needs exactly one parameter, got {self.n_parameters}"
             )
         self.model = QuadraticMorphingAwareRatioModel(
-            self.n_observables,  # type: ignore[arg-type]
+            n_observables,
             self.n_hidden,
             self.activation,
             self.dropout_prob,

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -75,7 +76,7 @@ class FlatOptimizer:
         self.params = list(params)
         self.kind = optimizer
         self.momentum = float(nesterov_momentum or 0.0)
-        self.param_groups = [{"lr": float(lr), "params": self.params}]
+        self.param_groups: list[dict[str, Any]] = [{"lr": float(lr), "params": self.params}]
         with torch.no_grad():
             self.flat = torch.cat([p.detach().reshape(-1) for p in self.params])
         self.gradient = torch.zeros_like(self.flat)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -17,6 +17,7 @@ from motherlode.ml.base import (
     TheresAGoodReasonThisDoesntWork,
     TrainingSetup,
     _as_2d,
+    _required,
     load_array,
     load_training_arrays,
     shuffle_together,
@@ -46,7 +47,8 @@ def _ratio_forward(
 def _ratio_manual(
     model: nn.Module, batch: dict[str, torch.Tensor], need_score: bool
 ) -> tuple[dict[str, torch.Tensor], Backward]:
-    log_r_hat, t_hat, backward = model.forward_manual(batch["theta"], batch["x"], track_score=need_score)
+    net = cast(ParameterizedRatioModel, model)  # used only for networks with manual gradients
+    log_r_hat, t_hat, backward = net.forward_manual(batch["theta"], batch["x"], track_score=need_score)
     out = {"log_r_hat": log_r_hat}
     if t_hat is not None:
         out["t_hat"] = t_hat
@@ -63,9 +65,9 @@ class ParameterizedRatioEstimator(ConditionalEstimator):
     estimator_type = "parameterized_ratio"
 
     def _create_model(self) -> nn.Module:
-        self._require_dimensions()
+        n_observables, n_parameters = self._require_dimensions()
         self.model = ParameterizedRatioModel(
-            self.n_observables, self.n_parameters, self.n_hidden, self.activation, self.dropout_prob
+            n_observables, n_parameters, self.n_hidden, self.activation, self.dropout_prob
         )
         return self.model
 
@@ -178,8 +180,8 @@ class ParameterizedRatioEstimator(ConditionalEstimator):
             values_val |= {"r_xz": args.r_xz_val, "t_xz": args.t_xz_val}
             val = load_training_arrays(values_val, _REQUIRED, args.memmap)
             self._check_required(args.method, loss.requires, val, "_val")
-        self.initialize_input_transform(arrays["x"], transform=args.scale_inputs, overwrite=False)
-        self.initialize_parameter_transform(arrays["theta"], transform=args.scale_parameters)
+        self.initialize_input_transform(_required(arrays, "x"), transform=args.scale_inputs, overwrite=False)
+        self.initialize_parameter_transform(_required(arrays, "theta"), transform=args.scale_parameters)
         data = self._package(arrays, loss.requires)
         if args.shuffle_labels:
             logger.info("Shuffling labels")
@@ -260,7 +262,8 @@ class ParameterizedRatioEstimator(ConditionalEstimator):
         log_r_hat = np.stack(logs) if logs else np.zeros((0, len(x_arr)), dtype=np.float32)
         if not evaluate_score:
             return log_r_hat, None
-        return log_r_hat, np.stack(scores) if scores else np.zeros((0, len(x_arr), n_p), dtype=np.float32)
+        scores_arr = cast(list[np.ndarray], scores)  # arrays, not None, with evaluate_score
+        return log_r_hat, np.stack(scores_arr) if scores else np.zeros((0, len(x_arr), n_p), dtype=np.float32)
 
     def evaluate_log_likelihood_ratio_torch(
         self, x: torch.Tensor, theta: torch.Tensor, test_all_combinations: bool = True

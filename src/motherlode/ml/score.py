@@ -17,7 +17,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -30,6 +30,7 @@ from motherlode.ml.base import (
     Estimator,
     TheresAGoodReasonThisDoesntWork,
     TrainingSetup,
+    _required,
     load_training_arrays,
     shuffle_together,
     train_arguments,
@@ -58,8 +59,9 @@ def _score_forward(model: nn.Module, batch: Tensors, need_score: bool, create_gr
 
 def _score_manual(model: nn.Module, batch: Tensors, need_score: bool) -> tuple[Tensors, Backward]:
     del need_score
-    t_hat, _, run = model.forward_pass(batch["x"])
-    return {"t_hat": t_hat}, lambda grads, into=None: model.backward_pass(run, grads["t_hat"], out=into)
+    net = cast(DenseNetwork, model)  # the manual pass is only set up for ScoreEstimator's DenseNetwork
+    t_hat, _, run = net.forward_pass(batch["x"])
+    return {"t_hat": t_hat}, lambda grads, into=None: net.backward_pass(run, grads["t_hat"], out=into)
 
 
 class ScoreEstimator(Estimator):
@@ -86,9 +88,9 @@ class ScoreEstimator(Estimator):
         self.nuisance_mode_default = "keep"
 
     def _create_model(self) -> nn.Module:
-        self._require_dimensions()
+        n_observables, n_parameters = self._require_dimensions()
         self.model = DenseNetwork(
-            self.n_observables, self.n_hidden, self.n_parameters, self.activation, self.dropout_prob
+            n_observables, self.n_hidden, n_parameters, self.activation, self.dropout_prob
         )
         return self.model
 
@@ -167,7 +169,7 @@ class ScoreEstimator(Estimator):
         val = None
         if args.x_val is not None and args.t_xz_val is not None:
             val = load_training_arrays({"x": args.x_val, "t_xz": args.t_xz_val}, ("x", "t_xz"), args.memmap)
-        self.initialize_input_transform(arrays["x"], transform=args.scale_inputs, overwrite=False)
+        self.initialize_input_transform(_required(arrays, "x"), transform=args.scale_inputs, overwrite=False)
         data = self._package(arrays)
         if args.shuffle_labels:
             logger.info("Shuffling labels")

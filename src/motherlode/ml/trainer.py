@@ -102,7 +102,7 @@ Optimizer = torch.optim.Optimizer | FlatOptimizer
 
 
 def make_optimizer(
-    params: list[torch.Tensor],
+    params: Sequence[torch.Tensor],
     optimizer: str,
     lr: float,
     nesterov_momentum: float | None = None,
@@ -446,7 +446,8 @@ class Trainer:
             batch_size = CPU_VALIDATION_BATCH if self.device.type == "cpu" else EVALUATION_BATCH
         self.model.eval()
         n = len(next(iter(data.values())))
-        total, parts = 0.0, {}
+        total = 0.0
+        parts: dict[str, float] = {}
         with torch.set_grad_enabled(self.loss.needs_score and self.manual is None):
             for start in range(0, n, batch_size):
                 batch = {k: v[start : start + batch_size] for k, v in data.items()}

@@ -6,6 +6,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
+from typing import TypeVar
 
 from ..errors import InputError
 
@@ -16,11 +17,14 @@ __all__ = ["Systematic", "SystematicScale", "SystematicType", "SystematicValue",
 SystematicValue = str | float
 
 
+_E = TypeVar("_E", bound="_ChoiceEnum")
+
+
 class _ChoiceEnum(str, Enum):
     """A string enum parsed from user input with an error listing the choices."""
 
     @classmethod
-    def from_str(cls, value: str) -> _ChoiceEnum:
+    def from_str(cls: type[_E], value: str) -> _E:
         """Parse a member from its string value; raise :class:`InputError` listing the choices otherwise."""
         try:
             return cls(value)

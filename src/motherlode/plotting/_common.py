@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import numbers
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -99,7 +99,9 @@ def observable_index(analyzer: DataAnalyzer, observable: Any, name: str = "obser
 def point_labels(analyzer: DataAnalyzer, points: ParameterPoints) -> list[str]:
     """Legend labels of parameter points: the benchmark name, or ``name = value`` of each parameter."""
     labels = []
-    for name, values in zip(points.names, points.values, strict=True):
+    names = points.names
+    assert names is not None  # ParameterPoints fills in the names
+    for name, values in zip(names, points.values, strict=True):
         if name is not None:
             labels.append(str(name))
         else:
@@ -252,7 +254,11 @@ def filled_band(ax: Axes, low: np.ndarray, high: np.ndarray, edges: np.ndarray, 
     return ax.stairs(high, edges, baseline=low, fill=True, linewidth=0.0, **kwargs)
 
 
-def legend_layout(shown: Sequence[np.ndarray], n_rows: int) -> tuple[str, float]:
+LegendCorner = Literal["upper left", "upper right"]
+"""Where :func:`legend_layout` puts a legend."""
+
+
+def legend_layout(shown: Sequence[np.ndarray], n_rows: int) -> tuple[LegendCorner, float]:
     """Where a legend of ``n_rows`` rows (title included) goes in a panel of histograms, and the
     factor by which the y axis must extend above the highest content to keep it off the data.
 
@@ -262,5 +268,5 @@ def legend_layout(shown: Sequence[np.ndarray], n_rows: int) -> tuple[str, float]
     n_bins = len(shown[0])
     peaks = np.max([np.nanmax(np.reshape(h, (n_bins, -1)), axis=1) for h in shown if np.size(h)], axis=0)
     k = max(1, int(0.4 * n_bins))
-    location = "upper left" if peaks[-k:].max() > peaks[:k].max() else "upper right"
+    location: LegendCorner = "upper left" if peaks[-k:].max() > peaks[:k].max() else "upper right"
     return location, max(1.2, 1.15 + 0.1 * n_rows)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -39,7 +39,7 @@ __all__ = ["PALETTE", "font_scale", "line_colors", "new_figure", "plot_style", "
 PALETTE = ("#5790fc", "#f89c20", "#e42536", "#964a8b", "#9c9ca1", "#7a21dd")
 _EXTRA = ("#3f90da", "#ffa90e", "#bd1f01", "#94a4a2", "#832db6", "#a96b59", "#e76300", "#b9ac70", "#717581")
 
-_RC = {
+_RC: dict[str, Any] = {
     "font.size": 12.0,
     "axes.labelsize": 13.0,
     "axes.titlesize": 13.0,
@@ -141,7 +141,8 @@ def new_figure(
     if ax is not None:
         if n_panels != 1:
             raise InputError(f"ax is only accepted for a single panel, this plot has {n_panels}")
-        return ax.figure, [ax]
+        # a Figure, or a SubFigure when ax lies in one (returned as it is, typed as the usual case)
+        return cast(Figure, ax.figure), [ax]
     if n_panels < 1:
         raise InputError(f"nothing to plot ({n_panels} panels)")
     n_cols = max(1, min(int(n_cols), n_panels))

@@ -32,6 +32,7 @@ from ..utils.various import weighted_quantile
 from ..weights import ParameterPoints
 from ._arguments import check_count, check_range
 from ._common import (
+    LegendCorner,
     band,
     binned_sums,
     closest_sample,
@@ -396,7 +397,7 @@ def _ranges(
             w = w[finite]
             if w.sum() <= 0.0:
                 continue
-            lo, hi = weighted_quantile(values[finite], list(quantiles), w)
+            lo, hi = np.asarray(weighted_quantile(values[finite], list(quantiles), w))
             lows.append(lo - 0.1 * (hi - lo))
             highs.append(hi + 0.1 * (hi - lo))
         data_lo, data_hi = float(values[finite].min()), float(values[finite].max())
@@ -428,7 +429,7 @@ def _y_scale(ax: Axes, log: bool, histograms: list[np.ndarray], headroom: float)
 
 
 def _legend(
-    fig: Figure, axes: list[Axes], entries: list[tuple[Any, str]], with_bands: bool, location: str
+    fig: Figure, axes: list[Axes], entries: list[tuple[Any, str]], with_bands: bool, location: LegendCorner
 ) -> None:
     """In the panel of a single-panel figure, else above the panels (never on the data)."""
     handles, labels = zip(*entries, strict=True)

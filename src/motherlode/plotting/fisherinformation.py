@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 import numpy as np
@@ -40,6 +40,9 @@ from matplotlib.ticker import AutoMinorLocator, MaxNLocator
 from ..errors import InputError
 from ._arguments import check_range
 from ._style import line_colors, new_figure, plot_style
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 __all__ = [
     "plot_distribution_of_information",
@@ -253,11 +256,12 @@ def plot_fisher_information_contours_2d(
 
     with plot_style():
         fig, (axes,) = new_figure(1, panel_size=(5.2, 4.8), ax=ax)
-        handles = []
+        handles: list[tuple[Line2D | tuple[Patch, Line2D], str]] = []
         for i in range(n):
             band = None
-            if covariances[i] is not None and sigma > 0.0:
-                band = _pull(delta[i], d2[i], covariances[i], threshold, sigma)
+            covariance = covariances[i]
+            if covariance is not None and sigma > 0.0:
+                band = _pull(delta[i], d2[i], covariance, threshold, sigma)
             if band is not None:
                 axes.contourf(
                     x, y, band, levels=[-sigma, sigma], colors=[colors[i]], alpha=alphas_uncertainties[i]
@@ -284,14 +288,16 @@ def plot_fisher_information_contours_2d(
                 )
             elif inline_labels[i]:
                 axes.clabel(contour, inline=True, fontsize="small", fmt=lambda _, text=inline_labels[i]: text)
-            if labels[i] is not None:
+            label = labels[i]
+            if label is not None:
                 line = Line2D(
                     [], [], color=colors[i], linestyle=linestyles[i], linewidth=linewidths[i], alpha=alphas[i]
                 )
+                handle: Line2D | tuple[Patch, Line2D] = line
                 if band is not None:
                     patch = Patch(facecolor=colors[i], alpha=alphas_uncertainties[i], linewidth=0.0)
-                    line = (patch, line)
-                handles.append((line, labels[i]))
+                    handle = (patch, line)
+                handles.append((handle, label))
         if handles:
             axes.legend([h for h, _ in handles], [label for _, label in handles])
         axes.set_xlim(xrange)
@@ -629,13 +635,19 @@ def plot_distribution_of_information(
     if not xmin < xmax:
         raise InputError(f"xmin ({xmin}) must be smaller than xmax ({xmax})")
 
-    rc = {}
+    rc: dict[RcKeyType, Any] = {}
     if fontsize is not None:
         size = _positive(fontsize, "fontsize")
-        keys = ("font.size", "axes.labelsize", "xtick.labelsize", "ytick.labelsize", "legend.fontsize")
+        keys: tuple[RcKeyType, ...] = (
+            "font.size",
+            "axes.labelsize",
+            "xtick.labelsize",
+            "ytick.labelsize",
+            "legend.fontsize",
+        )
         rc = dict.fromkeys(keys, size)
     with plot_style(), matplotlib.rc_context(rc):
-        fig, (left,) = new_figure(1, figsize=tuple(figsize), ax=ax)
+        fig, (left,) = new_figure(1, figsize=(figsize[0], figsize[1]), ax=ax)
         right = left.twinx()
         xs_line = left.stairs(sigma[inside], edges, color=_XSEC_COLOR, linewidth=1.5)
         right.stairs(root[inside], edges, fill=True, color=_INFO_COLOR, alpha=0.12, linewidth=0.0)

@@ -144,6 +144,7 @@ def plot_pvalue_limits(
     thetas = [np.linspace(low, high, n) for (low, high), n in zip(ranges, resolutions, strict=True)]
     n_panels = 1 if single_plot else 1 + n_methods
 
+    draw: _Panel1D | _Panel2D
     with plot_style():
         if len(ranges) == 2:
             fig, axes = new_figure(n_panels, n_cols=3, panel_size=(6.0, 5.0), ax=ax)

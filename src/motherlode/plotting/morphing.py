@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -161,7 +161,8 @@ def _cmap() -> Colormap:
     Zero weights (all couplings of a slice at 0), which a log scale cannot place, take the colour
     of the values below the range instead of none."""
     cmap = plt.get_cmap(plt.rcParams["image.cmap"]).reversed()
-    return cmap.with_extremes(bad=cmap.get_under())
+    red, green, blue, alpha = cmap.get_under()  # an RGBA array
+    return cmap.with_extremes(bad=(red, green, blue, alpha))
 
 
 def _slice_map(
@@ -453,8 +454,12 @@ def plot_nd_morphing_basis_scatter(
     crange = check_range(crange, "crange", positive=True)
     n_test_thetas = check_count(n_test_thetas, "n_test_thetas", 1)
     labels = _labels(morpher, labels, n_parameters)
-    thetas, squared = morpher.evaluate_morphing(
-        n_test_thetas=n_test_thetas, return_weights_and_thetas=True, random_state=random_state
+    # with return_weights_and_thetas, evaluate_morphing returns (thetas, squared weights)
+    thetas, squared = cast(
+        tuple[np.ndarray, np.ndarray],
+        morpher.evaluate_morphing(
+            n_test_thetas=n_test_thetas, return_weights_and_thetas=True, random_state=random_state
+        ),
     )
     values = np.sqrt(squared)
     with plot_style():

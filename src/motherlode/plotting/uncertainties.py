@@ -155,10 +155,10 @@ def plot_uncertainty(
             shown = [central, *band(toy_histograms, 2.5, 97.5)]
             for relative, ax in ((False, ax_top), (True, ax_ratio)):
                 denominator = central if relative else None
-                outer = [_ratio(b, denominator) for b in band(toy_histograms, 2.5, 97.5)]
-                inner = [_ratio(b, denominator) for b in band(toy_histograms, 16.0, 84.0)]
-                patch2 = filled_band(ax, *outer, edges, color=bandcolor2)
-                patch1 = filled_band(ax, *inner, edges, color=bandcolor1)
+                low95, high95 = (_ratio(b, denominator) for b in band(toy_histograms, 2.5, 97.5))
+                low68, high68 = (_ratio(b, denominator) for b in band(toy_histograms, 16.0, 84.0))
+                patch2 = filled_band(ax, low95, high95, edges, color=bandcolor2)
+                patch1 = filled_band(ax, low68, high68, edges, color=bandcolor1)
                 line = stairs(ax, _ratio(central, denominator), edges, color=linecolor, linewidth=1.5)
                 handles = [line, patch1, patch2]
             panels_shown.append(shown)
@@ -350,7 +350,9 @@ def _ratio(values: np.ndarray, central: np.ndarray | None) -> np.ndarray:
 def _four_panels(obs_label: str, ratio_range: tuple[float, float]) -> tuple[Figure, list[Axes]]:
     """Cross section (left) and normalised distribution (right), each above its ratio panel."""
     fig, axes = new_figure(4, n_cols=2, figsize=(10.0, 7.0))
-    axes[0].get_gridspec().set_height_ratios([2.2, 1.0])
+    gridspec = axes[0].get_gridspec()
+    assert gridspec is not None  # the panels of new_figure are subplots
+    gridspec.set_height_ratios([2.2, 1.0])
     for top, ratio in zip(axes[:2], axes[2:], strict=True):
         top.sharex(ratio)
         top.tick_params(labelbottom=False)

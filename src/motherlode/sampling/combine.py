@@ -249,6 +249,9 @@ def _check_same_setup(first: Path, setup: SetupData, observables: dict[str, str 
     if setup.has_morphing != other.has_morphing:
         raise refuse("morphing setups", _has(setup.has_morphing), _has(other.has_morphing))
     if setup.has_morphing:
+        # has_morphing: both setups have morphing components and matrices
+        assert setup.morphing_components is not None and setup.morphing_matrix is not None
+        assert other.morphing_components is not None and other.morphing_matrix is not None
         if not np.array_equal(setup.morphing_components, other.morphing_components):
             raise refuse("morphing components", setup.morphing_components, other.morphing_components)
         if setup.morphing_matrix.shape != other.morphing_matrix.shape or not np.allclose(

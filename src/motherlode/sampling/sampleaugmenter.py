@@ -35,7 +35,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -384,6 +384,7 @@ class SampleAugmenter(DataAnalyzer):
             return normalised, None
         gradients = "all" if nuisance_score else "theta"
         log_gradient = per_sample.log_weight_gradients(sample.benchmark_weights, gradients, aligned=True)
+        assert sigma_gradient is not None  # computed whenever scores are asked for
         return normalised, log_gradient - sigma_gradient[j] / sigma[j, None]
 
     # ------------------------------------------------------------------ driver
@@ -723,7 +724,9 @@ class SampleAugmenter(DataAnalyzer):
         double_precision: bool = False,
         *,
         random_state: int | np.random.Generator | None = None,
-    ) -> tuple[np.ndarray, ...]:
+    ) -> tuple[
+        np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, float | np.ndarray
+    ]:
         """Half the samples from theta0 (y = 0), half from theta1 (y = 1), with the joint ratio
         ``r(x,z|theta0,theta1)`` and the joint score ``t(x,z|theta0)`` (CARL, ROLR, CASCAL, RASCAL,
         ALICE, ALICES).
@@ -796,12 +799,18 @@ class SampleAugmenter(DataAnalyzer):
             theta0, theta1, n_samples, nu0, nu1, (), sample_only_from_closest_benchmark, nuisance_score,
             test_split, validation_split, partition, n_eff_forced, random_state,
         )  # fmt: skip
-        arrays = {key: outputs[key] for key in ("x", "theta0", "theta1", "y", "r_xz")}
-        if outputs["t_xz0"] is not None:
-            arrays["t_xz"] = outputs["t_xz0"]
+        # x, theta0, theta1, y, r_xz and n_effective are always there (t_xz0, t_xz1 only with scores)
+        arrays = {key: cast(np.ndarray, outputs[key]) for key in ("x", "theta0", "theta1", "y", "r_xz")}
+        t_xz = outputs["t_xz0"]
+        if t_xz is not None:
+            arrays["t_xz"] = t_xz
         arrays = self._precision(arrays, double_precision)
         self._save(folder, filename, arrays)
-        effective = outputs["n_effective"] if return_individual_n_effective else float(np.min(n_effective))
+        effective: float | np.ndarray = (
+            cast(np.ndarray, outputs["n_effective"])
+            if return_individual_n_effective
+            else float(np.min(n_effective))
+        )
         return (
             arrays["x"], arrays["theta0"], arrays["theta1"], arrays["y"], arrays["r_xz"], arrays.get("t_xz"),
             effective,
@@ -827,7 +836,7 @@ class SampleAugmenter(DataAnalyzer):
         double_precision: bool = False,
         *,
         random_state: int | np.random.Generator | None = None,
-    ) -> tuple[np.ndarray, ...]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
         """Like :meth:`sample_train_ratio`, with scores at both hypotheses and more pairings.
 
         Each extra point ``theta_a`` of ``additional_thetas`` adds the theta0 half again paired as
@@ -843,8 +852,13 @@ class SampleAugmenter(DataAnalyzer):
             theta0, theta1, n_samples, nu0, nu1, additional_thetas or (), sample_only_from_closest_benchmark,
             nuisance_score, test_split, validation_split, partition, n_eff_forced, random_state,
         )  # fmt: skip
+        # x, theta0, theta1, y and r_xz are always there; t_xz0, t_xz1 need scores (_precision fails
+        # on them otherwise)
         arrays = self._precision(
-            {key: outputs[key] for key in ("x", "theta0", "theta1", "y", "r_xz", "t_xz0", "t_xz1")},
+            {
+                key: cast(np.ndarray, outputs[key])
+                for key in ("x", "theta0", "theta1", "y", "r_xz", "t_xz0", "t_xz1")
+            },
             double_precision,
         )
         self._save(folder, filename, arrays)
@@ -927,6 +941,7 @@ class SampleAugmenter(DataAnalyzer):
         kind, value = theta
         n_points = value[0] if kind == "random_morphing_points" and value[0] else 1
         points, _ = self._points(theta, nu, n_points, rng)
+        assert points.names is not None  # ParameterPoints fills in the names
         thetas = [
             name if name is not None else value
             for name, value in zip(points.names, points.values, strict=True)

@@ -186,9 +186,11 @@ def systematics_arguments(systematics: Iterable[Systematic]) -> list[str]:
 
     for systematic in systematics:
         if systematic.type == SystematicType.SCALE:
-            scales = {SystematicScale.MU: ("mur", "muf"), SystematicScale.MUR: ("mur",)}.get(
-                systematic.scale, ("muf",)
-            )
+            varied_scales: dict[SystematicScale | None, tuple[str, ...]] = {
+                SystematicScale.MU: ("mur", "muf"),
+                SystematicScale.MUR: ("mur",),
+            }
+            scales = varied_scales.get(systematic.scale, ("muf",))
             for scale in scales:
                 claim(scale, systematic.name)
                 arguments.append(f"--{scale}={systematic.value}")
@@ -456,28 +458,23 @@ def run_jobs(
     the order of ``jobs``."""
     process = Path(process_directory)
     n_workers = max(1, min(int(n_workers), len(jobs)))
-    options = {
-        "parallel": n_workers > 1 or client is not None,
-        "order": order,
-        "initial_command": initial_command,
-        "python_executable": python_executable,
-        "timeout": timeout,
-    }
+    run = functools.partial(
+        _run_job,
+        mg_directory=mg_directory,
+        process_directory=process,
+        log_directory=Path(log_directory),
+        parallel=n_workers > 1 or client is not None,
+        order=order,
+        initial_command=initial_command,
+        python_executable=python_executable,
+        timeout=timeout,
+    )
     if client is not None:
-        run = functools.partial(
-            _run_job,
-            mg_directory=mg_directory,
-            process_directory=process,
-            log_directory=Path(log_directory),
-            **options,
-        )
         return list(map_ordered(run, jobs, client, max_in_flight=len(jobs)))
     if n_workers == 1:
-        return [_run_job(job, mg_directory, process, Path(log_directory), **options) for job in jobs]
+        return [run(job) for job in jobs]
     with ThreadPoolExecutor(max_workers=n_workers) as pool:
-        futures = [
-            pool.submit(_run_job, job, mg_directory, process, Path(log_directory), **options) for job in jobs
-        ]
+        futures = [pool.submit(run, job) for job in jobs]
         return [future.result() for future in futures]
 
 

@@ -17,9 +17,12 @@ import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO
+from typing import TYPE_CHECKING
 
 from ..errors import ExternalCommandError
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsRead
 
 __all__ = ["log_tail", "run_command", "shell_command"]
 
@@ -53,7 +56,7 @@ def run_command(
     log_file: str | os.PathLike[str],
     *,
     what: str,
-    stdin: IO[bytes] | None = None,
+    stdin: SupportsRead[bytes] | None = None,
     timeout: float | None = None,
     cwd: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,

@@ -187,7 +187,7 @@ class _Batch:
         # within each event: beams first (key 0), then the other kept particles (key 1), stably
         order = np.flatnonzero(keep)[np.lexsort((~beam[keep], event[keep]))]
         momentum = particles.p
-        columns = {
+        columns: dict[str, np.ndarray] = {
             "px": np.asarray(ak.flatten(momentum.px), dtype=np.float64)[order],
             "py": np.asarray(ak.flatten(momentum.py), dtype=np.float64)[order],
             "pz": np.asarray(ak.flatten(momentum.pz), dtype=np.float64)[order],

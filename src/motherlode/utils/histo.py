@@ -169,6 +169,7 @@ class Histo:
 
         n_bins, bin_edges = [], []
         for i, (this_bins, this_x) in enumerate(zip(bins_in, x.T, strict=True)):
+            edges: np.ndarray | None
             if isinstance(this_bins, (int, np.integer)) and not isinstance(this_bins, bool):
                 try:
                     edges = quantile_edges(this_x, this_bins, weights=weights)

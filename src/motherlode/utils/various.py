@@ -149,8 +149,9 @@ def call_command(
         If ``cmd`` is empty or ``log_file`` cannot be opened for writing.
     """
     shell = isinstance(cmd, str)
-    if shell:
-        command: str | list[str] = cmd
+    command: str | list[str]
+    if isinstance(cmd, str):
+        command = cmd
         display = cmd
     else:
         command = [os.fspath(part) for part in cmd]

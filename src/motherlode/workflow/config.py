@@ -447,10 +447,10 @@ class WorkflowConfig(_Section):
         samples = {s.name for s in self.sampling.samples} if self.sampling else set()
         types = {s.name: s.type for s in self.sampling.samples} if self.sampling else {}
         for model in self.training or []:
-            needed = METHOD_SAMPLE_TYPES[model.method]
-            if model.sample in types and types[model.sample] != needed:
+            needed_type = METHOD_SAMPLE_TYPES[model.method]
+            if model.sample in types and types[model.sample] != needed_type:
                 raise ValueError(
-                    f"training {model.name!r}: method {model.method!r} needs a {needed!r} sample, "
+                    f"training {model.name!r}: method {model.method!r} needs a {needed_type!r} sample, "
                     f"but {model.sample!r} is a {types[model.sample]!r} sample"
                 )
         uses = [(f"training {m.name!r}", m.sample) for m in self.training or []]

@@ -31,6 +31,7 @@ import itertools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import nn
@@ -379,7 +380,7 @@ class DenseNetwork(nn.Module):
         list of torch.Tensor
             One gradient per tensor of ``self.parameters()``, in that order (``out`` when given).
         """
-        targets = list(out) if out is not None else [None] * (2 * len(self.layers))
+        targets: list[torch.Tensor | None] = list(out) if out is not None else [None] * (2 * len(self.layers))
         with torch.no_grad():
             return self._backward(run, grad_outputs, grad_tangent if run.n_tangent else None, targets)
 
@@ -425,7 +426,11 @@ class DenseNetwork(nn.Module):
 
     def _layer_tensors(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """``(weight, bias)`` of each linear layer, input layer first."""
-        return [(layer.weight, layer.bias) for layer in self.layers]
+        return [(layer.weight, layer.bias) for layer in self._linear_layers()]
+
+    def _linear_layers(self) -> list[nn.Linear]:
+        """The linear layers (the items of :attr:`layers`), input layer first."""
+        return [cast(nn.Linear, layer) for layer in self.layers]
 
     def _calculus(self) -> _Calculus:
         if self._manual_activation is None:
@@ -625,13 +630,14 @@ class StackedDenseNetwork(nn.Module):
             raise InputError(reason)
         first = networks[0]
         n_layers = len(first.layers)
+        linears = [n._linear_layers() for n in networks]
         with torch.no_grad():
             self.weights = nn.ParameterList(
-                nn.Parameter(torch.stack([n.layers[i].weight.detach().T for n in networks]).contiguous())
+                nn.Parameter(torch.stack([ls[i].weight.detach().T for ls in linears]).contiguous())
                 for i in range(n_layers)
             )
             self.biases = nn.ParameterList(
-                nn.Parameter(torch.stack([n.layers[i].bias.detach()[None, :] for n in networks]).contiguous())
+                nn.Parameter(torch.stack([ls[i].bias.detach()[None, :] for ls in linears]).contiguous())
                 for i in range(n_layers)
             )
         self.activations = copy.deepcopy(first.activations)
@@ -655,7 +661,7 @@ class StackedDenseNetwork(nn.Module):
         with torch.no_grad():
             for k, net in enumerate(networks):
                 net.to(self.weights[0].device)
-                for i, layer in enumerate(net.layers):
+                for i, layer in enumerate(net._linear_layers()):
                     layer.weight.copy_(self.weights[i][k].T)
                     layer.bias.copy_(self.biases[i][k, 0])
 
@@ -669,12 +675,11 @@ def stacking_reason(networks: Sequence[nn.Module]) -> str:
     shapes = {tuple(tuple(p.shape) for p in n.parameters()) for n in networks}
     if len(shapes) != 1:
         return "the networks have different architectures"
-    first = networks[0]
-    if any(len(list(a.parameters())) for a in first.activations):
+    dense = cast(Sequence[DenseNetwork], networks)  # all of the class of networks[0], checked above
+    if any(len(list(a.parameters())) for a in dense[0].activations):
         return "an activation function has parameters"
     kinds = {
-        (tuple(type(a) for a in n.activations), type(n.dropout), getattr(n.dropout, "p", 0.0))
-        for n in networks
+        (tuple(type(a) for a in n.activations), type(n.dropout), getattr(n.dropout, "p", 0.0)) for n in dense
     }
     if len(kinds) != 1:
         return "the networks have different activations or dropout"

@@ -116,6 +116,9 @@ class MorphingAwareRatioModel(nn.Module):
         The clamp of the log ratios. Default 5 (MadMiner).
     """
 
+    components: torch.Tensor  # buffers, registered in __init__
+    morphing_matrix: torch.Tensor
+
     def __init__(
         self,
         components: np.ndarray,

@@ -86,16 +86,16 @@ def _morphing(context: StepContext, plots: Plots) -> Any:
     if miner.morpher is None:
         return None
     labels = _labels(plots, list(miner.parameters))
-    ranges = [p.val_range for p in miner.parameters.values()]
+    ranges = [(p.val_range[0], p.val_range[1]) for p in miner.parameters.values()]
     if len(labels) == 1:
-        return plot_1d_morphing_basis(miner.morpher, xlabel=labels[0], xrange=tuple(ranges[0]))
+        return plot_1d_morphing_basis(miner.morpher, xlabel=labels[0], xrange=ranges[0])
     if len(labels) == 2:
         return plot_2d_morphing_basis(
             miner.morpher,
             xlabel=labels[0],
             ylabel=labels[1],
-            xrange=tuple(ranges[0]),
-            yrange=tuple(ranges[1]),
+            xrange=ranges[0],
+            yrange=ranges[1],
         )
     return plot_nd_morphing_basis_scatter(miner.morpher, random_state=context.seed)
 
