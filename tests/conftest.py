@@ -24,6 +24,30 @@ SHARED_DATA = Path(os.environ.get("MOTHERLODE_SHARED_DATA", TESTS.resolve().pare
 PROBE = TESTS / "interop" / "madminer_probe.py"
 
 
+# ---------------------------------------------------------------------------- test tiers
+
+#: Modules whose tests are slow as a whole: they start Dask clusters or run the built-in examples.
+SLOW_MODULES = {"test_scale.py", "test_examples.py"}
+#: Fixtures of the side-by-side tests with MadMiner 0.9.6 (each runs its own Python process).
+MADMINER_FIXTURES = {"madminer_python", "probe_with_madminer", "madminer_expected"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The slow tier (``-m slow``): side by side with MadMiner, Dask clusters, the built-in examples.
+
+    ``scripts/run-tests`` runs the fast tier (``-m "not slow"``, a few minutes); ``scripts/run-tests
+    --all`` (CI) runs both tiers.
+    """
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if (
+            item.path.name in SLOW_MODULES
+            or fixtures & MADMINER_FIXTURES
+            or item.get_closest_marker("madminer") is not None
+        ):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True)
 def _close_figures():
     """Close the figures a test made (pyplot keeps every figure it creates until closed)."""
