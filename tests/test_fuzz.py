@@ -5,6 +5,7 @@
   anything (an audit hook watches), and never takes long;
 * the LHE parser: a real MadGraph file truncated, with bytes changed, cut out or repeated, numbers
   blown up, tags dropped, re-encoded: every failure is a :class:`MotherlodeError` naming the file;
+  the whole ``LHEReader`` job on such a file leaves no events file but a complete one, and no spool;
 * the file format: a real events file truncated or with bytes changed or zeroed: reading its setup and
   cross sections fails only with a :class:`MotherlodeError` naming the file;
 * the workflow config: random documents give a :class:`ConfigError` naming the source, never another
@@ -209,6 +210,45 @@ def test_an_integer_too_large_for_int64_is_an_error_naming_the_line(tmp_path):
     with pytest.raises(MotherlodeError, match=rf"huge\.lhe: line {particle + 1}: expected an integer IDUP"):
         for _ in iter_lhe_events(path):
             pass
+
+
+@pytest.fixture(scope="module")
+def mz_setup(tmp_path_factory):
+    from motherlode import MadMiner
+
+    miner = MadMiner()
+    miner.add_parameter("SMEFT", 22, parameter_name="x", morphing_max_power=2, parameter_range=(-2.0, 2.0))
+    for name, value in {"sm": 0.0, "mz95": 0.5, "mz100": 1.0, "aew130": -1.0}.items():
+        miner.add_benchmark({"x": value}, name)
+    path = tmp_path_factory.mktemp("setup") / "setup.h5"
+    miner.save(path)
+    return path
+
+
+@settings(FUZZ, max_examples=40)
+@given(damaged_lhe())
+def test_a_damaged_lhe_file_leaves_no_output_behind(tmp_path_factory, mz_setup, data):
+    """The whole LHEReader job on a damaged file: an error naming the file, no events file, no spool."""
+    from motherlode import LHEReader
+
+    folder = tmp_path_factory.mktemp("job")
+    path, spool, output = folder / "damaged.lhe", folder / "spool", folder / "out" / "events.h5"
+    path.write_bytes(data)
+    spool.mkdir()
+
+    def job() -> None:
+        reader = LHEReader(mz_setup, random_state=1, progress=False, tmp_dir=spool)
+        reader.add_sample(path, sampled_from_benchmark="sm")
+        reader.set_smearing(pdgids=[11, -11], pt_resolution_rel=0.02, energy_resolution_abs=None)
+        reader.add_observable("m_ll", "(l[0] + l[1]).m", required=True)
+        reader.analyse_samples()
+        reader.save(output)
+
+    _assert_fails_cleanly(job, "damaged.lhe")
+    # the events file is there complete or not at all: no temporary or partial file beside it
+    beside = [p.name for p in output.parent.iterdir() if p != output] if output.parent.exists() else []
+    assert beside == []
+    assert not list(spool.iterdir())  # the spool is removed whatever happened
 
 
 # ---------------------------------------------------------------------------- the file format
