@@ -37,12 +37,15 @@ def _cdf(x, theta):
     return (x + theta * x**2 + theta**2 * x**3 / 3) / (1 + theta + theta**2 / 3)
 
 
-def _make_file(path, n_events, seed=1, nuisance=False, sampling=None, summary=None, sort=False):
+def _make_file(
+    path, n_events, seed=1, nuisance=False, sampling=None, summary=None, sort=False, morphing=True
+):
     miner = MadMiner()
     miner.add_parameter("BLOCK", 1, parameter_name="theta", morphing_max_power=2, parameter_range=(-1.0, 1.0))
     for name, value in BENCHMARKS.items():
         miner.add_benchmark({"theta": value}, name)
-    miner.set_morphing(include_existing_benchmarks=True, max_overall_power=2)
+    if morphing:
+        miner.set_morphing(include_existing_benchmarks=True, max_overall_power=2)
     setup_path = path.with_name(path.stem + "_setup.h5")
     miner.save(setup_path)
     x = np.random.default_rng(seed).random(n_events)
@@ -194,6 +197,19 @@ def test_more_ratios_and_files(toy, tmp_path):
                      (-0.5, 0.0, 1.0), (0.9, 0.0, 1.0)}  # fmt: skip
     for prefix, array in zip(("x", "theta0", "theta1", "y", "r_xz", "t_xz0", "t_xz1"), out[:7], strict=True):
         np.testing.assert_array_equal(np.load(tmp_path / "samples" / f"{prefix}_train.npy"), array)
+
+
+def test_more_ratios_without_scores(tmp_path):
+    """Without morphing or finite differences there are no joint scores: t_xz0 and t_xz1 are None and
+    not saved (they made sample_train_more_ratios fail; found while type checking)."""
+    path, _ = _make_file(tmp_path / "events.h5", 3000, morphing=False)
+    out = SampleAugmenter(path).sample_train_more_ratios(
+        benchmark("plus"), benchmark("sm"), 400, folder=tmp_path / "samples", filename="t", random_state=2
+    )
+    assert out[5] is None and out[6] is None and out[0].shape == (400, 1)
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == [
+        f"{prefix}_t.npy" for prefix in ("r_xz", "theta0", "theta1", "x", "y")
+    ]
 
 
 def test_closest_benchmark_and_trimming(tmp_path):

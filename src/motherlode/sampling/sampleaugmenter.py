@@ -836,7 +836,16 @@ class SampleAugmenter(DataAnalyzer):
         double_precision: bool = False,
         *,
         random_state: int | np.random.Generator | None = None,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
+    ) -> tuple[
+        np.ndarray,
+        np.ndarray,
+        np.ndarray,
+        np.ndarray,
+        np.ndarray,
+        np.ndarray | None,
+        np.ndarray | None,
+        float,
+    ]:
         """Like :meth:`sample_train_ratio`, with scores at both hypotheses and more pairings.
 
         Each extra point ``theta_a`` of ``additional_thetas`` adds the theta0 half again paired as
@@ -852,19 +861,20 @@ class SampleAugmenter(DataAnalyzer):
             theta0, theta1, n_samples, nu0, nu1, additional_thetas or (), sample_only_from_closest_benchmark,
             nuisance_score, test_split, validation_split, partition, n_eff_forced, random_state,
         )  # fmt: skip
-        # x, theta0, theta1, y and r_xz are always there; t_xz0, t_xz1 need scores (_precision fails
-        # on them otherwise)
+        # x, theta0, theta1, y and r_xz are always there; t_xz0 and t_xz1 only with scores (morphing or
+        # finite differences): without, they are None and not saved
         arrays = self._precision(
             {
-                key: cast(np.ndarray, outputs[key])
-                for key in ("x", "theta0", "theta1", "y", "r_xz", "t_xz0", "t_xz1")
+                key: value
+                for key, value in outputs.items()
+                if key in ("x", "theta0", "theta1", "y", "r_xz", "t_xz0", "t_xz1") and value is not None
             },
             double_precision,
         )
         self._save(folder, filename, arrays)
         return (
-            arrays["x"], arrays["theta0"], arrays["theta1"], arrays["y"], arrays["r_xz"], arrays["t_xz0"],
-            arrays["t_xz1"], float(np.min(n_effective)),
+            arrays["x"], arrays["theta0"], arrays["theta1"], arrays["y"], arrays["r_xz"], arrays.get("t_xz0"),
+            arrays.get("t_xz1"), float(np.min(n_effective)),
         )  # fmt: skip
 
     def _sample_ratios(
