@@ -158,6 +158,14 @@ TAGS = [b"<event>", b"</event>", b"<init>", b"</init>", b"<header>", b"</header>
         b"</weightgroup>", b"<wgt id="]  # fmt: skip
 
 
+def _changed_bytes(draw, data: bytearray, position: int, spread: int) -> bytes:
+    """``data`` with random bytes set to random values, within ``spread`` bytes after ``position``."""
+    changes = draw(st.lists(st.tuples(st.integers(0, spread), st.integers(0, 255)), min_size=1))
+    for offset, value in changes:
+        data[min(position + offset, len(data) - 1)] = value
+    return bytes(data)
+
+
 @st.composite
 def damaged_lhe(draw) -> bytes:
     data = bytearray(LHE_BASE)
@@ -166,9 +174,7 @@ def damaged_lhe(draw) -> bytes:
     if kind == "truncate":
         return bytes(data[:position])
     if kind == "bytes":
-        for offset, value in draw(st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255)), min_size=1)):
-            data[min(position + offset, len(data) - 1)] = value
-        return bytes(data)
+        return _changed_bytes(draw, data, position, spread=400)
     if kind == "cut":
         return bytes(data[:position] + data[position + draw(st.integers(1, 300)) :])
     if kind == "repeat":
@@ -264,9 +270,7 @@ def damaged_h5(draw) -> bytes:
     if kind == "truncate":
         return bytes(data[:position])
     if kind == "bytes":
-        for offset, value in draw(st.lists(st.tuples(st.integers(0, 5000), st.integers(0, 255)), min_size=1)):
-            data[min(position + offset, len(data) - 1)] = value
-        return bytes(data)
+        return _changed_bytes(draw, data, position, spread=5000)
     length = draw(st.integers(1, 4000))
     data[position : position + length] = bytes(len(data[position : position + length]))
     return bytes(data)

@@ -30,12 +30,13 @@ train-partition cross sections; the same definitions are used here.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
@@ -47,6 +48,8 @@ from ..progress import progress_bar
 from ..weights import CrossSectionSums, ParameterPoints, chunk_slices, split_evenly
 
 __all__ = ["SampleAugmenter"]
+
+R = TypeVar("R")
 
 logger = logging.getLogger(__name__)
 
@@ -176,6 +179,22 @@ def _batch_draw(
             set_index.append(np.full(n, drawn[k], dtype=np.int64))
     events = np.concatenate(event_index)
     return _Sample(np.concatenate(set_index), x[events], benchmark_weights[events])
+
+
+def _in_dask_session(method: Callable[..., R]) -> Callable[..., R]:
+    """Run a :class:`SampleAugmenter` method with the Dask client of its ``client`` argument open
+    (``self._client``; None without Dask): a local cluster it starts lives for the call."""
+
+    @functools.wraps(method)
+    def in_session(self: SampleAugmenter, *args: Any, **kwargs: Any) -> R:
+        with dask_client(self.client) as client:
+            self._client = client
+            try:
+                return method(self, *args, **kwargs)
+            finally:
+                self._client = None
+
+    return in_session
 
 
 class SampleAugmenter(DataAnalyzer):
@@ -389,6 +408,7 @@ class SampleAugmenter(DataAnalyzer):
 
     # ------------------------------------------------------------------ driver
 
+    @_in_dask_session
     def _run(
         self,
         evaluation: list[ParameterPoints],
@@ -405,29 +425,6 @@ class SampleAugmenter(DataAnalyzer):
     ) -> tuple[_Sample, list[np.ndarray], dict[int, np.ndarray], np.ndarray]:
         """Sample from ``evaluation[sampling_index]``; return the sample, ``w/sigma`` at every evaluation
         point, the scores at ``scores_at`` and the effective sample size of every set."""
-        with dask_client(self.client) as self._client:
-            try:
-                return self._run_passes(
-                    evaluation, sampling_index, counts, partition, test_split, validation_split,
-                    only_closest, n_eff_forced, scores_at, nuisance_score, rng,
-                )  # fmt: skip
-            finally:
-                self._client = None
-
-    def _run_passes(
-        self,
-        evaluation: list[ParameterPoints],
-        sampling_index: int,
-        counts: np.ndarray,
-        partition: str,
-        test_split: float,
-        validation_split: float,
-        only_closest: bool,
-        n_eff_forced: float | None,
-        scores_at: Sequence[int],
-        nuisance_score: bool,
-        rng: np.random.Generator,
-    ) -> tuple[_Sample, list[np.ndarray], dict[int, np.ndarray], np.ndarray]:
         start, end, _ = self._partition_bounds(partition, test_split, validation_split)
         bounds = (start, end)
         n_sets = len(counts)
