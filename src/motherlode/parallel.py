@@ -18,8 +18,8 @@ Clients
 
 * ``None`` (default): no Dask; tasks run in this process;
 * a ``distributed.Client`` (any cluster: local, dask-jobqueue's SLURM or HTCondor, a gateway);
-* ``"local"``: a ``LocalCluster`` with Dask's default number of workers, started for the call
-  and closed after it; an ``int`` ``n``: a ``LocalCluster`` of ``n`` single-threaded worker processes;
+* ``"local"``: a ``LocalCluster`` of one single-threaded worker process per core, started for the
+  call and closed after it; an ``int`` ``n``: the same with ``n`` worker processes;
 * a scheduler address (``"tcp://host:8786"``): a client connected to that scheduler.
 
 Dask is an optional dependency (``pip install motherlode[dask]``).
@@ -50,7 +50,6 @@ __all__ = [
     "dask_client",
     "jobqueue_cluster",
     "map_ordered",
-    "n_workers",
     "root_entropy",
     "task_rng",
     "task_seed",
@@ -110,26 +109,19 @@ def dask_client(client: ClientLike) -> Iterator[Any]:
     if isinstance(client, distributed.Client):
         yield client
         return
-    if isinstance(client, str) and client != "local":
-        with distributed.Client(client) as connected:
-            yield connected
-        return
     if client == "local":
-        cluster_options: dict[str, Any] = {}
+        cluster: tuple[str, int | None, str | None] = ("local", None, None)
+    elif isinstance(client, str):
+        cluster = ("address", None, client)
     elif isinstance(client, int) and not isinstance(client, bool) and client >= 1:
-        cluster_options = {"n_workers": client, "threads_per_worker": 1}
+        cluster = ("local", client, None)
     else:
         raise SetupError(
             f"client must be None, a dask.distributed Client, 'local', a number of workers or a scheduler "
             f"address, got {client!r}"
         )
-    with (
-        _numpy_friendly_workers(),
-        distributed.LocalCluster(processes=True, dashboard_address=":0", **cluster_options) as cluster,
-        distributed.Client(cluster) as local_client,
-    ):
-        logger.info("Started a local Dask cluster: %s", cluster)
-        yield local_client
+    with cluster_client(*cluster) as made:
+        yield made
 
 
 #: dask-jobqueue's cluster class of each batch system.
@@ -144,11 +136,16 @@ JOBQUEUE_CLUSTERS = {
 
 @contextlib.contextmanager
 def cluster_client(
-    kind: str = "local", n_workers: int = 2, address: str | None = None, options: dict[str, Any] | None = None
+    kind: str = "local",
+    n_workers: int | None = 2,
+    address: str | None = None,
+    options: dict[str, Any] | None = None,
 ) -> Iterator[Any]:
-    """A Dask client on a cluster made here (the workflow's ``cluster:`` section), closed afterwards.
+    """A Dask client on a cluster made here (the workflow's ``cluster:`` section, a ``client``
+    argument that is not a client), closed afterwards.
 
-    ``kind`` is ``"local"`` (a ``LocalCluster`` of ``n_workers`` single-threaded processes),
+    ``kind`` is ``"local"`` (a ``LocalCluster`` of ``n_workers`` single-threaded processes; None:
+    one per core),
     ``"address"`` (the scheduler at ``address``) or a batch system of dask-jobqueue (``"slurm"``,
     ``"htcondor"``, ``"pbs"``, ``"sge"``, ``"lsf"``; ``n_workers`` workers, ``options`` are its
     cluster class's keyword arguments).
@@ -167,7 +164,7 @@ def cluster_client(
             cluster_context: Any = distributed.LocalCluster(n_workers=n_workers, processes=True, **options)
     elif kind in JOBQUEUE_CLUSTERS:
         cluster_context = jobqueue_cluster(kind, options)
-        cluster_context.scale(n_workers)
+        cluster_context.scale(2 if n_workers is None else n_workers)
     else:
         raise SetupError(
             f"unknown cluster kind {kind!r}: local, address or one of {', '.join(JOBQUEUE_CLUSTERS)}"
@@ -287,10 +284,3 @@ def _import_distributed() -> Any:
             "pip install 'motherlode[dask]'"
         ) from None
     return distributed
-
-
-def n_workers(client: Any) -> int:
-    """The number of workers of a Dask client (1 without one)."""
-    if client is None:
-        return 1
-    return max(1, len(client.scheduler_info().get("workers", {})))

@@ -52,6 +52,13 @@ logger = logging.getLogger(__name__)
 _PARTITIONS = ("all", "train", "validation", "test")
 
 
+def factors_of_events(sampling_factors: np.ndarray, sampling_ids: np.ndarray) -> np.ndarray:
+    """The weight factor of each event: ``sampling_factors`` (one per physics benchmark, then one for
+    backgrounds, as :meth:`DataAnalyzer._sampling_factors` makes them) at the events' sampling ids
+    (-1: background)."""
+    return sampling_factors[np.where(sampling_ids < 0, -1, sampling_ids)]
+
+
 class DataAnalyzer:
     """Common functionality to analyse the events of a MadMiner / motherlode file.
 
@@ -257,7 +264,7 @@ class DataAnalyzer:
 
     def _sampling_factors_of(self, sampling_ids: np.ndarray) -> np.ndarray:
         """The weight factor of each event from its sampling id (see :meth:`_sampling_factors`)."""
-        return self._sampling_factors()[np.where(sampling_ids < 0, -1, sampling_ids)]
+        return factors_of_events(self._sampling_factors(), sampling_ids)
 
     def _load_all(
         self,

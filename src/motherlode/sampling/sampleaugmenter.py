@@ -40,7 +40,7 @@ from typing import Any, TypeVar, cast
 
 import numpy as np
 
-from ..analysis.dataanalyzer import DataAnalyzer
+from ..analysis.dataanalyzer import DataAnalyzer, factors_of_events
 from ..errors import InputError, SetupError
 from ..fileformat import atomic_write, iter_samples
 from ..parallel import ClientLike, dask_client, map_ordered, root_entropy, task_rng
@@ -93,7 +93,7 @@ class _EventRows:
         """Weight factors of the events, one row per group: 1/0 for events generated at the group's
         closest benchmark (or background), or (without ``closest``) the sampling factors of all events."""
         if closest is None:
-            return self.sampling_factors[np.where(sampling_ids < 0, -1, sampling_ids)][None, :]
+            return factors_of_events(self.sampling_factors, sampling_ids)[None, :]
         return ((sampling_ids[None, :] == closest[:, None]) | (sampling_ids[None, :] < 0)).astype(np.float64)
 
     def sampling_weights(
