@@ -42,6 +42,7 @@ import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -80,14 +81,36 @@ class SpoolWriter:
         The file to write (created or replaced).
     n_observables, n_weights : int
         The columns of every row.
+    resume_rows : int, optional
+        Continue an existing file after its first ``resume_rows`` rows (a checkpoint's): later
+        rows, written after the checkpoint, are cut off.
     """
 
-    def __init__(self, path: str | os.PathLike[str], n_observables: int, n_weights: int) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        n_observables: int,
+        n_weights: int,
+        resume_rows: int | None = None,
+    ) -> None:
         self.path = Path(path)
         self.n_observables = int(n_observables)
         self.n_weights = int(n_weights)
         self.n_rows = 0
-        self._handle = open(self.path, "wb")  # noqa: SIM115 -- closed in close()
+        self._handle: IO[bytes]
+        if resume_rows is None:
+            self._handle = open(self.path, "wb")  # noqa: SIM115 -- closed in close()
+            return
+        row_bytes = _DTYPE.itemsize * (self.n_observables + self.n_weights)
+        self._handle = open(self.path, "r+b")  # noqa: SIM115 -- closed in close()
+        if self._handle.seek(0, os.SEEK_END) < resume_rows * row_bytes:
+            self._handle.close()
+            raise InputError(
+                f"{self.path}: shorter than the {resume_rows} rows recorded; remove the checkpoint"
+            )
+        self._handle.truncate(resume_rows * row_bytes)
+        self._handle.seek(0, os.SEEK_END)
+        self.n_rows = int(resume_rows)
 
     def append(self, observations: np.ndarray, weights: np.ndarray) -> None:
         """Append rows: observations ``(n, n_observables)`` and weights ``(n, n_weights)``."""
@@ -102,6 +125,11 @@ class SpoolWriter:
         rows = np.concatenate([observations, weights], axis=1)
         self._handle.write(np.ascontiguousarray(rows).tobytes())
         self.n_rows += len(rows)
+
+    def sync(self) -> None:
+        """Write the rows appended so far through to the disk (before recording them as done)."""
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
 
     def close(self) -> None:
         """Flush and close the file."""
@@ -196,11 +224,13 @@ class EventStore:
         sampling_index: int,
         weight_factor: float,
     ) -> None:
-        """Adopt a sample a :class:`SpoolWriter` wrote into :meth:`new_spool_path` (its rows come after
-        the samples added so far); its weights will be multiplied by ``weight_factor``."""
+        """Adopt a sample a :class:`SpoolWriter` wrote (its rows come after the samples added so far);
+        its weights will be multiplied by ``weight_factor``.
+
+        A file in the store's directory (:meth:`new_spool_path`) is deleted with the store; a file
+        elsewhere (a checkpoint's) is only read.
+        """
         path = Path(path)
-        if path.parent != self._directory:
-            raise InputError(f"{path} is not in the store's directory {self._directory}")
         names = _check_names(weight_names)
         if not math.isfinite(weight_factor):
             raise InputError(f"the weight normalisation factor must be finite, got {weight_factor}")

@@ -21,9 +21,11 @@ replaces the target only when complete (:func:`atomic_h5`).
 
 from __future__ import annotations
 
+import glob
 import logging
 import os
 import shutil
+import socket
 import stat
 import tempfile
 import traceback
@@ -201,6 +203,49 @@ def _raised_by_h5py(error: BaseException) -> bool:
     return bool(frames) and "h5py" in Path(frames[-1].filename).parts
 
 
+_HOST = "".join(c if c.isalnum() else "_" for c in socket.gethostname()) or "host"
+
+
+def temporary_prefix(target: Path) -> str:
+    """The name prefix of ``target``'s temporary files: ``.<name>.<host>-<pid>.``.
+
+    The host and process id let :func:`remove_stale_temporaries` tell the temporaries of a
+    killed process from those of a process still writing.
+    """
+    return f".{target.name}.{_HOST}-{os.getpid()}."
+
+
+def remove_stale_temporaries(target: Path) -> None:
+    """Remove the temporary files and folders of ``target`` that killed processes left behind.
+
+    Only temporaries written on this machine by a process that no longer runs are removed
+    (those of running processes, and of other machines sharing the folder, are left alone).
+    """
+    if os.name != "posix":  # os.kill(pid, 0) terminates the process on Windows
+        return
+    prefix = f".{target.name}."
+    for path in target.parent.glob(f"{glob.escape(prefix)}*.tmp"):
+        owner = path.name[len(prefix) :].split(".", 1)[0]
+        host, _, pid = owner.rpartition("-")
+        if host != _HOST or not pid.isdigit() or _process_runs(int(pid)):
+            continue
+        logger.info("removing %s, left by an interrupted process", path)
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def _process_runs(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. another user's process
+        return True
+    return True
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """A temporary path next to ``path`` that replaces ``path`` when the ``with`` block succeeds.
@@ -224,8 +269,11 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         raise FileFormatError(f"{target}: cannot create directory {directory} ({error})") from error
     if target.is_dir():
         raise FileFormatError(f"{target}: is a directory, expected a file name")
+    remove_stale_temporaries(target)
     try:
-        handle_fd, temporary_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+        handle_fd, temporary_name = tempfile.mkstemp(
+            prefix=temporary_prefix(target), suffix=".tmp", dir=directory
+        )
     except OSError as error:
         raise FileFormatError(f"{target}: cannot write in directory {directory} ({error})") from error
     os.close(handle_fd)

@@ -24,6 +24,7 @@ samples describe the nuisance variation around the same physics point.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import math
@@ -37,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import events
+from .checkpoint import Checkpoint, CheckpointLike, open_checkpoint
 from .errors import InputError, SetupError
 from .eventstore import EventStore, SpoolWriter
 from .fileformat import (
@@ -207,6 +209,10 @@ class EventReader(ABC):
         allows: :attr:`SampleSource.n_parts`; see :mod:`motherlode.parallel`; None: here,
         one after the other). The output does not depend on the number of workers: every chunk
         has its own seed. ``tmp_dir`` must then be a directory the workers can write to.
+    checkpoint : path-like, optional
+        A folder where the reading records every finished chunk; rerun with the same folder and
+        settings after an interruption, it continues after the last recorded chunk (see
+        :meth:`_read_part` and docs/resume.md). :meth:`save` removes it.
     """
 
     #: The name of the subclass's public analysis method.
@@ -223,6 +229,7 @@ class EventReader(ABC):
         global_variables: Sequence[str] = (),
         function_arguments: Sequence[str] = events.FUNCTION_ARGUMENTS,
         client: ClientLike = None,
+        checkpoint: CheckpointLike = None,
     ) -> None:
         self.filename = Path(filename)
         setup = read_setup(self.filename, include_nuisance_benchmarks=False)
@@ -238,6 +245,8 @@ class EventReader(ABC):
         self.progress = progress
         self.tmp_dir = tmp_dir
         self.client = client
+        self.checkpoint = checkpoint
+        self._checkpoint: Checkpoint | None = None
         self.selection = Selection(global_variables, function_arguments=function_arguments)
         self.samples: list[Sample] = []
         self.reference_benchmark: str | None = None
@@ -454,7 +463,10 @@ class EventReader(ABC):
         if self._store is not None:
             self._store.close()
         store = self._store = EventStore(len(self.selection.observables), directory=self.tmp_dir)
-        entropy = root_entropy(self.random_state)
+        checkpoint = self._checkpoint = open_checkpoint(self.checkpoint, self._job())
+        entropy = (
+            root_entropy(self.random_state) if checkpoint is None else checkpoint.entropy(self.random_state)
+        )
         # the sources this process opened, by sample: how many parts each sample has, and (for samples
         # of several parts) the normalisation; tasks run here use them instead of opening the file again
         self._sources = {}
@@ -463,7 +475,12 @@ class EventReader(ABC):
             for index, sample in enumerate(self.samples):
                 self._sources[index] = self._open_sample(sample)
                 for part in range(self._sources[index].n_parts):
-                    yield index, part, entropy, store.new_spool_path()
+                    spool = (
+                        store.new_spool_path()
+                        if checkpoint is None
+                        else checkpoint.path(_key(index, part), ".f64")
+                    )
+                    yield index, part, entropy, spool
 
         try:
             with (
@@ -522,6 +539,22 @@ class EventReader(ABC):
         state.update(_store=None, _results=[], _sources={}, client=None)
         return state
 
+    def _job(self) -> dict[str, Any]:
+        """What the analysed events depend on: the fingerprint of the reading's checkpoint."""
+        state = self.__getstate__()
+        for name in _NOT_IN_JOB:
+            state.pop(name, None)
+        state["selection"] = {
+            "observables": self.selection.observables,
+            "cuts": self.selection.cuts,
+            "efficiencies": self.selection.efficiencies,
+            "global_names": self.selection.global_names,
+            "function_arguments": self.selection.function_arguments,
+        }
+        seeded = self.random_state is not None and not isinstance(self.random_state, np.random.Generator)
+        state["seed"] = self.random_state if seeded else "unseeded"
+        return {"reader": type(self).__qualname__, "state": state}
+
     def _layout(self, sample: Sample, source: SampleSource) -> _Layout:
         weight_names = list(self.benchmarks) + [w.benchmark for d in source.nuisance for w in d.weights]
         sampling_index = -1 if sample.is_background else self._sampling_column(sample)
@@ -558,6 +591,11 @@ class EventReader(ABC):
         Runs here or on a Dask worker (on a copy of the reader). Chunk ``c`` of sample ``i`` draws
         its random numbers from ``task_rng(entropy, i, c)``: a sample of one part reads its chunks
         ``c = 0, 1, ...``; part ``p`` of a sample of several parts is its chunk ``c = p``.
+
+        With a checkpoint the spool file is the checkpoint's, and every finished chunk is recorded
+        (the spool's rows synced to disk first, then the counts). A resumed part reads the chunks
+        it recorded again only for their random numbers (the file cannot be entered mid-way) and
+        analyses the rest; a finished part is not read again.
         """
         sample = self.samples[index]
         source = self._sources.get(index) or self._open_sample(sample)
@@ -574,28 +612,61 @@ class EventReader(ABC):
                 source.n_parts,
             )
         self.selection.reset_statistics()
+        checkpoint, key = self._checkpoint, _key(index, part)
+        recorded = None if checkpoint is None else checkpoint.load(key)
+        if recorded is not None:
+            result = _restore_part(result, recorded)
+            if recorded["finished"]:
+                return result
+            assert result.statistics is not None  # recorded after a chunk
+            self.selection.statistics = result.statistics
+        result.statistics = self.selection.statistics  # counted in place chunk by chunk
         rngs = (task_rng(entropy, index, part + k) for k in itertools.count())
         label = source.label or sample.path.name
         if source.n_parts > 1:
             label = f"{label} [{part + 1}/{source.n_parts}]"
         expected = source.expected_events if source.n_parts == 1 else None
-        with (
-            SpoolWriter(spool, len(self.selection.observables), len(layout.weight_names)) as writer,
-            progress_bar(total=expected, desc=label, unit="events", enabled=self.progress) as bar,
-        ):
-            for chunk in source.chunks(rngs, part):
-                result.n_events_read += chunk.n_events
-                result.nominal_weight_sum += float(np.sum(chunk.nominal_weight))
-                weights = self._chunk_weights(chunk, sample, layout)
-                selected = self.selection.apply(chunk.objects)
-                result.n_events_kept += int(selected.keep.sum())
-                writer.append(selected.observations, weights[selected.keep] * selected.efficiency[:, None])
-                bar.update(chunk.n_events)
-            if source.n_parts == 1:  # the source that read every chunk normalises
-                factor = source.normalisation(result.n_events_read, result.nominal_weight_sum)
-                result.weight_factor = factor * sample.k_factor
-        result.statistics = self.selection.statistics
+        n_skip = 0 if recorded is None else int(recorded["chunks"])
+        writer = SpoolWriter(
+            spool,
+            len(self.selection.observables),
+            len(layout.weight_names),
+            resume_rows=None if recorded is None else int(recorded["rows"]),
+        )
+        try:
+            with progress_bar(total=expected, desc=label, unit="events", enabled=self.progress) as bar:
+                for n_chunks, chunk in enumerate(source.chunks(rngs, part), start=1):
+                    bar.update(chunk.n_events)
+                    if n_chunks <= n_skip:  # recorded before the interruption: only its random numbers
+                        continue
+                    self._analyse_chunk(chunk, sample, layout, writer, result)
+                    if checkpoint is not None:
+                        writer.sync()
+                        checkpoint.save(key, _part_record(result, writer.n_rows, n_chunks, finished=False))
+                if source.n_parts == 1:  # the source that read every chunk normalises
+                    factor = source.normalisation(result.n_events_read, result.nominal_weight_sum)
+                    result.weight_factor = factor * sample.k_factor
+        except BaseException:
+            if checkpoint is None:
+                writer.discard()
+            else:  # its recorded rows are the checkpoint; rows after them are cut off on resume
+                writer.close()
+            raise
+        writer.close()
+        if checkpoint is not None:
+            checkpoint.save(key, _part_record(result, writer.n_rows, 0, finished=True))
         return result
+
+    def _analyse_chunk(
+        self, chunk: ReaderChunk, sample: Sample, layout: _Layout, writer: SpoolWriter, result: _PartResult
+    ) -> None:
+        """Weights, observables, cuts and efficiencies of one chunk, appended to ``writer``."""
+        result.n_events_read += chunk.n_events
+        result.nominal_weight_sum += float(np.sum(chunk.nominal_weight))
+        weights = self._chunk_weights(chunk, sample, layout)
+        selected = self.selection.apply(chunk.objects)
+        result.n_events_kept += int(selected.keep.sum())
+        writer.append(selected.observations, weights[selected.keep] * selected.efficiency[:, None])
 
     def _chunk_weights(self, chunk: ReaderChunk, sample: Sample, layout: _Layout) -> np.ndarray:
         """Unnormalised weights ``(n_events, n_columns)`` of a chunk, in ``layout.weight_names`` order."""
@@ -700,6 +771,60 @@ class EventReader(ABC):
                 append_samples(handle, observations, weights, sampling)
             write_sample_summary(handle, signal_events, background_events)
         logger.info("Saved %d events to %s", self._store.n_events, filename_out)
+        if self._checkpoint is not None:  # its spooled events are in the file now
+            self._store.close()
+            self._store = None
+            self._checkpoint.clear()
+            self._checkpoint = None
+
+
+#: Reader attributes the analysed events do not depend on (or that the analysis itself sets).
+_NOT_IN_JOB = (
+    "progress",
+    "tmp_dir",
+    "client",
+    "checkpoint",
+    "random_state",
+    "nuisance_parameters",
+    "selection",
+    "_checkpoint",
+    "_store",
+    "_results",
+    "_sources",
+)
+
+
+def _key(index: int, part: int) -> str:
+    """The checkpoint key of part ``part`` of sample ``index``."""
+    return f"sample{index}-part{part}"
+
+
+def _part_record(result: _PartResult, rows: int, chunks: int, finished: bool) -> dict[str, Any]:
+    """A part's progress as its checkpoint records it (JSON floats round-trip exactly)."""
+    assert result.statistics is not None
+    return {
+        "finished": finished,
+        "chunks": chunks,
+        "rows": rows,
+        "n_events_read": result.n_events_read,
+        "n_events_kept": result.n_events_kept,
+        "nominal_weight_sum": result.nominal_weight_sum,
+        "weight_factor": result.weight_factor,
+        "statistics": None if result.statistics is None else dataclasses.asdict(result.statistics),
+    }
+
+
+def _restore_part(result: _PartResult, recorded: Mapping[str, Any]) -> _PartResult:
+    """The part result a checkpoint recorded."""
+    statistics = recorded.get("statistics")
+    return dataclasses.replace(
+        result,
+        n_events_read=int(recorded["n_events_read"]),
+        n_events_kept=int(recorded["n_events_kept"]),
+        nominal_weight_sum=float(recorded["nominal_weight_sum"]),
+        weight_factor=recorded["weight_factor"],
+        statistics=None if statistics is None else SelectionStatistics(**statistics),
+    )
 
 
 def _named_weight(chunk: ReaderChunk, weight_id: str) -> np.ndarray:

@@ -391,9 +391,34 @@ class CrossSectionSums:
         """The cross sections, uncertainties and gradients from the sums."""
         return self.accumulator.result(self.group_of, self.n_events)
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The sums as named arrays (a checkpoint records them; :meth:`load_arrays` restores them)."""
+        sums = {name: getattr(self.accumulator, name) for name in self.accumulator.SUMS}
+        return {"n_events": np.array(self.n_events)} | {k: v for k, v in sums.items() if v is not None}
+
+    def load_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Take the sums of :meth:`arrays` (into sums over no events of the same points).
+
+        Raises
+        ------
+        InputError
+            If the arrays are not sums of these points.
+        """
+        for name in self.accumulator.SUMS:
+            mine = getattr(self.accumulator, name)
+            if mine is None:
+                continue
+            if name not in arrays or arrays[name].shape != mine.shape:
+                raise InputError(f"recorded sums do not fit these points ({name})")
+            mine[...] = arrays[name]
+        self.n_events = int(arrays["n_events"])
+
 
 class _NominalSums:
     """Per group: ``S = sum f w_b``, ``Q = sum f^2 w_b w_c`` and ``A = sum f a_k w_b``."""
+
+    #: The running sums (arrays; ``nuisance`` is None without nuisance gradients).
+    SUMS = ("linear", "quadratic", "nuisance")
 
     def __init__(self, points: ParameterPoints, gradients: str | None, n_groups: int) -> None:
         self.points = points
@@ -443,6 +468,9 @@ class _NominalSums:
 
 class _PointSums:
     """Direct sums over points and events, in chunks of points."""
+
+    #: The running sums (arrays; ``gradient`` is None without gradients).
+    SUMS = ("xsecs", "squares", "gradient")
 
     def __init__(self, points: ParameterPoints, gradients: str | None) -> None:
         self.points = points

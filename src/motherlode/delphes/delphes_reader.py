@@ -60,6 +60,7 @@ import awkward as ak
 import numpy as np
 
 from .. import events
+from ..checkpoint import CheckpointLike
 from ..errors import InputError, SetupError
 from ..lhe.lhe_reader import lhe_normalisation
 from ..lhe.lhefile import iter_lhe_events, read_lhe_header
@@ -180,6 +181,11 @@ class DelphesReader(EventReader):
         weights from the LHE file (None: here, one after the other; see
         :mod:`motherlode.parallel` and docs/scale.md). The output is the same for any number of
         workers. With workers on other machines, ``tmp_dir`` must be on a shared filesystem.
+    checkpoint : path-like, optional
+        A folder where the reading records every finished chunk (addition): rerun after an
+        interruption with the same folder and settings, and it continues after the last recorded
+        chunk, with the same result as an uninterrupted run (docs/resume.md). Removed by
+        :meth:`save`. With Dask workers on other machines it must be on a shared filesystem.
 
     Examples
     --------
@@ -205,6 +211,7 @@ class DelphesReader(EventReader):
         tmp_dir: str | os.PathLike[str] | None = None,
         *,
         client: ClientLike = None,
+        checkpoint: CheckpointLike = None,
     ) -> None:
         super().__init__(
             filename,
@@ -214,6 +221,7 @@ class DelphesReader(EventReader):
             tmp_dir,
             function_arguments=FUNCTION_ARGUMENTS,
             client=client,
+            checkpoint=checkpoint,
         )
         self.acceptance = Acceptance()
         self.generator_truth = False

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import events
+from ..checkpoint import CheckpointLike
 from ..errors import InputError
 from ..parallel import ClientLike
 from ..readers import EventReader, ReaderChunk, Sample, SampleSource
@@ -81,6 +82,11 @@ class LHEReader(EventReader):
         after the other; see
         :mod:`motherlode.parallel` and docs/scale.md). The output is the same for any number of
         workers. With workers on other machines, ``tmp_dir`` must be on a shared filesystem.
+    checkpoint : path-like, optional
+        A folder where the reading records every finished chunk (addition): rerun after an
+        interruption with the same folder and settings, and it continues after the last recorded
+        chunk, with the same result as an uninterrupted run (docs/resume.md). Removed by
+        :meth:`save`. With Dask workers on other machines it must be on a shared filesystem.
 
     Examples
     --------
@@ -103,6 +109,7 @@ class LHEReader(EventReader):
         tmp_dir: str | os.PathLike[str] | None = None,
         *,
         client: ClientLike = None,
+        checkpoint: CheckpointLike = None,
     ) -> None:
         super().__init__(
             filename,
@@ -112,6 +119,7 @@ class LHEReader(EventReader):
             tmp_dir,
             global_variables=GLOBAL_VARIABLES,
             client=client,
+            checkpoint=checkpoint,
         )
         self.detector = events.DetectorModel()
 

@@ -41,9 +41,10 @@ from typing import Any, TypeVar, cast
 import numpy as np
 
 from ..analysis.dataanalyzer import DataAnalyzer, factors_of_events
+from ..checkpoint import Checkpoint, CheckpointLike, fingerprint, open_checkpoint
 from ..errors import InputError, SetupError
 from ..fileformat import atomic_write, iter_samples
-from ..parallel import ClientLike, dask_client, map_ordered, root_entropy, task_rng
+from ..parallel import ClientLike, dask_client, map_ordered, root_entropy, task_rng, task_seed
 from ..progress import progress_bar
 from ..weights import CrossSectionSums, ParameterPoints, chunk_slices, split_evenly
 
@@ -61,10 +62,6 @@ class _Sample:
     set_index: np.ndarray
     x: np.ndarray
     benchmark_weights: np.ndarray
-
-
-def _rng(random_state: int | np.random.Generator | None) -> np.random.Generator:
-    return np.random.default_rng(random_state)
 
 
 BATCH_SIZE = 100_000
@@ -181,6 +178,28 @@ def _batch_draw(
     return _Sample(np.concatenate(set_index), x[events], benchmark_weights[events])
 
 
+def _encode(result: Any) -> dict[str, np.ndarray]:
+    """A batch task's result as the arrays a checkpoint records."""
+    if isinstance(result, CrossSectionSums):
+        return result.arrays()
+    if isinstance(result, _Sample):
+        return {"set_index": result.set_index, "x": result.x, "benchmark_weights": result.benchmark_weights}
+    totals, largest = result
+    return {"totals": totals, "largest": largest}
+
+
+def _decode(function: Callable[..., Any], arrays: dict[str, np.ndarray], task: tuple[Any, ...]) -> Any:
+    """The result of batch task ``function(*task)`` from the arrays a checkpoint recorded."""
+    if function.__name__ == _batch_sums.__name__:
+        _, _, _, points, _, gradients, groups = task
+        sums = points.cross_section_sums([], gradients=gradients, groups=groups)
+        sums.load_arrays(arrays)
+        return sums
+    if function.__name__ == _batch_draw.__name__:
+        return _Sample(arrays["set_index"], arrays["x"], arrays["benchmark_weights"])
+    return arrays["totals"], arrays["largest"]
+
+
 def _in_dask_session(method: Callable[..., R]) -> Callable[..., R]:
     """Run a :class:`SampleAugmenter` method with the Dask client of its ``client`` argument open
     (``self._client``; None without Dask): a local cluster it starts lives for the call."""
@@ -195,6 +214,28 @@ def _in_dask_session(method: Callable[..., R]) -> Callable[..., R]:
                 self._client = None
 
     return in_session
+
+
+def _sampling_call(method: Callable[..., R]) -> Callable[..., R]:
+    """A public sampling method: with a checkpoint, the batches it recorded are forgotten when it has
+    returned (the outermost call, where one calls another)."""
+
+    @functools.wraps(method)
+    def call(self: SampleAugmenter, *args: Any, **kwargs: Any) -> R:
+        outermost = self._recorded is None
+        if outermost:
+            self._recorded = []
+        try:
+            result = method(self, *args, **kwargs)
+            if outermost and self._checkpoint is not None:
+                for key in self._recorded or ():
+                    self._checkpoint.discard(key)
+            return result
+        finally:
+            if outermost:
+                self._recorded = None
+
+    return call
 
 
 class SampleAugmenter(DataAnalyzer):
@@ -213,6 +254,12 @@ class SampleAugmenter(DataAnalyzer):
         one after the other; see :mod:`motherlode.parallel` and docs/scale.md). The samples are the
         same for any number of workers: each batch draws with its own seed. The workers must be
         able to read the events file.
+    checkpoint : path-like, optional
+        A folder where every pass over the events records each finished batch (an addition): a
+        sampling call rerun after an interruption, with the same folder and arguments, continues
+        after the last recorded batch and gives the same samples as an uninterrupted call (an
+        unseeded call, ``random_state=None``, draws its seed from the folder then). A call forgets
+        its batches when it has succeeded (docs/resume.md).
 
     Notes
     -----
@@ -228,10 +275,30 @@ class SampleAugmenter(DataAnalyzer):
         include_nuisance_parameters: bool = True,
         *,
         client: ClientLike = None,
+        checkpoint: CheckpointLike = None,
     ) -> None:
         super().__init__(filename, disable_morphing, include_nuisance_parameters)
         self.client = client
         self._client: Any = None  # the Dask client of the running call
+        job = {
+            "events": Path(filename),
+            "morphing": not disable_morphing,
+            "nuisance": include_nuisance_parameters,
+        }
+        self._checkpoint: Checkpoint | None = open_checkpoint(checkpoint, job)
+        self._recorded: list[str] | None = None  # the checkpoint keys of the running sampling call
+        self._n_calls = 0  # sampling calls so far (the seed of unseeded calls with a checkpoint)
+
+    def _rng(self, random_state: int | np.random.Generator | None) -> np.random.Generator:
+        """The random numbers of one sampling call.
+
+        With a checkpoint an unseeded call (None) takes its seed from the checkpoint's stored entropy
+        and the number of calls before it, so that a rerun of the same script draws the same.
+        """
+        self._n_calls += 1
+        if random_state is None and self._checkpoint is not None:
+            return np.random.default_rng(task_seed(self._checkpoint.entropy(None), self._n_calls))
+        return np.random.default_rng(random_state)
 
     # ------------------------------------------------------------------ parameter points
 
@@ -275,11 +342,38 @@ class SampleAugmenter(DataAnalyzer):
         with progress_bar(
             total=total, desc=f"{Path(self.madminer_filename).name}: {label}", unit="events"
         ) as bar:
-            for (start, end), result in zip(
-                batches, map_ordered(function, tasks, self._client, star=True), strict=True
-            ):
+            if self._checkpoint is None:
+                for (start, end), result in zip(
+                    batches, map_ordered(function, tasks, self._client, star=True), strict=True
+                ):
+                    bar.update(end - start)
+                    yield result
+                return
+            for (start, end), result in zip(batches, self._recorded_map(function, tasks), strict=True):
                 bar.update(end - start)
                 yield result
+
+    def _recorded_map(self, function: Callable[..., Any], tasks: list[tuple[Any, ...]]) -> Iterator[Any]:
+        """``function(*task)`` for every task, in order; the results a checkpoint recorded (under a key
+        that is the fingerprint of the function and its arguments) are taken from it, the others
+        computed (here or as Dask tasks) and recorded."""
+        checkpoint = self._checkpoint
+        assert checkpoint is not None
+        keys = [
+            f"{function.__name__.strip('_')}-{fingerprint((function.__name__, task))[:40]}" for task in tasks
+        ]
+        if self._recorded is not None:
+            self._recorded += keys
+        missing = [task for key, task in zip(keys, tasks, strict=True) if not checkpoint.done(key)]
+        computed = map_ordered(function, missing, self._client, star=True)
+        for key, task in zip(keys, tasks, strict=True):
+            arrays = checkpoint.load_arrays(key)
+            if arrays is not None:
+                yield _decode(function, arrays, task)
+                continue
+            result = next(computed)
+            checkpoint.save(key, arrays=_encode(result))
+            yield result
 
     def _cross_sections(
         self,
@@ -539,6 +633,7 @@ class SampleAugmenter(DataAnalyzer):
 
     # ------------------------------------------------------------------ public API
 
+    @_sampling_call
     def sample_train_plain(
         self,
         theta: Any,
@@ -563,7 +658,7 @@ class SampleAugmenter(DataAnalyzer):
         events ``1 / max_x p(x|theta)`` over the parameter points (see :meth:`sample_train_ratio`).
         """
         del n_processes
-        rng = _rng(random_state)
+        rng = self._rng(random_state)
         points, counts = self._points(theta, nu, int(n_samples), rng)
         sample, _, _, n_effective = self._run(
             [points], 0, counts, partition, test_split, validation_split,
@@ -581,6 +676,7 @@ class SampleAugmenter(DataAnalyzer):
         self._report_n_effective(n_effective)
         return arrays["x"], arrays["theta"], float(np.min(n_effective))
 
+    @_sampling_call
     def sample_test(
         self,
         theta: Any,
@@ -605,6 +701,7 @@ class SampleAugmenter(DataAnalyzer):
             random_state=random_state,
         )  # fmt: skip
 
+    @_sampling_call
     def sample_train_local(
         self,
         theta: Any,
@@ -634,7 +731,7 @@ class SampleAugmenter(DataAnalyzer):
         del n_processes, log_message
         self._check_scores_possible()
         include_nuisance = self._nuisance_score(nuisance_score)
-        rng = _rng(random_state)
+        rng = self._rng(random_state)
         points, counts = self._points(theta, nu, int(n_samples), rng)
         sample, _, scores, n_effective = self._run(
             [points], 0, counts, partition, test_split, validation_split,
@@ -653,6 +750,7 @@ class SampleAugmenter(DataAnalyzer):
         self._report_n_effective(n_effective)
         return arrays["x"], arrays["theta"], arrays["t_xz"], float(np.min(n_effective))
 
+    @_sampling_call
     def sample_train_density(
         self,
         theta: Any,
@@ -701,6 +799,7 @@ class SampleAugmenter(DataAnalyzer):
         evaluation = [_broadcast(p, n_sets) for p in (points0, points1, *extra)]
         return evaluation, [split_evenly(n_half, n_sets) for n_half in halves]
 
+    @_sampling_call
     def sample_train_ratio(
         self,
         theta0: Any,
@@ -813,6 +912,7 @@ class SampleAugmenter(DataAnalyzer):
             effective,
         )  # fmt: skip
 
+    @_sampling_call
     def sample_train_more_ratios(
         self,
         theta0: Any,
@@ -896,7 +996,7 @@ class SampleAugmenter(DataAnalyzer):
         ``t_xz1`` and ``n_effective``, the effective sample size of the set each row was drawn
         from, float64 ``(n,)``) and the effective sample size of every set of both halves.
         """
-        rng = _rng(random_state)
+        rng = self._rng(random_state)
         can_score = self.morpher is not None or bool(self.finite_difference_benchmarks)
         include_nuisance = self._nuisance_score(nuisance_score) if can_score else False
         evaluation, counts = self._ratio_halves(theta0, theta1, int(n_samples), nu0, nu1, additional, rng)
@@ -944,7 +1044,7 @@ class SampleAugmenter(DataAnalyzer):
         Returns ``thetas`` (with the nu values appended when ``nu`` is given), ``xsecs`` and
         ``xsec_uncertainties`` (pb). Random specifications are drawn from NumPy's default generator.
         """
-        rng = _rng(None)
+        rng = np.random.default_rng()
         kind, value = theta
         n_points = value[0] if kind == "random_morphing_points" and value[0] else 1
         points, _ = self._points(theta, nu, n_points, rng)
