@@ -450,3 +450,41 @@ def test_temporaries_of_killed_processes_are_removed(tmp_path):
     assert all(p.exists() for p in (running, elsewhere, old_style, other_file))
     remove_stale_temporaries(target)  # idempotent
     assert running.exists()
+
+
+# ---------------------------------------------------------------------------- the documentation
+
+
+def test_the_documented_script_resumes(mz_setup, tmp_path):
+    """docs/resume.md's example, run as a script twice: killed in the second file, then to the end."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "resume.md").read_text()
+    block = text.split("```python\n", 1)[1].split("```", 1)[0]
+    for run in ("run_01", "run_02"):
+        (tmp_path / run).mkdir()
+        (tmp_path / run / "events.lhe.gz").symlink_to(MZ_FILE)
+    os.replace(mz_setup, tmp_path / "setup.h5")
+    (tmp_path / "example.py").write_text(block)
+    # the first run is killed in the second file (one chunk each: 1000 events, chunk_size 100 000)
+    (tmp_path / "killed.py").write_text(
+        textwrap.dedent(
+            """
+            import os, runpy, signal
+            from motherlode.readers import EventReader
+            original = EventReader._analyse_chunk
+            def killing(self, chunk, sample, *args):
+                if sample.path.parent.name == "run_02":
+                    os.kill(os.getpid(), signal.SIGKILL)
+                return original(self, chunk, sample, *args)
+            EventReader._analyse_chunk = killing
+            runpy.run_path("example.py")
+            """
+        )
+    )
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    killed = subprocess.run([sys.executable, "killed.py"], cwd=tmp_path, env=env)
+    assert killed.returncode == -signal.SIGKILL
+    assert (tmp_path / "reading.checkpoint" / "sample0-part0.json").exists()
+    assert not (tmp_path / "events.h5").exists()
+    subprocess.run([sys.executable, "example.py"], cwd=tmp_path, env=env, check=True)
+    assert not (tmp_path / "reading.checkpoint").exists()
+    assert len(_datasets(tmp_path / "events.h5")["observations"]) > 1000  # both files

@@ -34,6 +34,9 @@ class StepContext:
     open_client : callable, optional
         Returns the Dask client of the workflow's ``cluster`` section, starting the cluster on
         first use (None without a cluster section).
+    checkpoints : Path, optional
+        The folder of the step's checkpoints (see :meth:`checkpoint`); the runner keeps it when the
+        step fails and removes it when the step has succeeded.
     """
 
     config: WorkflowConfig
@@ -42,6 +45,12 @@ class StepContext:
     staging: Path
     seed: int = 0
     open_client: Callable[[], Any] | None = None
+    checkpoints: Path | None = None
+
+    def checkpoint(self, name: str) -> Path | None:
+        """The checkpoint folder of one job of the step (a reader, a sampler, a model, a scan): an
+        interrupted step run again continues its jobs where they stopped (docs/resume.md)."""
+        return None if self.checkpoints is None else self.checkpoints / name
 
     def dask_client(self) -> Any:
         """The Dask client of the ``cluster`` section (started now if not yet), or None."""

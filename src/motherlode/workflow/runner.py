@@ -7,6 +7,12 @@ the SHA-256 of every input file), the inputs with their digests, the outputs, th
 the motherlode version. A later run skips a step whose fingerprint is unchanged and whose outputs
 all exist; ``force=True`` reruns everything. A step that reruns invalidates the steps after it
 through their input digests.
+
+A step that was interrupted (killed, a lost node, an error) resumes when the workflow runs again:
+its long jobs (reading, sampling, training each model, scanning limits) record their finished
+pieces under ``<output>/.checkpoints/<step>/`` (:mod:`motherlode.checkpoint`), and continue after
+the last one; the folder is removed when the step has succeeded. Nothing of a failed step appears
+in ``<output>`` itself.
 """
 
 from __future__ import annotations
@@ -40,6 +46,8 @@ __all__ = ["Workflow", "load_config"]
 logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
+#: The folder (in the output folder) of the checkpoints of interrupted steps.
+CHECKPOINTS = ".checkpoints"
 
 _Inputs = Callable[[StepContext], list[Path]]
 _Run = Callable[[StepContext], None]
@@ -181,7 +189,8 @@ class Workflow:
 
     def _context(self, step: str, staging: Path) -> StepContext:
         seed = self.config.random_state * 1000 + STEPS.index(step)
-        return StepContext(self.config, self.base, self.output, staging, seed, self._open_client)
+        checkpoints = self.output / CHECKPOINTS / step
+        return StepContext(self.config, self.base, self.output, staging, seed, self._open_client, checkpoints)
 
     def _run_step(self, step: str, force: bool) -> StepResult:
         input_files, run = STEP_FUNCTIONS[step]
@@ -214,6 +223,8 @@ class Workflow:
                 os.replace(staging / name, target)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+        if context.checkpoints is not None:  # done: an interrupted run's pieces are not needed again
+            shutil.rmtree(context.checkpoints, ignore_errors=True)
         seconds = time.perf_counter() - start
         manifest["steps"][step] = {
             "fingerprint": fingerprint,

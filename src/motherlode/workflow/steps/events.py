@@ -26,7 +26,13 @@ def run(context: StepContext) -> None:
     client = context.dask_client()
     # with a cluster the tasks spool into the staging folder, which the workers can reach
     tmp_dir = context.staging if client is not None else None
-    reader = LHEReader(context.setup_file(), random_state=context.seed, client=client, tmp_dir=tmp_dir)
+    reader = LHEReader(
+        context.setup_file(),
+        random_state=context.seed,
+        client=client,
+        tmp_dir=tmp_dir,
+        checkpoint=context.checkpoint("reader"),
+    )
     for sample in events.samples:
         reader.add_sample(
             lhe_filename=context.resolve(sample.file),

@@ -37,7 +37,9 @@ def run(context: StepContext) -> None:
     """Draw every requested sample with :class:`~motherlode.sampling.SampleAugmenter`."""
     config = context.config.sampling
     assert config is not None
-    sampler = SampleAugmenter(context.events_file(), client=context.dask_client())
+    sampler = SampleAugmenter(
+        context.events_file(), client=context.dask_client(), checkpoint=context.checkpoint("sampler")
+    )
     folder = context.staging / "samples"
     folder.mkdir(parents=True, exist_ok=True)
     for index, request in enumerate(config.samples):
