@@ -98,7 +98,7 @@ def run_limits(context: StepContext) -> None:
     """Expected limits of every analysis on one grid: ``limits.npz`` and ``limits.json``."""
     config = context.config.limits
     assert config is not None
-    limits = AsymptoticLimits(context.events_file())
+    limits = AsymptoticLimits(context.events_file(), checkpoint=context.checkpoint("limits"))
     test_split = context.config.sampling.test_split if context.config.sampling else 0.2
     arrays: dict[str, np.ndarray] = {}
     summary: dict[str, Any] = {}
