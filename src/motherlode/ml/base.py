@@ -115,6 +115,7 @@ TRAINER_OPTIONS: tuple[str, ...] = (
     "early_stopping_patience",
     "clip_gradient",
     "verbose",
+    "checkpoint",
 )
 """The arguments of the estimators' ``train`` that go unchanged to :meth:`Trainer.train`."""
 
@@ -322,6 +323,9 @@ class Estimator:
 
         The setup's hand-written backward pass (``manual``, see :data:`~motherlode.ml.trainer.ManualForward`)
         is used where the network supports it and :func:`~motherlode.ml.trainer.manual_gradients_enabled`.
+        With the setup's ``checkpoint`` option (a folder) the training records its state after every epoch
+        and continues from there when run again; the estimator's class and settings are part of the
+        fingerprint that decides whether the folder's records belong to this training.
 
         Returns
         -------
@@ -341,7 +345,11 @@ class Estimator:
             self.n_parameters,
         )
         trainer = Trainer(model, setup.loss, setup.forward, device=setup.device, manual=manual)
-        return trainer.train(setup.data, setup.data_val, **setup.options)
+        job = {
+            "estimator": f"{type(self).__module__}.{type(self).__qualname__}",
+            "settings": self._settings(),
+        }
+        return trainer.train(setup.data, setup.data_val, **setup.options, checkpoint_job=job)
 
     # ------------------------------------------------------------------ scaling
 

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from motherlode.checkpoint import CheckpointLike
 from motherlode.errors import InputError
 from motherlode.ml.base import (
     ArrayLike,
@@ -122,6 +123,7 @@ class DoubleParameterizedRatioEstimator(ConditionalEstimator):
         early_stopping_patience: int | None = None,
         *,
         device: str | torch.device | None = "auto",
+        checkpoint: CheckpointLike = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Train the network.
 
@@ -142,6 +144,9 @@ class DoubleParameterizedRatioEstimator(ConditionalEstimator):
             As :meth:`ParameterizedRatioEstimator.train` (``initial_lr`` defaults to 0.005 there too);
             ``scale_parameters`` uses the statistics of ``concat(theta0, theta1)``, ``shuffle_labels``
             shuffles ``y``, ``r_xz``, ``t_xz0``, ``t_xz1`` together.
+        checkpoint : path-like, optional
+            Per-epoch records that let an interrupted training continue, as for
+            :meth:`ParameterizedRatioEstimator.train`.
 
         Returns
         -------

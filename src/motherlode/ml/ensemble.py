@@ -20,6 +20,9 @@ file layout: ``folder/ensemble.json`` plus ``folder/estimator_{i}_*``). Differen
   (``vectorize="auto"``, :mod:`motherlode.ml.stacked`; on a CPU about as fast for 5 members as one after
   the other with the hand-written step, docs/benchmarks.md); members that cannot be stacked are trained
   one after the other as in MadMiner;
+* :meth:`Ensemble.train_all` takes a ``checkpoint`` folder: an interrupted training continues where it
+  stopped (finished members are loaded, the running member or stack continues after its last completed
+  epoch);
 * errors are :class:`EnsembleError` (a ``ValueError`` and a ``RuntimeError``, which MadMiner raises).
 """
 
@@ -38,14 +41,16 @@ from typing import Any
 import numpy as np
 import torch
 
+from motherlode.checkpoint import Checkpoint, CheckpointLike, open_checkpoint
 from motherlode.errors import FileFormatError, InputError
+from motherlode.fileformat import remove_stale_temporaries, temporary_prefix
 from motherlode.ml import stacked
 from motherlode.ml.base import ArrayLike, Estimator, _as_2d, load_array, load_saved_estimator
 from motherlode.ml.double_parameterized_ratio import DoubleParameterizedRatioEstimator
 from motherlode.ml.likelihood import LikelihoodEstimator
 from motherlode.ml.parameterized_ratio import ParameterizedRatioEstimator
 from motherlode.ml.score import ScoreEstimator
-from motherlode.ml.trainer import uses_cuda_graphs
+from motherlode.ml.trainer import resolve_device, rng_state, set_rng_state, uses_cuda_graphs
 from motherlode.parallel import ClientLike, map_ordered, root_entropy, task_seed
 
 __all__ = ["CATEGORIES", "Ensemble", "EnsembleError"]
@@ -64,6 +69,7 @@ FISHER_MODES: tuple[str, ...] = ("score", "modified_score", "information")
 
 _MAX_FULL_COVARIANCE = 1 << 28  # elements (2 GiB in float64)
 _MEMBER_FILE = re.compile(r"^estimator_(\d+)_")
+_NOT_IN_JOB = ("verbose", "memmap", "n_workers")  # training arguments that do not change the result
 
 
 class EnsembleError(InputError, RuntimeError):
@@ -251,7 +257,11 @@ class Ensemble:
     # ------------------------------------------------------------------ training
 
     def train_one(self, i: int, **kwargs: Any) -> Any:
-        """Train member ``i`` by ``estimators[i].train(**kwargs)``; returns what that returns (the losses)."""
+        """Train member ``i`` by ``estimators[i].train(**kwargs)``; returns what that returns (the losses).
+
+        ``checkpoint=folder`` among ``kwargs`` goes to the member's ``train``: its training records its
+        state after every epoch there and continues from it after an interruption.
+        """
         if not -self.n_estimators <= i < self.n_estimators:
             raise InputError(f"Estimator index {i} out of range for an ensemble of {self.n_estimators}")
         result = self.estimators[i].train(**kwargs)
@@ -275,6 +285,7 @@ class Ensemble:
         *,
         client: ClientLike = None,
         random_state: int | np.random.Generator | None = None,
+        checkpoint: CheckpointLike = None,
         **kwargs: Any,
     ) -> list[Any]:
         """Train all members.
@@ -299,6 +310,19 @@ class Ensemble:
             after the other (``vectorize`` False or "auto") or on any number of Dask workers. With
             ``vectorize=True`` the stacked network is seeded once from it. Default: torch's global
             random state (MadMiner).
+        checkpoint : path-like, optional
+            A folder where the training records its progress (addition): each finished member (its saved
+            files, its losses, torch's random state after it), and in the subfolder ``member_<i>`` the
+            running training of member ``i`` after every completed epoch (see the members' ``train``);
+            with a Dask client each member task writes its own subfolder, so the folder must be on a
+            file system that the workers share. Trained vectorised, the whole stack records its state
+            after every epoch in the subfolder ``stacked`` (:func:`motherlode.ml.stacked.train_stacked`).
+            Rerun with the same folder and arguments after an interruption: finished members are loaded,
+            not trained again, and the interrupted member (or stack) continues after its last completed
+            epoch; on the CPU the members are the same, bit for bit, as those of an uninterrupted
+            training. Records of other arguments (members' settings, training arguments, files,
+            ``vectorize``, ``random_state``) are not reused. The folder is removed when all members are
+            trained. Default None: no records.
         **kwargs
             Arguments of the members' ``train``. A value that is a ``list`` must have ``n_estimators``
             entries, one per member (MadMiner's convention); any other value is used for all members.
@@ -316,46 +340,73 @@ class Ensemble:
             raise InputError(
                 "vectorize=True trains the members together in one process: not with a Dask client"
             )
-        if client is not None or (random_state is not None and vectorize is not True):
-            results = self._train_as_tasks(per_member, client, root_entropy(random_state))
-            self._check_consistency()
-            return results
+        as_tasks = client is not None or (random_state is not None and vectorize is not True)
+        job = self._checkpoint_job(per_member, vectorize, random_state, as_tasks)
+        members = _MemberCheckpoints(open_checkpoint(checkpoint, job))
+        if members.all_done(self.n_estimators):  # torch's random state: as after the last member
+            results = [members.load(i, e, restore_rng=not as_tasks) for i, e in enumerate(self.estimators)]
+        elif as_tasks:
+            results = self._train_as_tasks(per_member, client, members.entropy(random_state), members)
+        else:
+            results = self._train_here(per_member, vectorize, random_state, members)
+        self._check_consistency()
+        members.clear()
+        return results
+
+    def _train_here(
+        self,
+        per_member: list[dict[str, Any]],
+        vectorize: bool | str,
+        random_state: int | np.random.Generator | None,
+        members: _MemberCheckpoints,
+    ) -> list[Any]:
+        """Train the members in this process: stacked where possible, else one after the other."""
         if random_state is not None:  # stacked members: one seed for the stacked network
-            torch.manual_seed(_torch_seed(task_seed(root_entropy(random_state))))
+            torch.manual_seed(_torch_seed(task_seed(members.entropy(random_state))))
         if vectorize == "auto" and uses_cuda_graphs(per_member[0].get("device", "auto")):
             # measured on an H100: 5 members one after the other, each step a replayed CUDA graph, train
             # about 3x faster than the stacked (eager) step
             logger.info("Training the ensemble members one after the other (CUDA graphs are faster on GPU)")
             vectorize = False
         if vectorize:
-            stacked_results = self._train_stacked(per_member, required=vectorize is True)
+            stacked_results = self._train_stacked(per_member, vectorize is True, members)
             if stacked_results is not None:
-                self._check_consistency()
                 return stacked_results
         logger.info("Training %s estimators in ensemble", self.n_estimators)
         results = []
         for i, (estimator, member_kwargs) in enumerate(zip(self.estimators, per_member, strict=True)):
+            if members.done(i):
+                results.append(members.load(i, estimator, restore_rng=True))
+                continue
             logger.info("Training estimator %s / %s in ensemble", i + 1, self.n_estimators)
-            results.append(estimator.train(**member_kwargs))
-        self._check_consistency()
-        return results
-
-    def _train_as_tasks(
-        self, per_member: list[dict[str, Any]], client: ClientLike, entropy: int
-    ) -> list[Any]:
-        """Train each member with its own seed, here or as one Dask task each."""
-        logger.info("Training %s estimators in ensemble, one task each", self.n_estimators)
-        tasks = [
-            (estimator, kwargs, entropy, i)
-            for i, (estimator, kwargs) in enumerate(zip(self.estimators, per_member, strict=True))
-        ]
-        results = []
-        for i, (trained, result) in enumerate(map_ordered(_train_member, tasks, client, star=True)):
-            self.estimators[i] = trained
+            result = estimator.train(**member_kwargs, **members.argument(i))
+            members.record(i, estimator, result)
             results.append(result)
         return results
 
-    def _train_stacked(self, per_member: list[dict[str, Any]], required: bool) -> list[Any] | None:
+    def _train_as_tasks(
+        self, per_member: list[dict[str, Any]], client: ClientLike, entropy: int, members: _MemberCheckpoints
+    ) -> list[Any]:
+        """Train each member with its own seed, here or as one Dask task each (finished ones are loaded)."""
+        logger.info("Training %s estimators in ensemble, one task each", self.n_estimators)
+        results: list[Any] = [None] * self.n_estimators
+        pending = []
+        for i, estimator in enumerate(self.estimators):
+            if members.done(i):
+                results[i] = members.load(i, estimator)
+            else:
+                pending.append(i)
+        tasks = [(self.estimators[i], {**per_member[i], **members.argument(i)}, entropy, i) for i in pending]
+        trained = map_ordered(_train_member, tasks, client, star=True)
+        for i, (estimator, result) in zip(pending, trained, strict=True):
+            self.estimators[i] = estimator
+            members.record(i, estimator, result)
+            results[i] = result
+        return results
+
+    def _train_stacked(
+        self, per_member: list[dict[str, Any]], required: bool, members: _MemberCheckpoints
+    ) -> list[Any] | None:
         """Train the members together; None (or EnsembleError if ``required``) when that is not possible."""
         reason = stacked.stackable_reason(self.estimators)
         if not reason and any(
@@ -383,7 +434,46 @@ class Ensemble:
             logger.info("Training the ensemble members one after the other: %s", reason)
             return None
         logger.info("Training %s estimators in ensemble together (vectorised)", self.n_estimators)
-        return stacked.train_stacked(calls)
+        results: list[Any] = stacked.train_stacked(calls, checkpoint=members.stacked_folder())
+        for i, estimator in enumerate(self.estimators):
+            if members.done(i):  # recorded before an interruption: keep that member
+                results[i] = members.load(i, estimator)
+            else:
+                members.record(i, estimator, results[i])
+        return results
+
+    def _checkpoint_job(
+        self,
+        per_member: list[dict[str, Any]],
+        vectorize: bool | str,
+        random_state: int | np.random.Generator | None,
+        as_tasks: bool,
+    ) -> dict[str, Any]:
+        """What the trained members depend on (the fingerprint of :meth:`train_all`'s checkpoint folder).
+
+        The members' classes and settings (not their dimensions or weights, which the training sets), the
+        training arguments (arrays by content, files by size and modification time; not those that do not
+        change the result: ``verbose``, ``memmap``, ``n_workers``), ``vectorize``, ``random_state`` and
+        whether the members train as seeded tasks.
+        """
+        estimators = [
+            {
+                "class": f"{type(e).__module__}.{type(e).__qualname__}",
+                "settings": {
+                    k: v for k, v in e._settings().items() if k not in ("n_observables", "n_parameters")
+                },
+            }
+            for e in self.estimators
+        ]
+        arguments = [{k: _job_value(v) for k, v in m.items() if k not in _NOT_IN_JOB} for m in per_member]
+        return {
+            "task": "motherlode.ml.ensemble.Ensemble.train_all",
+            "estimators": estimators,
+            "arguments": arguments,
+            "vectorize": vectorize,
+            "random_state": random_state,
+            "as_tasks": as_tasks,
+        }
 
     # ------------------------------------------------------------------ evaluation
 
@@ -647,7 +737,8 @@ class Ensemble:
         if target.exists() and not target.is_dir():
             raise FileFormatError(f"Cannot save the ensemble to {str(target)!r}: it exists and is no folder")
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+        remove_stale_temporaries(target)
+        tmp = Path(tempfile.mkdtemp(prefix=temporary_prefix(target), suffix=".tmp", dir=target.parent))
         try:
             for i, estimator in enumerate(self.estimators):
                 estimator.save(tmp / f"estimator_{i}", save_model=save_model)
@@ -724,3 +815,96 @@ def _train_member(
 def _torch_seed(seed: np.random.SeedSequence) -> int:
     """A 64-bit seed for ``torch.manual_seed`` from a ``SeedSequence``."""
     return int(seed.generate_state(1, np.uint64)[0])
+
+
+def _job_value(value: Any) -> Any:
+    """A training argument as :func:`motherlode.checkpoint.describe` should see it: a file name as the file
+    (its size and modification time), a tensor as an array (its content)."""
+    if isinstance(value, str) and Path(value).is_file():
+        return Path(value)
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().numpy()
+    return value
+
+
+class _MemberCheckpoints:
+    """The checkpoint folder of :meth:`Ensemble.train_all` (or nothing, without one).
+
+    Layout (besides the folder's ``job.json``)::
+
+        member_<i>.json, member_<i>.npz   a finished member: marker; its losses and torch's random state
+        member_<i>.estimator/estimator_*  the finished member's saved files (Estimator.save)
+        member_<i>/                       the running training of member i (per-epoch records)
+        stacked/                          the running vectorised training (per-epoch records)
+    """
+
+    def __init__(self, checkpoint: Checkpoint | None) -> None:
+        self.checkpoint = checkpoint
+
+    @staticmethod
+    def _key(i: int) -> str:
+        return f"member_{i}"
+
+    def done(self, i: int) -> bool:
+        """Whether member ``i`` was trained before."""
+        return self.checkpoint is not None and self.checkpoint.done(self._key(i))
+
+    def all_done(self, n: int) -> bool:
+        """Whether all ``n`` members were trained before."""
+        return self.checkpoint is not None and all(self.done(i) for i in range(n))
+
+    def entropy(self, random_state: int | np.random.Generator | None) -> int:
+        """The root entropy of the members' seeds (kept in the folder for unseeded trainings)."""
+        if self.checkpoint is None:
+            return root_entropy(random_state)
+        return self.checkpoint.entropy(random_state)
+
+    def argument(self, i: int) -> dict[str, Any]:
+        """The ``checkpoint`` argument of member ``i``'s ``train`` (none without a folder)."""
+        if self.checkpoint is None:
+            return {}
+        return {"checkpoint": str(self.checkpoint.directory.resolve() / self._key(i))}
+
+    def stacked_folder(self) -> Path | None:
+        """The folder of the vectorised training's records."""
+        return None if self.checkpoint is None else self.checkpoint.directory / "stacked"
+
+    def _prefix(self, i: int) -> Path:
+        assert self.checkpoint is not None
+        return self.checkpoint.path(self._key(i), ".estimator") / "estimator"
+
+    def record(self, i: int, estimator: Estimator, result: Any) -> None:
+        """Record member ``i`` as finished: its files, its losses and torch's random state now."""
+        if self.checkpoint is None:
+            return
+        train_losses, val_losses = result
+        estimator.save(self._prefix(i))
+        state = rng_state(estimator._model_device())
+        arrays = {"train_losses": np.asarray(train_losses), "val_losses": np.asarray(val_losses)}
+        arrays["rng_cpu"] = state["cpu"].numpy()  # type: ignore[union-attr]
+        if state["cuda"] is not None:
+            arrays["rng_cuda"] = state["cuda"].numpy()
+        self.checkpoint.save(self._key(i), {"device": str(estimator._model_device())}, arrays)
+
+    def load(self, i: int, estimator: Estimator, restore_rng: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Load finished member ``i`` into ``estimator``; its losses. With ``restore_rng`` torch's random
+        state becomes the one after its training (for the members trained after it)."""
+        assert self.checkpoint is not None
+        logger.info("Estimator %s in ensemble was trained before: loading it", i + 1)
+        estimator.load(self._prefix(i))
+        arrays = self.checkpoint.load_arrays(self._key(i))
+        assert arrays is not None
+        if restore_rng:
+            meta = self.checkpoint.load(self._key(i)) or {}
+            cuda = arrays.get("rng_cuda")
+            state = {
+                "cpu": torch.from_numpy(arrays["rng_cpu"]),
+                "cuda": None if cuda is None else torch.from_numpy(cuda),
+            }
+            set_rng_state(state, resolve_device(meta.get("device", "cpu")))
+        return arrays["train_losses"], arrays["val_losses"]
+
+    def clear(self) -> None:
+        """Remove the folder: all members are trained."""
+        if self.checkpoint is not None:
+            self.checkpoint.clear()

@@ -185,6 +185,52 @@ class FlatOptimizer:
             grad = grad.add(self.first_moment, alpha=self.momentum)
         self.flat.add_(grad, alpha=-self.lr)
 
+    _MOMENTS = ("first_moment", "second_moment", "max_second_moment")
+
+    def state_dict(self) -> dict[str, Any]:
+        """The optimiser's state, to continue a training exactly (:meth:`load_state_dict`).
+
+        A dict of plain values and tensors (copies), which ``torch.load(..., weights_only=True)`` reads:
+        the update rule, the momentum, the learning rate, the step count and the moment buffers (Adam's
+        first and second moments, AMSGrad's maximum second moment, SGD's momentum buffer) that this
+        optimiser keeps (None for those it does not). The parameters themselves are the model's.
+        """
+        state: dict[str, Any] = {
+            "kind": self.kind,
+            "momentum": self.momentum,
+            "lr": self.lr,
+            "steps": self.steps,
+            "n_parameters": self.flat.numel(),
+        }
+        for name in self._MOMENTS:
+            moment = getattr(self, name)
+            state[name] = None if moment is None else moment.detach().clone()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from a :meth:`state_dict` of an optimiser of the same kind over as many parameters.
+
+        Raises
+        ------
+        InputError
+            If ``state`` belongs to another update rule, momentum or number of parameters.
+        """
+        mine = (self.kind, self.momentum, self.flat.numel())
+        theirs = (state.get("kind"), state.get("momentum"), state.get("n_parameters"))
+        if mine != theirs:
+            raise InputError(
+                f"Optimiser state of {theirs} (kind, momentum, parameters) does not fit this optimiser {mine}"
+            )
+        with torch.no_grad():
+            for name in self._MOMENTS:
+                moment, saved = getattr(self, name), state.get(name)
+                if (moment is None) != (saved is None):
+                    raise InputError(f"Optimiser state: {name} is {'missing' if saved is None else 'extra'}")
+                if moment is not None:
+                    moment.copy_(saved)
+        self.steps = int(state["steps"])
+        self.param_groups[0]["lr"] = float(state["lr"])
+
     def release(self) -> None:
         """Give every parameter its own storage again (after training); the optimiser cannot step after."""
         for p in self.params:

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from motherlode.checkpoint import CheckpointLike
 from motherlode.errors import InputError
 from motherlode.ml.base import (
     ArrayLike,
@@ -121,6 +122,7 @@ class ParameterizedRatioEstimator(ConditionalEstimator):
         early_stopping_patience: int | None = None,
         *,
         device: str | torch.device | None = "auto",
+        checkpoint: CheckpointLike = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Train the network.
 
@@ -160,6 +162,18 @@ class ParameterizedRatioEstimator(ConditionalEstimator):
             Accepted for MadMiner compatibility and ignored (no worker processes are used).
         device : str or torch.device, optional
             ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda:0"``, ...
+        checkpoint : path-like, optional
+            A folder where the training records its state after every completed epoch (weights, optimiser
+            state, loss histories, early-stopping best, torch's random states; see
+            :meth:`motherlode.ml.trainer.Trainer.train`). Rerun with the same folder after an interruption
+            and the training continues with the epoch after the last completed one; on the CPU the result
+            is the same, bit for bit, as that of an uninterrupted training. The records are reused only by
+            the same training (the same scaled data, options, architecture, method and settings);
+            otherwise the folder is emptied and the training starts afresh. The initial weights are not
+            compared (the recorded ones replace them). The input scaling is computed from the data again;
+            with ``shuffle_labels`` seed torch first, or the rerun shuffles differently and starts afresh.
+            The folder is removed when the training has finished and the final weights are in the network.
+            Default None: no records.
 
         Returns
         -------

@@ -24,15 +24,18 @@ all of one class) with the same architecture and training arguments, and activat
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from motherlode.checkpoint import CheckpointLike, open_checkpoint
 from motherlode.errors import InputError
 from motherlode.ml.base import Estimator, TrainingSetup
 from motherlode.ml.double_parameterized_ratio import DoubleParameterizedRatioEstimator
@@ -47,11 +50,16 @@ from motherlode.ml.parameterized_ratio import ParameterizedRatioEstimator
 from motherlode.ml.score import ScoreEstimator
 from motherlode.ml.trainer import (
     EVALUATION_BATCH,
+    EpochCheckpoint,
     TrainingError,
+    describe_model,
     learning_rate,
+    load_optimizer_state,
     make_optimizer,
     resolve_device,
+    rng_state,
     set_learning_rate,
+    set_rng_state,
 )
 
 __all__ = [
@@ -222,13 +230,223 @@ class _StackedTrainer:
         return total / idx.shape[1]
 
 
-def train_stacked(calls: Sequence[FitCall]) -> list[tuple[np.ndarray, np.ndarray]]:
+@dataclass
+class _StackProgress:
+    """How far a stacked training has come, per member (what its checkpoint records after every epoch)."""
+
+    epochs: int
+    train_losses: list[list[float]]
+    val_losses: list[list[float]]
+    best_loss: torch.Tensor
+    best_epoch: torch.Tensor
+    best_params: list[torch.Tensor]
+    active: torch.Tensor
+    finished: bool = False
+
+    @classmethod
+    def start(cls, params: list[nn.Parameter], use_best: bool, device: torch.device) -> _StackProgress:
+        """Nothing trained yet: no best epoch, every member active."""
+        k = params[0].shape[0]
+        return cls(
+            epochs=0,
+            train_losses=[[] for _ in range(k)],
+            val_losses=[[] for _ in range(k)],
+            best_loss=torch.full((k,), math.inf, dtype=torch.float64, device=device),
+            best_epoch=torch.full((k,), -1, dtype=torch.long, device=device),
+            best_params=[p.detach().clone() for p in params] if use_best else [],
+            active=torch.ones(k, dtype=torch.bool, device=device),
+        )
+
+    def record(self) -> dict[str, Any]:
+        """The progress as plain values and tensors (for :class:`~motherlode.ml.trainer.EpochCheckpoint`)."""
+        return {
+            "epochs": self.epochs,
+            "train_losses": [torch.tensor(t, dtype=torch.float64) for t in self.train_losses],
+            "val_losses": [torch.tensor(v, dtype=torch.float64) for v in self.val_losses],
+            "best_loss": self.best_loss,
+            "best_epoch": self.best_epoch,
+            "best_params": self.best_params,
+            "active": self.active,
+            "finished": self.finished,
+        }
+
+    @classmethod
+    def from_record(cls, state: dict[str, Any], device: torch.device) -> _StackProgress:
+        """The progress of a :meth:`record`, with its tensors on ``device``."""
+        return cls(
+            epochs=int(state["epochs"]),
+            train_losses=[t.tolist() for t in state["train_losses"]],
+            val_losses=[v.tolist() for v in state["val_losses"]],
+            best_loss=state["best_loss"].to(device),
+            best_epoch=state["best_epoch"].to(device),
+            best_params=[b.to(device) for b in state["best_params"]],
+            active=state["active"].to(device),
+            finished=bool(state["finished"]),
+        )
+
+    def losses(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per member, the train and validation losses per epoch it trained."""
+        return [
+            (np.asarray(t), np.asarray(v)) for t, v in zip(self.train_losses, self.val_losses, strict=True)
+        ]
+
+
+@dataclass
+class _StackSplit:
+    """The training data and each member's training and validation samples ``(K, n)``."""
+
+    data: Tensors
+    train_idx: torch.Tensor
+    val_data: Tensors | None
+    val_idx: torch.Tensor | None
+
+
+def _stack_split(first: FitCall, k: int, device: torch.device) -> _StackSplit:
+    """Each member's random validation split (or the explicit validation data, or none)."""
+    data = _tensors(first.data, device)
+    n = len(next(iter(data.values())))
+    split = first.options["validation_split"]
+    if first.data_val is not None:
+        val_data = _tensors(first.data_val, device)
+        n_val_ext = len(next(iter(val_data.values())))
+        val_idx = torch.arange(n_val_ext, device=device).expand(k, n_val_ext)
+        return _StackSplit(data, torch.arange(n, device=device).expand(k, n), val_data, val_idx)
+    if not split:
+        return _StackSplit(data, torch.arange(n, device=device).expand(k, n), None, None)
+    if not 0.0 < split < 1.0:
+        raise InputError(f"validation_split must be in (0, 1) or None, got {split}")
+    n_val = round(split * n)
+    if n_val < 1 or n_val >= n:
+        raise InputError(f"validation_split={split} leaves no training or validation samples")
+    perms = torch.argsort(torch.rand(k, n), dim=1).to(device)
+    return _StackSplit(data, perms[:, n_val:], data, perms[:, :n_val])
+
+
+class _StackedRun:
+    """The epochs of one stacked training: the network, its optimiser, the data and the options."""
+
+    def __init__(self, trainer: _StackedTrainer, split: _StackSplit, opt: Any, opts: dict[str, Any]) -> None:
+        self.trainer, self.split, self.opt, self.opts = trainer, split, opt, opts
+        self.params = list(trainer.net.parameters())
+        self.use_best = bool(opts["early_stopping"]) and split.val_data is not None
+
+    def epoch(self, epoch: int, progress: _StackProgress) -> bool:
+        """Train and validate all members for epoch ``epoch``; whether every member has stopped early."""
+        n_epochs = int(self.opts["n_epochs"])
+        epoch_train = self._train_epoch(epoch)
+        active, k = progress.active, len(epoch_train)
+        bad = [i for i in range(k) if active[i] and not math.isfinite(epoch_train[i])]
+        if bad:
+            raise TrainingError(
+                f"Training loss of member(s) {bad} is not finite in epoch {epoch + 1}; lower the learning "
+                "rate, set clip_gradient, or check the inputs for NaN/inf values"
+            )
+        split = self.split
+        epoch_val = None
+        if split.val_idx is not None and split.val_data is not None:
+            epoch_val = self.trainer.evaluate(split.val_data, split.val_idx)
+        for i in range(k):
+            if active[i]:
+                progress.train_losses[i].append(float(epoch_train[i]))
+                if epoch_val is not None:
+                    progress.val_losses[i].append(float(epoch_val[i]))
+        progress.epochs = epoch + 1
+        logger.debug(
+            "Epoch %3d/%d: train losses %s, val. losses %s",
+            epoch + 1,
+            n_epochs,
+            np.array2string(epoch_train, precision=5),
+            None if epoch_val is None else np.array2string(epoch_val.cpu().numpy(), precision=5),
+        )
+        if self.use_best and epoch_val is not None:
+            return self._keep_best(epoch, epoch_val, progress)
+        return False
+
+    def _train_epoch(self, epoch: int) -> np.ndarray:
+        """One epoch of steps over each member's own batch order; the members' mean training losses."""
+        opts, split = self.opts, self.split
+        n_epochs, batch_size, clip = int(opts["n_epochs"]), int(opts["batch_size"]), opts["clip_gradient"]
+        set_learning_rate(self.opt, learning_rate(epoch, n_epochs, opts["initial_lr"], opts["final_lr"]))
+        k, n_train = split.train_idx.shape
+        device = split.train_idx.device
+        order = torch.gather(split.train_idx, 1, torch.argsort(torch.rand(k, n_train), dim=1).to(device))
+        running = torch.zeros(k, dtype=torch.float64, device=device)
+        for start in range(0, n_train, batch_size):
+            idx = order[:, start : start + batch_size]
+            self.opt.zero_grad(set_to_none=True)
+            member_losses = self.trainer.losses(split.data, idx, create_graph=True)
+            member_losses.sum().backward()
+            if clip is not None:
+                _clip_per_member(self.params, float(clip))
+            self.opt.step()
+            running += member_losses.detach().double() * idx.shape[1]
+        return (running / n_train).cpu().numpy()
+
+    def _keep_best(self, epoch: int, epoch_val: torch.Tensor, progress: _StackProgress) -> bool:
+        """Keep each member's best weights; stop members out of patience; whether all have stopped."""
+        improved = progress.active & torch.isfinite(epoch_val) & (epoch_val < progress.best_loss)
+        progress.best_loss = torch.where(improved, epoch_val, progress.best_loss)
+        progress.best_epoch = torch.where(improved, epoch, progress.best_epoch)
+        with torch.no_grad():
+            for p, b in zip(self.params, progress.best_params, strict=True):
+                b[improved] = p.detach()[improved]
+        patience = self.opts["early_stopping_patience"]
+        if patience is None:
+            return False
+        stop = progress.active & (progress.best_epoch >= 0) & (epoch - progress.best_epoch > patience)
+        if stop.any():
+            logger.info(
+                "Members %s: no improvement for %s epochs, stopping them",
+                stop.nonzero()[:, 0].tolist(),
+                patience,
+            )
+        progress.active &= ~stop
+        return not bool(progress.active.any())
+
+    def restore_best(self, progress: _StackProgress) -> None:
+        """Give each member that had a best epoch the weights of that epoch."""
+        if not self.use_best:
+            return
+        with torch.no_grad():
+            have = progress.best_epoch >= 0
+            for p, b in zip(self.params, progress.best_params, strict=True):
+                p[have] = b[have]
+        logger.info("Restored the weights of the best epochs %s", (progress.best_epoch + 1).tolist())
+
+
+def _stack_job(calls: Sequence[FitCall], net: StackedDenseNetwork, kind: str, device: torch.device) -> Any:
+    """What the result of a stacked training depends on (the fingerprint of its checkpoint folder)."""
+    first = calls[0]
+    return {
+        "task": "motherlode.ml.stacked.train_stacked",
+        "data": first.data,
+        "data_val": first.data_val,
+        "options": {k: v for k, v in first.options.items() if k not in ("verbose", "checkpoint")},
+        "network": describe_model(net),
+        "estimators": [c.estimator._settings() for c in calls],
+        "kind": kind,
+        "loss": first.loss,
+        "device": str(device),
+        "torch": torch.__version__,
+    }
+
+
+def train_stacked(
+    calls: Sequence[FitCall], checkpoint: CheckpointLike = None
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """Train the captured members together (see the module docstring); returns per-member losses.
 
     Parameters
     ----------
     calls : sequence of FitCall
         From :func:`capture_fit`, checked with :func:`calls_reason`.
+    checkpoint : path-like, optional
+        A folder where the stacked training records the state of the whole stack after every completed
+        epoch (the stacked weights, the optimiser state, each member's losses, best epoch, best weights
+        and whether it is still active, torch's random states), as
+        :meth:`motherlode.ml.trainer.Trainer.train` does for one network: rerun with the same folder
+        after an interruption, it continues with the next epoch and gives the same members, bit for bit,
+        on the CPU. The folder is removed when the training has finished.
 
     Returns
     -------
@@ -246,105 +464,98 @@ def train_stacked(calls: Sequence[FitCall]) -> list[tuple[np.ndarray, np.ndarray
     if n_epochs < 1 or batch_size < 1:
         raise InputError(f"n_epochs and batch_size must be positive, got {n_epochs} and {batch_size}")
     device = resolve_device(first.device)
-    k = len(calls)
     networks = [c.estimator.model for c in calls]
     net = StackedDenseNetwork(networks).to(device)  # type: ignore[arg-type]
     kind = _KINDS[type(first.estimator)]
-    trainer = _StackedTrainer(net, first.loss, kind, device)
-
-    data = _tensors(first.data, device)
-    n = len(next(iter(data.values())))
-    val_data: Tensors | None = None
-    split = opts["validation_split"]
-    if first.data_val is not None:
-        val_data = _tensors(first.data_val, device)
-        n_val_ext = len(next(iter(val_data.values())))
-        train_idx = torch.arange(n, device=device).expand(k, n)
-        val_idx = torch.arange(n_val_ext, device=device).expand(k, n_val_ext)
-    elif split:
-        if not 0.0 < split < 1.0:
-            raise InputError(f"validation_split must be in (0, 1) or None, got {split}")
-        n_val = round(split * n)
-        if n_val < 1 or n_val >= n:
-            raise InputError(f"validation_split={split} leaves no training or validation samples")
-        perms = torch.argsort(torch.rand(k, n), dim=1).to(device)
-        val_idx, train_idx = perms[:, :n_val], perms[:, n_val:]
-        val_data = data
+    store = open_checkpoint(checkpoint, _stack_job(calls, net, kind, device))
+    records = None if store is None else EpochCheckpoint(store)
+    saved = None if records is None else records.latest()
+    if saved is not None and saved["finished"]:
+        progress = _restore_recorded(net, saved, device)
     else:
-        train_idx = torch.arange(n, device=device).expand(k, n)
-        val_idx = None
-    n_train = train_idx.shape[1]
+        if saved is not None:
+            set_rng_state(saved["start_rng"], device)
+        start_rng = rng_state(device)
+        run = _start(net, first, kind, device, saved)
+        progress = _StackProgress.start(run.params, run.use_best, device)
+        if saved is not None:
+            progress = _StackProgress.from_record(saved, device)
+            set_rng_state(saved["rng"], device)
+            logger.info("Resuming the stacked training after epoch %d (%s)", progress.epochs, checkpoint)
+        record = None if records is None else functools.partial(_record, records, run, start_rng)
+        _run_epochs(run, progress, n_epochs, record)
+    net.copy_to(networks)  # type: ignore[arg-type]
+    if store is not None:
+        store.clear()
+    return progress.losses()
 
+
+def _start(
+    net: StackedDenseNetwork, first: FitCall, kind: str, device: torch.device, saved: dict[str, Any] | None
+) -> _StackedRun:
+    """The split, the network's (recorded) weights and the optimiser (with its recorded state)."""
+    opts = first.options
+    split = _stack_split(first, net.n_members, device)
+    if saved is not None:
+        net.load_state_dict(saved["net"])
     params = list(net.parameters())
     opt = make_optimizer(params, opts["optimizer"], opts["initial_lr"], opts["nesterov_momentum"])
-    clip = opts["clip_gradient"]
-    patience = opts["early_stopping_patience"]
-    use_best = bool(opts["early_stopping"]) and val_data is not None
-    best_loss = torch.full((k,), math.inf, dtype=torch.float64, device=device)
-    best_epoch = torch.full((k,), -1, dtype=torch.long, device=device)
-    best_params = [p.detach().clone() for p in params] if use_best else []
-    active = torch.ones(k, dtype=torch.bool, device=device)
-    train_losses: list[list[float]] = [[] for _ in range(k)]
-    val_losses: list[list[float]] = [[] for _ in range(k)]
-    logger.info("Training %s %s estimators together on %s samples on %s", k, kind, n_train, device)
+    if saved is not None:
+        load_optimizer_state(opt, saved["optimizer"])
+    logger.info(
+        "Training %s %s estimators together on %s samples on %s",
+        net.n_members,
+        kind,
+        split.train_idx.shape[1],
+        device,
+    )
+    return _StackedRun(_StackedTrainer(net, first.loss, kind, device), split, opt, opts)
 
-    net.train()
-    for epoch in range(n_epochs):
-        set_learning_rate(opt, learning_rate(epoch, n_epochs, opts["initial_lr"], opts["final_lr"]))
-        order = torch.gather(train_idx, 1, torch.argsort(torch.rand(k, n_train), dim=1).to(device))
-        running = torch.zeros(k, dtype=torch.float64, device=device)
-        for start in range(0, n_train, batch_size):
-            idx = order[:, start : start + batch_size]
-            opt.zero_grad(set_to_none=True)
-            member_losses = trainer.losses(data, idx, create_graph=True)
-            member_losses.sum().backward()
-            if clip is not None:
-                _clip_per_member(params, float(clip))
-            opt.step()
-            running += member_losses.detach().double() * idx.shape[1]
-        epoch_train = (running / n_train).cpu().numpy()
-        bad = [i for i in range(k) if active[i] and not math.isfinite(epoch_train[i])]
-        if bad:
-            raise TrainingError(
-                f"Training loss of member(s) {bad} is not finite in epoch {epoch + 1}; lower the learning "
-                "rate, set clip_gradient, or check the inputs for NaN/inf values"
-            )
-        epoch_val = None if val_idx is None else trainer.evaluate(val_data, val_idx)  # type: ignore[arg-type]
-        for i in range(k):
-            if active[i]:
-                train_losses[i].append(float(epoch_train[i]))
-                if epoch_val is not None:
-                    val_losses[i].append(float(epoch_val[i]))
-        logger.debug(
-            "Epoch %3d/%d: train losses %s, val. losses %s",
-            epoch + 1,
-            n_epochs,
-            np.array2string(epoch_train, precision=5),
-            None if epoch_val is None else np.array2string(epoch_val.cpu().numpy(), precision=5),
-        )
-        if use_best and epoch_val is not None:
-            improved = active & torch.isfinite(epoch_val) & (epoch_val < best_loss)
-            best_loss = torch.where(improved, epoch_val, best_loss)
-            best_epoch = torch.where(improved, epoch, best_epoch)
-            with torch.no_grad():
-                for p, b in zip(params, best_params, strict=True):
-                    b[improved] = p.detach()[improved]
-            if patience is not None:
-                stop = active & (best_epoch >= 0) & (epoch - best_epoch > patience)
-                if stop.any():
-                    logger.info(
-                        "Members %s: no improvement for %s epochs, stopping them",
-                        stop.nonzero()[:, 0].tolist(),
-                        patience,
-                    )
-                active &= ~stop
-                if not active.any():
-                    break
-    if use_best:
-        with torch.no_grad():
-            have = best_epoch >= 0
-            for p, b in zip(params, best_params, strict=True):
-                p[have] = b[have]
-        logger.info("Restored the weights of the best epochs %s", (best_epoch + 1).tolist())
-    net.copy_to(networks)  # type: ignore[arg-type]
-    return [(np.asarray(t), np.asarray(v)) for t, v in zip(train_losses, val_losses, strict=True)]
+
+def _run_epochs(
+    run: _StackedRun,
+    progress: _StackProgress,
+    n_epochs: int,
+    record: Callable[[_StackProgress], None] | None,
+) -> None:
+    """The epochs from ``progress`` on, each recorded; the best weights restored and recorded at the end."""
+    run.trainer.net.train()
+    for epoch in range(progress.epochs, n_epochs):
+        if run.epoch(epoch, progress):
+            break
+        if record is not None:
+            record(progress)
+    run.restore_best(progress)
+    progress.finished = True
+    if record is not None:
+        record(progress)
+
+
+def _record(
+    records: EpochCheckpoint,
+    run: _StackedRun,
+    start_rng: dict[str, torch.Tensor | None],
+    progress: _StackProgress,
+) -> None:
+    """Record the state of the stack after an epoch (or the final one)."""
+    net = run.trainer.net
+    records.record(
+        {
+            **progress.record(),
+            "net": {k: v.detach().clone() for k, v in net.state_dict().items()},
+            "optimizer": run.opt.state_dict(),
+            "start_rng": start_rng,
+            "rng": rng_state(run.split.train_idx.device),
+        }
+    )
+
+
+def _restore_recorded(
+    net: StackedDenseNetwork, saved: dict[str, Any], device: torch.device
+) -> _StackProgress:
+    """A finished stacked training's recorded weights and losses."""
+    net.load_state_dict(saved["net"])
+    set_rng_state(saved["rng"], device)
+    progress = _StackProgress.from_record(saved, device)
+    logger.info("The stacked training had finished after %d epochs: restoring its result", progress.epochs)
+    return progress

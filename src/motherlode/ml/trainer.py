@@ -14,23 +14,34 @@ small networks run on one thread. On CUDA the training step (forward pass, loss,
 clipping and optimiser step) is captured once as a CUDA graph and replayed for every full batch, which
 removes the kernel-launch overhead that dominates small networks; the last, shorter batch of an epoch runs
 eagerly.
+
+Given a checkpoint folder (``Trainer.train(..., checkpoint=folder)``), the training records its state after
+every completed epoch (:class:`EpochCheckpoint`): the weights, the optimiser state, the loss histories, the
+early-stopping best and torch's random states. Run again with the same folder after an interruption, it
+continues with the next epoch, and on the CPU its result is the same, bit for bit, as that of an
+uninterrupted training. The folder is removed when the training has finished.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import logging
 import math
 import os
+import pickle
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from motherlode.errors import InputError, MotherlodeError
+from motherlode.checkpoint import Checkpoint, CheckpointLike, open_checkpoint
+from motherlode.errors import FileFormatError, InputError, MotherlodeError
+from motherlode.fileformat import atomic_path
 from motherlode.ml.losses import Loss
 from motherlode.ml.optim import FlatOptimizer
 from motherlode.progress import progress_bar
@@ -39,16 +50,21 @@ __all__ = [
     "CPU_VALIDATION_BATCH",
     "EVALUATION_BATCH",
     "Backward",
+    "EpochCheckpoint",
     "Forward",
     "ManualForward",
     "Trainer",
     "TrainingError",
+    "describe_model",
     "learning_rate",
+    "load_optimizer_state",
     "make_optimizer",
     "manual_gradients_enabled",
     "release_optimizer",
     "resolve_device",
+    "rng_state",
     "set_learning_rate",
+    "set_rng_state",
     "uses_cuda_graphs",
 ]
 
@@ -163,6 +179,107 @@ def set_learning_rate(opt: Optimizer, lr: float) -> None:
             group["lr"] = lr
 
 
+def rng_state(device: torch.device) -> dict[str, torch.Tensor | None]:
+    """Torch's random states that a training on ``device`` draws from: the CPU generator (shuffling,
+    validation splits) and, on CUDA, the device's generator (dropout)."""
+    cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+    return {"cpu": torch.get_rng_state(), "cuda": cuda}
+
+
+def set_rng_state(state: Mapping[str, torch.Tensor | None], device: torch.device) -> None:
+    """Restore the random states of :func:`rng_state`."""
+    cpu, cuda = state["cpu"], state.get("cuda")
+    assert cpu is not None
+    torch.set_rng_state(cpu.cpu())
+    if cuda is not None and device.type == "cuda" and torch.cuda.is_available():
+        torch.cuda.set_rng_state(cuda.cpu(), device)
+
+
+def describe_model(model: nn.Module) -> dict[str, Any]:
+    """The architecture of ``model`` for a checkpoint's fingerprint: its class, its modules (``repr``), the
+    names, shapes and dtypes of its state and which parameters are trained; not the values."""
+    return {
+        "class": f"{type(model).__module__}.{type(model).__qualname__}",
+        "modules": repr(model),
+        "state": {name: [list(value.shape), str(value.dtype)] for name, value in model.state_dict().items()},
+        "trained": [name for name, parameter in model.named_parameters() if parameter.requires_grad],
+    }
+
+
+def load_optimizer_state(opt: Optimizer, state: dict[str, Any]) -> None:
+    """``opt.load_state_dict(state)``, keeping the learning-rate tensors of a capturable optimiser (their
+    values are loaded in place: a CUDA graph reads these tensors)."""
+    rates = [group["lr"] for group in opt.param_groups]
+    opt.load_state_dict(state)
+    for group, rate in zip(opt.param_groups, rates, strict=True):
+        if isinstance(rate, torch.Tensor):
+            rate.fill_(float(group["lr"]))
+            group["lr"] = rate
+
+
+class EpochCheckpoint:
+    """The per-epoch records of one training in a :class:`~motherlode.checkpoint.Checkpoint` folder.
+
+    After every completed epoch the training records one piece ``epoch-<n>`` (``n`` epochs done): a
+    ``torch.save`` file of plain values and tensors, written atomically and read back only with
+    ``torch.load(..., weights_only=True)``, then its marker; the record of the epoch before is then
+    discarded. A record is a dict (see :meth:`Trainer.train` and :mod:`motherlode.ml.stacked` for what the
+    trainings put in it) with at least ``epochs`` and ``finished``.
+
+    Parameters
+    ----------
+    checkpoint : Checkpoint
+        The training's folder.
+    """
+
+    prefix = "epoch-"
+
+    def __init__(self, checkpoint: Checkpoint) -> None:
+        self.checkpoint = checkpoint
+
+    def _recorded(self) -> list[tuple[int, str]]:
+        pieces = self.checkpoint.keys()  # a list of the finished pieces (a Checkpoint is no mapping)
+        found = []
+        for key in pieces:
+            number = key.removeprefix(self.prefix)
+            if key.startswith(self.prefix) and number.isdigit():
+                found.append((int(number), key))
+        return sorted(found)
+
+    def latest(self) -> dict[str, Any] | None:
+        """The record of the last completed epoch (None if there is none).
+
+        Raises
+        ------
+        FileFormatError
+            If the record cannot be read.
+        """
+        recorded = self._recorded()
+        if not recorded:
+            return None
+        path = self.checkpoint.path(recorded[-1][1], ".pt")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as error:
+            raise FileFormatError(
+                f"{path}: damaged training checkpoint ({error}); remove the folder"
+            ) from error
+        if not isinstance(state, dict) or "epochs" not in state or "finished" not in state:
+            raise FileFormatError(f"{path}: not a training checkpoint; remove the folder")
+        return state
+
+    def record(self, state: dict[str, Any]) -> None:
+        """Record ``state`` (with ``epochs`` and ``finished``) as the latest epoch; forget earlier ones."""
+        epochs, finished = int(state["epochs"]), bool(state["finished"])
+        key = f"{self.prefix}{epochs}"
+        with atomic_path(self.checkpoint.path(key, ".pt")) as temporary:
+            torch.save(state, temporary)
+        self.checkpoint.save(key, {"epochs": epochs, "finished": finished})
+        for _, older in self._recorded():
+            if older != key:
+                self.checkpoint.discard(older)
+
+
 class _GraphedStep:
     """The training step of a :class:`Trainer` for one batch size, captured once and replayed as a CUDA graph.
 
@@ -232,6 +349,50 @@ class _Schedule:
 class _Split:
     train: dict[str, torch.Tensor]
     val: dict[str, torch.Tensor] | None
+
+
+Best = tuple[float, int, dict[str, torch.Tensor]]
+"""The early-stopping best: validation loss, epoch (from 0) and a copy of the weights."""
+
+
+@dataclass
+class _Progress:
+    """How far a training has come: the completed epochs, the loss histories and the early-stopping best."""
+
+    epochs: int = 0
+    train_losses: list[float] = field(default_factory=list)
+    val_losses: list[float] = field(default_factory=list)
+    best: Best | None = None
+    finished: bool = False
+
+    def record(self) -> dict[str, Any]:
+        """The progress as plain values and tensors (for :class:`EpochCheckpoint`)."""
+        best = None
+        if self.best is not None:
+            best = {"loss": self.best[0], "epoch": self.best[1], "weights": self.best[2]}
+        return {
+            "epochs": self.epochs,
+            "train_losses": torch.tensor(self.train_losses, dtype=torch.float64),
+            "val_losses": torch.tensor(self.val_losses, dtype=torch.float64),
+            "best": best,
+            "finished": self.finished,
+        }
+
+    @classmethod
+    def from_record(cls, state: dict[str, Any]) -> _Progress:
+        """The progress of a :meth:`record`."""
+        best = state["best"]
+        return cls(
+            epochs=int(state["epochs"]),
+            train_losses=state["train_losses"].tolist(),
+            val_losses=state["val_losses"].tolist(),
+            best=None if best is None else (float(best["loss"]), int(best["epoch"]), best["weights"]),
+            finished=bool(state["finished"]),
+        )
+
+    def losses(self) -> tuple[np.ndarray, np.ndarray]:
+        """The train and validation losses per epoch as arrays (what :meth:`Trainer.train` returns)."""
+        return np.asarray(self.train_losses), np.asarray(self.val_losses)
 
 
 class Trainer:
@@ -478,6 +639,9 @@ class Trainer:
         early_stopping_patience: int | None = None,
         clip_gradient: float | None = None,
         verbose: str = "some",
+        *,
+        checkpoint: CheckpointLike = None,
+        checkpoint_job: Any = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Run the training loop.
 
@@ -501,6 +665,23 @@ class Trainer:
             Clip the gradient norm to this value.
         verbose : {"all", "many", "some", "few", "none"}
             How often progress is logged at INFO level.
+        checkpoint : path-like, optional
+            A folder where the training records its state after every completed epoch (see
+            :class:`EpochCheckpoint`): the weights, the optimiser state, the loss histories, the
+            early-stopping best, and torch's random states at the start (for the validation split) and
+            after the epoch (for the batch order and dropout). Rerun with the same folder after an
+            interruption and the same training (see ``checkpoint_job``) continues with the next epoch; on
+            the CPU its result equals an uninterrupted training's bit for bit (on CUDA the step graph is
+            captured anew). A finished training found there is restored without training. The folder is
+            removed when the training has finished and its final weights are in the model. A folder of
+            another training is emptied first.
+        checkpoint_job : object, optional
+            What else the result depends on, for the fingerprint that decides whether the folder's records
+            belong to this training (see :func:`motherlode.checkpoint.describe`; the estimators pass their
+            settings). The fingerprint always covers the data, the training options (all but
+            ``verbose``), the architecture (:func:`describe_model`, not the initial weights: seed torch,
+            or use a new folder, to train another initialisation), the loss, the forward functions, dtype,
+            device and the torch version.
 
         Returns
         -------
@@ -511,12 +692,40 @@ class Trainer:
         ------
         TrainingError
             If the training loss becomes NaN or infinite.
+        FileFormatError
+            If the checkpoint folder cannot be used or holds a damaged record.
         """
         if n_epochs < 1 or batch_size < 1:
             raise InputError(f"n_epochs and batch_size must be positive, got {n_epochs} and {batch_size}")
         every = _verbose_every(verbose, n_epochs)
+        options = {
+            "optimizer": optimizer,
+            "n_epochs": n_epochs,
+            "batch_size": batch_size,
+            "initial_lr": initial_lr,
+            "final_lr": final_lr,
+            "nesterov_momentum": nesterov_momentum,
+            "validation_split": validation_split,
+            "early_stopping": early_stopping,
+            "early_stopping_patience": early_stopping_patience,
+            "clip_gradient": clip_gradient,
+        }
+        store = open_checkpoint(checkpoint, self._job(data, data_val, options, checkpoint_job))
+        records = None if store is None else EpochCheckpoint(store)
+        saved = None if records is None else records.latest()
+        if saved is not None and saved["finished"]:
+            return self._recorded_result(saved, store)
+        if saved is not None:
+            set_rng_state(saved["start_rng"], self.device)
+        start_rng = rng_state(self.device)
         split = self._split(data, data_val, validation_split)
+        if saved is not None:
+            self.model.load_state_dict(saved["model"])
         opt = self._optimizer(optimizer, initial_lr, nesterov_momentum)
+        progress = _Progress()
+        if saved is not None:
+            progress = self._resume(saved, opt, store)
+        record = None if records is None else functools.partial(self._record, records, opt, start_rng)
         logger.info(
             "Training on %s samples (%s validation) on %s",
             len(next(iter(split.train.values()))),
@@ -527,10 +736,83 @@ class Trainer:
         stopping = (early_stopping, early_stopping_patience)
         with _threads_for(self.model, self.device, batch_size):
             try:
-                return self._run_epochs(split, opt, schedule, stopping, bar_enabled=verbose != "none")
+                self._run_epochs(split, opt, schedule, stopping, verbose != "none", progress, record)
             finally:
                 self._graph, self._eager_full_steps = None, 0  # frees the graph's memory pool
                 release_optimizer(opt)
+        if store is not None:
+            store.clear()
+        return progress.losses()
+
+    # ---------------------------------------------------------------- checkpoints
+
+    def _job(
+        self,
+        data: Mapping[str, np.ndarray],
+        data_val: Mapping[str, np.ndarray] | None,
+        options: dict[str, Any],
+        extra: Any,
+    ) -> dict[str, Any]:
+        """What the result of :meth:`train` depends on (the fingerprint of its checkpoint folder)."""
+        return {
+            "task": "motherlode.ml.trainer.Trainer.train",
+            "data": dict(data),
+            "data_val": None if data_val is None else dict(data_val),
+            "options": options,
+            "model": describe_model(self.model),
+            "loss": self.loss,
+            "forward": self.forward,
+            "manual": self.manual,
+            "dtype": str(self.dtype),
+            "device": str(self.device),
+            "cuda_graphs": self.cuda_graphs,
+            "torch": torch.__version__,
+            "job": extra,
+        }
+
+    def _record(
+        self,
+        records: EpochCheckpoint,
+        opt: Optimizer,
+        start_rng: dict[str, torch.Tensor | None],
+        progress: _Progress,
+    ) -> None:
+        """Record the state after an epoch (or the final one) in the checkpoint folder."""
+        records.record(
+            {
+                **progress.record(),
+                "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
+                "optimizer": opt.state_dict(),
+                "start_rng": start_rng,
+                "rng": rng_state(self.device),
+            }
+        )
+
+    def _resume(self, saved: dict[str, Any], opt: Optimizer, store: Checkpoint | None) -> _Progress:
+        """Continue from a record: the optimiser state, the progress and the random state after its epoch."""
+        load_optimizer_state(opt, saved["optimizer"])
+        set_rng_state(saved["rng"], self.device)
+        progress = _Progress.from_record(saved)
+        logger.info(
+            "Resuming the training after epoch %d (checkpoint %s)",
+            progress.epochs,
+            None if store is None else store.directory,
+        )
+        return progress
+
+    def _recorded_result(
+        self, saved: dict[str, Any], store: Checkpoint | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The result of a finished training found in the checkpoint folder (which is then removed)."""
+        self.model.load_state_dict(saved["model"])
+        set_rng_state(saved["rng"], self.device)
+        progress = _Progress.from_record(saved)
+        logger.info("The training had finished after %d epochs: restoring its result", progress.epochs)
+        if store is not None:
+            store.clear()
+        return progress.losses()
+
+    # ---------------------------------------------------------------- epochs
 
     def _run_epochs(
         self,
@@ -539,44 +821,64 @@ class Trainer:
         schedule: _Schedule,
         stopping: tuple[bool, int | None],
         bar_enabled: bool,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The epoch loop: train, validate, log, keep the best weights; restore them at the end."""
-        early_stopping, patience = stopping
+        progress: _Progress,
+        record: Callable[[_Progress], None] | None = None,
+    ) -> None:
+        """The epoch loop from ``progress`` on: train, validate, log, keep the best weights, ``record`` the
+        state after each epoch; restore the best weights at the end and record the final state."""
         n_train = len(next(iter(split.train.values())))
-        train_losses: list[float] = []
-        val_losses: list[float] = []
-        best: tuple[float, int, dict] | None = None
         with progress_bar(
             total=schedule.n_epochs * n_train,
             desc="Training",
             unit="samples",
             enabled=None if bar_enabled else False,
         ) as bar:
-            for epoch in range(schedule.n_epochs):
-                set_learning_rate(opt, schedule.learning_rate(epoch))
-                train_loss = self._train_epoch(
-                    split.train, opt, schedule.batch_size, schedule.clip_gradient, bar
-                )
-                if not math.isfinite(train_loss):
-                    raise TrainingError(
-                        f"Training loss is {train_loss} in epoch {epoch + 1}; lower the learning rate, "
-                        "set clip_gradient, or check the inputs for NaN/inf values"
-                    )
-                train_losses.append(train_loss)
-                val_loss, parts = (math.nan, {}) if split.val is None else self.evaluate_loss(split.val)
-                if split.val is not None:
-                    val_losses.append(val_loss)
-                self._log_epoch(epoch, schedule.n_epochs, train_loss, val_loss, parts, schedule.log_every)
-                if early_stopping and split.val is not None and math.isfinite(val_loss):
-                    if best is None or val_loss < best[0]:
-                        best = (val_loss, epoch, copy.deepcopy(self.model.state_dict()))
-                    elif patience is not None and epoch - best[1] > patience:
-                        logger.info("No improvement for %s epochs, stopping", patience)
-                        break
-        self._restore(best, len(train_losses))
-        return np.asarray(train_losses), np.asarray(val_losses)
+            bar.update(progress.epochs * n_train)
+            for epoch in range(progress.epochs, schedule.n_epochs):
+                if self._epoch(epoch, split, opt, schedule, stopping, progress, bar):
+                    break
+                if record is not None:
+                    record(progress)
+        progress.finished = True
+        self._restore(progress.best, len(progress.train_losses))
+        if record is not None:
+            record(progress)
 
-    def _restore(self, best: tuple[float, int, dict] | None, n_done: int) -> None:
+    def _epoch(
+        self,
+        epoch: int,
+        split: _Split,
+        opt: Optimizer,
+        schedule: _Schedule,
+        stopping: tuple[bool, int | None],
+        progress: _Progress,
+        bar: Any,
+    ) -> bool:
+        """Train and validate epoch ``epoch`` and update ``progress``; whether the patience has run out."""
+        early_stopping, patience = stopping
+        set_learning_rate(opt, schedule.learning_rate(epoch))
+        train_loss = self._train_epoch(split.train, opt, schedule.batch_size, schedule.clip_gradient, bar)
+        if not math.isfinite(train_loss):
+            raise TrainingError(
+                f"Training loss is {train_loss} in epoch {epoch + 1}; lower the learning rate, "
+                "set clip_gradient, or check the inputs for NaN/inf values"
+            )
+        progress.train_losses.append(train_loss)
+        val_loss, parts = (math.nan, {}) if split.val is None else self.evaluate_loss(split.val)
+        if split.val is not None:
+            progress.val_losses.append(val_loss)
+        progress.epochs = epoch + 1
+        self._log_epoch(epoch, schedule.n_epochs, train_loss, val_loss, parts, schedule.log_every)
+        if early_stopping and split.val is not None and math.isfinite(val_loss):
+            best = progress.best
+            if best is None or val_loss < best[0]:
+                progress.best = (val_loss, epoch, copy.deepcopy(self.model.state_dict()))
+            elif patience is not None and epoch - best[1] > patience:
+                logger.info("No improvement for %s epochs, stopping", patience)
+                return True
+        return False
+
+    def _restore(self, best: Best | None, n_done: int) -> None:
         if best is None:
             return
         if best[1] < n_done - 1:
