@@ -14,8 +14,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
+import torch
 import yaml
 from click.testing import CliRunner
 
@@ -454,3 +456,84 @@ def test_python_dash_m_and_the_example_help():
     assert result.exit_code == 0 and "--quick" in result.output and "wh" in result.output
     wrong = CliRunner().invoke(cli, ["example", "nope"])
     assert wrong.exit_code == 2
+
+
+def test_an_interrupted_workflow_resumes_every_long_step(tmp_path, one_torch_thread, monkeypatch):
+    """Interrupted in reading, sampling, training and the limit scan in turn, the workflow run again
+    continues each step where it stopped (checkpoints under results/.checkpoints/<step>/, gone when
+    the step has succeeded) and gives the same outputs as an uninterrupted run."""
+    from motherlode.limits import asymptotic_limits
+    from motherlode.ml import ParameterizedRatioEstimator
+    from motherlode.ml.trainer import Trainer
+    from motherlode.readers import EventReader
+    from motherlode.sampling import sampleaugmenter
+
+    config = small_config()
+    for key in ("evaluation", "fisher_information", "plots", "report"):
+        del config[key]
+    config["limits"]["analyses"] = [{"name": "alices", "mode": "ml", "estimator": "alices"}]
+    monkeypatch.setattr(asymptotic_limits, "_ELEMENTS", 25 * 100)  # chunks of 100 Asimov events
+    monkeypatch.setattr(asymptotic_limits, "_RECORD_SECONDS", 0.0)
+
+    class Interrupt(KeyboardInterrupt):
+        pass
+
+    def interrupt_after(patch, owner, name, n_calls=10**9):
+        original = getattr(owner, name)
+        calls = [0]
+
+        def counted(*args, **kwargs):
+            calls[0] += 1
+            if calls[0] > n_calls:
+                raise Interrupt
+            return original(*args, **kwargs)
+
+        patch.setattr(owner, name, counted)
+        return calls
+
+    reference = Workflow(validate_config(config), tmp_path, tmp_path / "reference")
+    with monkeypatch.context() as patch:
+        chunks = interrupt_after(patch, ParameterizedRatioEstimator, "evaluate_log_likelihood_ratio")
+        reference.run()
+    assert chunks[0] > 5
+
+    workflow = Workflow(validate_config(config), tmp_path, tmp_path / "results")
+    out = workflow.output
+    interruptions = [
+        ("events", EventReader, "_analyse_chunk", 1),  # after the first of three files
+        ("sampling", sampleaugmenter, "_batch_draw", 2),  # in the second of three samples
+        ("training", Trainer, "_train_epoch", 1),
+        ("limits", ParameterizedRatioEstimator, "evaluate_log_likelihood_ratio", 3),
+    ]
+    for step, owner, name, n_calls in interruptions:
+        with monkeypatch.context() as patch:
+            interrupt_after(patch, owner, name, n_calls)
+            files_read = interrupt_after(patch, EventReader, "_analyse_chunk")
+            with pytest.raises(Interrupt):
+                workflow.run()
+        assert (out / ".checkpoints" / step).is_dir(), step
+        assert not list(out.glob(".staging-*"))
+        if step == "sampling":
+            assert files_read[0] == 2  # the events step went on after the first of its three files
+    with monkeypatch.context() as patch:
+        evaluated = interrupt_after(patch, ParameterizedRatioEstimator, "evaluate_log_likelihood_ratio")
+        statuses = {r.step: r.status for r in workflow.run()}
+    assert statuses == {
+        "setup": "skipped", "events": "skipped", "sampling": "skipped", "training": "skipped", "limits": "ran"
+    }  # fmt: skip
+    assert evaluated[0] == chunks[0] - 3  # the scan went on after its third chunk
+    assert not (out / ".checkpoints").exists()
+    with h5py.File(out / "events.h5") as resumed, h5py.File(reference.output / "events.h5") as uninterrupted:
+        for name in ("observations", "weights", "sampling_benchmarks"):
+            np.testing.assert_array_equal(
+                resumed[f"samples/{name}"][()], uninterrupted[f"samples/{name}"][()]
+            )
+    for path in sorted((reference.output / "samples").iterdir()):
+        np.testing.assert_array_equal(np.load(out / "samples" / path.name), np.load(path), err_msg=path.name)
+    for path in sorted((reference.output / "models").rglob("*.pt")):
+        resumed_state = torch.load(out / path.relative_to(reference.output), weights_only=True)
+        for key, value in torch.load(path, weights_only=True).items():
+            assert torch.equal(resumed_state[key], value), (path.name, key)
+    with np.load(out / "limits.npz") as resumed, np.load(reference.output / "limits.npz") as uninterrupted:
+        for name in uninterrupted.files:
+            np.testing.assert_array_equal(resumed[name], uninterrupted[name], err_msg=name)

@@ -225,6 +225,8 @@ class Workflow:
             shutil.rmtree(staging, ignore_errors=True)
         if context.checkpoints is not None:  # done: an interrupted run's pieces are not needed again
             shutil.rmtree(context.checkpoints, ignore_errors=True)
+            with contextlib.suppress(OSError):  # and the folder of all steps' checkpoints, when empty
+                context.checkpoints.parent.rmdir()
         seconds = time.perf_counter() - start
         manifest["steps"][step] = {
             "fingerprint": fingerprint,

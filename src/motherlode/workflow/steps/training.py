@@ -65,6 +65,7 @@ def run(context: StepContext) -> None:
             context.staging / "models" / model.name,
             context.dask_client() if model.ensemble > 1 else None,
             context.seed + index,
+            context.checkpoint(model.name),
         )
         if context.config.mlflow is not None:
             _log_to_mlflow(context.config.mlflow, model, losses)
@@ -78,11 +79,13 @@ def _train(
     target: Path,
     client: Any = None,
     seed: int = 0,
+    checkpoint: Path | None = None,
 ) -> list[Any]:
     """Train and save one model; the (training, validation) losses per epoch of each member.
 
     With a Dask ``client``, an ensemble trains one member per task, member ``i`` seeded with
-    ``task_seed(seed, i)``."""
+    ``task_seed(seed, i)``. With a ``checkpoint`` folder an interrupted training continues after its
+    last epoch."""
     members = [
         estimator_class(n_hidden=model.n_hidden, activation=model.activation) for _ in range(model.ensemble)
     ]
@@ -95,6 +98,7 @@ def _train(
         "validation_split": model.validation_split or None,
         "device": device,
         "verbose": "none",
+        "checkpoint": checkpoint,
         **model.options,
     }
     if model.initial_lr is not None:
