@@ -163,17 +163,9 @@ class ParameterizedRatioEstimator(ConditionalEstimator):
         device : str or torch.device, optional
             ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda:0"``, ...
         checkpoint : path-like, optional
-            A folder where the training records its state after every completed epoch (weights, optimiser
-            state, loss histories, early-stopping best, torch's random states; see
-            :meth:`motherlode.ml.trainer.Trainer.train`). Rerun with the same folder after an interruption
-            and the training continues with the epoch after the last completed one; on the CPU the result
-            is the same, bit for bit, as that of an uninterrupted training. The records are reused only by
-            the same training (the same scaled data, options, architecture, method and settings);
-            otherwise the folder is emptied and the training starts afresh. The initial weights are not
-            compared (the recorded ones replace them). The input scaling is computed from the data again;
-            with ``shuffle_labels`` seed torch first, or the rerun shuffles differently and starts afresh.
-            The folder is removed when the training has finished and the final weights are in the network.
-            Default None: no records.
+            A folder where the training records its state after every epoch: rerun after an
+            interruption, it continues after the last completed epoch, with the same result (see
+            :meth:`motherlode.ml.trainer.Trainer.train` and docs/resume.md). Default None.
 
         Returns
         -------
