@@ -134,6 +134,13 @@ def _read_lhe(setup, path, client, random_state=5, tmp_dir=None):
     """Three samples (two signal, one background), smearing, MET noise, an observable function."""
     reader = LHEReader(setup, random_state=random_state, chunk_size=300, progress=False, client=client,
                        tmp_dir=tmp_dir)  # fmt: skip
+    _configure_lhe(reader)
+    reader.analyse_samples()
+    reader.save(path)
+    return _datasets(path)
+
+
+def _configure_lhe(reader):
     reader.add_sample(MZ_FILE, sampled_from_benchmark="sm")
     reader.add_sample(MZ_FILE, sampled_from_benchmark="sm", k_factor=1.1)
     reader.add_sample(MZ_FILE, sampled_from_benchmark="sm", is_background=True)
@@ -146,9 +153,6 @@ def _read_lhe(setup, path, client, random_state=5, tmp_dir=None):
     reader.add_observable("met", "met.pt")
     reader.add_cut("pt_sum > 40")
     reader.add_efficiency("0.9 if l[0].pt > 30 else 0.8")
-    reader.analyse_samples()
-    reader.save(path)
-    return _datasets(path)
 
 
 def test_lhe_reading_is_identical_for_any_number_of_workers(mz_setup, clients, tmp_path):
@@ -172,6 +176,28 @@ def test_a_failing_task_stops_the_reading_and_leaves_nothing(mz_setup, clients, 
     assert not list(tmp_path.iterdir())
     with pytest.raises(SetupError, match="nothing to save"):
         reader.save(tmp_path / "events.h5")
+
+
+def test_workers_record_the_parts_of_a_checkpoint(mz_setup, clients, tmp_path, monkeypatch):
+    """The parts read on workers are recorded in the checkpoint folder: a reader here with the same
+    folder finds every part finished, analyses nothing and saves the same events."""
+    from motherlode.readers import EventReader
+
+    here = _read_lhe(mz_setup, tmp_path / "here.h5", None)
+    folder = tmp_path / "checkpoint"
+    on_workers = LHEReader(mz_setup, random_state=5, chunk_size=300, progress=False, client=clients[2],
+                           checkpoint=folder)  # fmt: skip
+    _configure_lhe(on_workers)
+    on_workers.analyse_samples()  # not saved: as if the driver died now
+    analysed = []
+    monkeypatch.setattr(EventReader, "_analyse_chunk", lambda *args: analysed.append(1))
+    reader = LHEReader(mz_setup, random_state=5, chunk_size=300, progress=False, checkpoint=folder)
+    _configure_lhe(reader)
+    reader.analyse_samples()
+    reader.save(tmp_path / "resumed.h5")
+    assert analysed == []
+    _assert_identical(here, _datasets(tmp_path / "resumed.h5"))
+    assert not folder.exists()
 
 
 def test_lhe_reading_with_a_local_cluster_it_starts_itself(mz_setup, tmp_path):

@@ -178,6 +178,10 @@ def _batch_draw(
     return _Sample(np.concatenate(set_index), x[events], benchmark_weights[events])
 
 
+#: The three passes (their progress-bar labels; with a checkpoint, part of each batch's key).
+_SUMS, _TOTALS, _DRAWS = "cross sections", "normalisation", "sampling"
+
+
 def _encode(result: Any) -> dict[str, np.ndarray]:
     """A batch task's result as the arrays a checkpoint records."""
     if isinstance(result, CrossSectionSums):
@@ -188,16 +192,16 @@ def _encode(result: Any) -> dict[str, np.ndarray]:
     return {"totals": totals, "largest": largest}
 
 
-def _decode(function: Callable[..., Any], arrays: dict[str, np.ndarray], task: tuple[Any, ...]) -> Any:
-    """The result of batch task ``function(*task)`` from the arrays a checkpoint recorded."""
-    if function.__name__ == _batch_sums.__name__:
+def _decode(label: str, arrays: dict[str, np.ndarray], task: tuple[Any, ...]) -> Any:
+    """The result of the batch task ``task`` of pass ``label`` from the arrays a checkpoint recorded."""
+    if label == _SUMS:
         _, _, _, points, _, gradients, groups = task
         sums = points.cross_section_sums([], gradients=gradients, groups=groups)
         sums.load_arrays(arrays)
         return sums
-    if function.__name__ == _batch_draw.__name__:
+    if label == _DRAWS:
         return _Sample(arrays["set_index"], arrays["x"], arrays["benchmark_weights"])
-    return arrays["totals"], arrays["largest"]
+    return arrays["totals"], arrays["largest"]  # _TOTALS
 
 
 def _in_dask_session(method: Callable[..., R]) -> Callable[..., R]:
@@ -349,19 +353,19 @@ class SampleAugmenter(DataAnalyzer):
                     bar.update(end - start)
                     yield result
                 return
-            for (start, end), result in zip(batches, self._recorded_map(function, tasks), strict=True):
+            for (start, end), result in zip(batches, self._recorded_map(function, tasks, label), strict=True):
                 bar.update(end - start)
                 yield result
 
-    def _recorded_map(self, function: Callable[..., Any], tasks: list[tuple[Any, ...]]) -> Iterator[Any]:
-        """``function(*task)`` for every task, in order; the results a checkpoint recorded (under a key
-        that is the fingerprint of the function and its arguments) are taken from it, the others
-        computed (here or as Dask tasks) and recorded."""
+    def _recorded_map(
+        self, function: Callable[..., Any], tasks: list[tuple[Any, ...]], label: str
+    ) -> Iterator[Any]:
+        """``function(*task)`` for every task of pass ``label``, in order; the results a checkpoint recorded
+        (under a key that is the fingerprint of the pass and the task's arguments) are taken from it, the
+        others computed (here or as Dask tasks) and recorded."""
         checkpoint = self._checkpoint
         assert checkpoint is not None
-        keys = [
-            f"{function.__name__.strip('_')}-{fingerprint((function.__name__, task))[:40]}" for task in tasks
-        ]
+        keys = [f"batch-{fingerprint((label, task))[:40]}" for task in tasks]
         if self._recorded is not None:
             self._recorded += keys
         missing = [task for key, task in zip(keys, tasks, strict=True) if not checkpoint.done(key)]
@@ -369,7 +373,7 @@ class SampleAugmenter(DataAnalyzer):
         for key, task in zip(keys, tasks, strict=True):
             arrays = checkpoint.load_arrays(key)
             if arrays is not None:
-                yield _decode(function, arrays, task)
+                yield _decode(label, arrays, task)
                 continue
             result = next(computed)
             checkpoint.save(key, arrays=_encode(result))
@@ -392,9 +396,7 @@ class SampleAugmenter(DataAnalyzer):
         gradients = ("all" if nuisance_score else "theta") if need_gradients else None
         rows, batches = self._batches(bounds, read_observations=False)
         total = None
-        for sums in self._map_batches(
-            _batch_sums, batches, "cross sections", (rows, points, keys, gradients, groups)
-        ):
+        for sums in self._map_batches(_batch_sums, batches, _SUMS, (rows, points, keys, gradients, groups)):
             if total is None:
                 total = sums
             else:
@@ -414,9 +416,7 @@ class SampleAugmenter(DataAnalyzer):
         rows, batches = self._batches(bounds, read_observations=False)
         per_batch = np.zeros((len(points), len(batches)))
         largest = np.zeros(len(points))
-        parts = self._map_batches(
-            _batch_totals, batches, "normalisation", (rows, points, closest, thresholds)
-        )
+        parts = self._map_batches(_batch_totals, batches, _TOTALS, (rows, points, closest, thresholds))
         for b, (totals, batch_largest) in enumerate(parts):
             per_batch[:, b] = totals
             largest = np.maximum(largest, batch_largest)
@@ -450,7 +450,7 @@ class SampleAugmenter(DataAnalyzer):
             self._map_batches(
                 _batch_draw,
                 batches,
-                "sampling",
+                _DRAWS,
                 (rows, points, closest, thresholds, entropy),
                 [(b, draws[:, b]) for b in range(len(batches))],
             )
