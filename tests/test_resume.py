@@ -488,3 +488,65 @@ def test_the_documented_script_resumes(mz_setup, tmp_path):
     subprocess.run([sys.executable, "example.py"], cwd=tmp_path, env=env, check=True)
     assert not (tmp_path / "reading.checkpoint").exists()
     assert len(_datasets(tmp_path / "events.h5")["observations"]) > 1000  # both files
+
+
+# ---------------------------------------------------------------------------- a killed training
+
+_KILLED_TRAINING = """
+import os, signal, sys
+import numpy as np, torch
+from motherlode.ml import ParameterizedRatioEstimator
+from motherlode.ml.trainer import Trainer
+
+checkpoint, output, kill_at, seed = sys.argv[1:]
+torch.set_num_threads(1)
+original, epochs = Trainer._train_epoch, []
+
+
+def train_epoch(*args, **kwargs):
+    epochs.append(1)
+    if len(epochs) == int(kill_at):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return original(*args, **kwargs)
+
+
+Trainer._train_epoch = train_epoch
+rng = np.random.default_rng(0)
+theta = rng.uniform(-2, 2, (400, 1))
+x = rng.normal(theta, 1.0)
+y = rng.integers(0, 2, (400, 1)).astype(float)
+torch.manual_seed(int(seed))
+estimator = ParameterizedRatioEstimator(n_hidden=(8,))
+estimator.train(method="alices", x=x, theta=theta, y=y, r_xz=np.exp(x * theta / 4), t_xz=x / 4,
+                n_epochs=5, batch_size=50, verbose="none", device="cpu",
+                checkpoint=None if checkpoint == "-" else checkpoint)
+estimator.save(output)
+print(len(epochs))
+"""
+
+
+def test_a_killed_training_resumes_from_its_last_epoch(tmp_path):
+    """SIGKILL in epoch 4 of 5; the rerun (seeded otherwise: only the records can make it agree) trains
+    the last two epochs, and its network is the uninterrupted one, bit for bit."""
+    import torch
+
+    script = tmp_path / "train.py"
+    script.write_text(_KILLED_TRAINING)
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+
+    def run(checkpoint, output, kill_at, seed):
+        command = [sys.executable, str(script), checkpoint, str(output), str(kill_at), str(seed)]
+        return subprocess.run(command, capture_output=True, text=True, env=env)
+
+    folder = tmp_path / "checkpoint"
+    assert run(str(folder), tmp_path / "resumed" / "alices", 4, 1).returncode == -signal.SIGKILL
+    assert not (tmp_path / "resumed").exists()
+    rerun = run(str(folder), tmp_path / "resumed" / "alices", 0, 2)
+    assert rerun.returncode == 0, rerun.stderr
+    assert rerun.stdout.strip() == "2"  # epochs 4 and 5
+    assert not folder.exists()
+    assert run("-", tmp_path / "reference" / "alices", 0, 1).returncode == 0
+    reference = torch.load(tmp_path / "reference" / "alices_state_dict.pt", weights_only=True)
+    resumed = torch.load(tmp_path / "resumed" / "alices_state_dict.pt", weights_only=True)
+    assert reference.keys() == resumed.keys()
+    assert all(torch.equal(resumed[key], value) for key, value in reference.items())
