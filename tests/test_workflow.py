@@ -463,7 +463,7 @@ def test_an_interrupted_workflow_resumes_every_long_step(tmp_path, one_torch_thr
     continues each step where it stopped (checkpoints under results/.checkpoints/<step>/, gone when
     the step has succeeded) and gives the same outputs as an uninterrupted run."""
     from motherlode.limits import asymptotic_limits
-    from motherlode.ml import ParameterizedRatioEstimator
+    from motherlode.ml import ParameterizedRatioEstimator, stacked
     from motherlode.ml.trainer import Trainer
     from motherlode.readers import EventReader
     from motherlode.sampling import sampleaugmenter
@@ -509,12 +509,19 @@ def test_an_interrupted_workflow_resumes_every_long_step(tmp_path, one_torch_thr
         with monkeypatch.context() as patch:
             interrupt_after(patch, owner, name, n_calls)
             files_read = interrupt_after(patch, EventReader, "_analyse_chunk")
+            draws = interrupt_after(patch, sampleaugmenter, "_batch_draw")
+            stacked_trainings = interrupt_after(patch, stacked, "train_stacked")
+            epochs = interrupt_after(patch, Trainer, "_train_epoch")
             with pytest.raises(Interrupt):
                 workflow.run()
         assert (out / ".checkpoints" / step).is_dir(), step
         assert not list(out.glob(".staging-*"))
         if step == "sampling":
             assert files_read[0] == 2  # the events step went on after the first of its three files
+        if step == "training":  # the sampling step kept the score sample and half of the ratio sample
+            assert draws[0] == 2  # the ratio sample's second half, the test sample
+        if step == "limits":  # the training step kept the SALLY ensemble, and ALICES's first epoch
+            assert (stacked_trainings[0], epochs[0]) == (0, 1)
     with monkeypatch.context() as patch:
         evaluated = interrupt_after(patch, ParameterizedRatioEstimator, "evaluate_log_likelihood_ratio")
         statuses = {r.step: r.status for r in workflow.run()}

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..checkpoint import Checkpoint
 from ..errors import InputError
 from .config import WorkflowConfig
 
-__all__ = ["StepContext"]
+__all__ = ["FinishedOutputs", "StepContext"]
 
 
 @dataclass
@@ -51,6 +53,14 @@ class StepContext:
         """The checkpoint folder of one job of the step (a reader, a sampler, a model, a scan): an
         interrupted step run again continues its jobs where they stopped (docs/resume.md)."""
         return None if self.checkpoints is None else self.checkpoints / name
+
+    def finished_outputs(self, job: Any) -> FinishedOutputs | None:
+        """The outputs (samples, models) that an interrupted run of the step had finished, kept in its
+        checkpoint folder for the rerun; ``job`` is what they depend on (None without checkpoints)."""
+        if self.checkpoints is None:
+            return None
+        # ".finished": no job's name (samples, models: identifiers) can take it
+        return FinishedOutputs(Checkpoint(self.checkpoints / ".finished", job), self.staging)
 
     def dask_client(self) -> Any:
         """The Dask client of the ``cluster`` section (started now if not yet), or None."""
@@ -93,3 +103,41 @@ class StepContext:
         if not resolved.exists():
             raise InputError(f"{field_name}: {resolved} does not exist")
         return resolved
+
+
+class FinishedOutputs:
+    """Copies of the files a step wrote for each finished piece of its work (a sample, a model), so that a
+    rerun after an interruption puts them back into the staging folder instead of making them again.
+
+    Parameters
+    ----------
+    checkpoint : Checkpoint
+        Where the copies are kept (``<key>.files/``, with the staging folder's relative paths).
+    staging : Path
+        The step's staging folder.
+    """
+
+    def __init__(self, checkpoint: Checkpoint, staging: Path) -> None:
+        self.checkpoint = checkpoint
+        self.staging = staging
+
+    def files(self) -> set[Path]:
+        """The files in the staging folder now (call before a piece, to pass to :meth:`record`)."""
+        return {path for path in self.staging.rglob("*") if path.is_file()}
+
+    def restore(self, key: str) -> bool:
+        """Put the files of piece ``key`` back into the staging folder; False if it was not finished."""
+        if not self.checkpoint.done(key):
+            return False
+        shutil.copytree(self.checkpoint.path(key, ".files"), self.staging, dirs_exist_ok=True)
+        return True
+
+    def record(self, key: str, before: set[Path]) -> None:
+        """Keep the files written since ``before`` (:meth:`files`) as piece ``key``."""
+        kept = self.checkpoint.path(key, ".files")
+        shutil.rmtree(kept, ignore_errors=True)
+        for path in sorted(self.files() - before):
+            target = kept / path.relative_to(self.staging)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+        self.checkpoint.save(key)

@@ -42,8 +42,16 @@ def run(context: StepContext) -> None:
     )
     folder = context.staging / "samples"
     folder.mkdir(parents=True, exist_ok=True)
+    job = {"events": context.events_file(), "sampling": config.model_dump(mode="json"), "seed": context.seed}
+    finished = context.finished_outputs(job)
     for index, request in enumerate(config.samples):
+        key = f"sample{index}"
+        if finished is not None and finished.restore(key):  # drawn before an interruption
+            continue
+        before = set() if finished is None else finished.files()
         _draw(sampler, request, folder, config.test_split, config.validation_split, context.seed + index)
+        if finished is not None:
+            finished.record(key, before)
 
 
 def _draw(

@@ -49,7 +49,20 @@ def run(context: StepContext) -> None:
             "GPU); use device auto or cpu"
         )
     (context.staging / "models").mkdir(parents=True, exist_ok=True)
+    finished = context.finished_outputs(
+        {
+            "training": [model.model_dump(mode="json") for model in context.config.training],
+            "samples": inputs(context),
+            "device": context.config.device,
+            "seed": context.seed,
+            "cluster": context.config.cluster is not None,
+        }
+    )
     for index, model in enumerate(context.config.training):
+        key = f"model{index}"
+        if finished is not None and finished.restore(key):  # trained before an interruption
+            continue
+        before = set() if finished is None else finished.files()
         sample_type = METHOD_SAMPLE_TYPES[model.method]  # the config checked the sample's type
         estimator_class = SAMPLE_ESTIMATORS[sample_type]
         torch.manual_seed(context.seed + index)
@@ -67,6 +80,8 @@ def run(context: StepContext) -> None:
             context.seed + index,
             context.checkpoint(model.name),
         )
+        if finished is not None:
+            finished.record(key, before)
         if context.config.mlflow is not None:
             _log_to_mlflow(context.config.mlflow, model, losses)
 
