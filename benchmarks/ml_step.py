@@ -1,13 +1,13 @@
 """The cost of one training step, by method: autograd against the hand-written passes, and where it goes.
 
-A step of a ``n_hidden=(50, 50)`` network on a batch of 128 on the CPU (one thread, as the trainer runs
-networks this small): forward pass, loss, backward pass, optimiser update (AMSGrad). "autograd" is the
-step with autograd differentiating the network (twice for the score methods: ``create_graph``), as with
-``MOTHERLODE_MANUAL_GRADIENTS=0``; "manual" the default step of ``motherlode.ml.trainer`` (the stacked
-forward-mode tangents of ``DenseNetwork.forward_pass``, the losses' closed-form value and gradient, the
-hand-written backward pass into the flat optimiser's buffer), also split into its parts. Each figure is
-the median over ``--repeats`` runs of ``--steps`` steps on fresh batches (timings on these shared cores
-drift by up to 2x between minutes).
+A step of a ``n_hidden=(50, 50)`` network on a batch of 128 (``--batch-size``) on the CPU (one thread,
+as the trainer runs networks this small): forward pass, loss, backward pass, optimiser update (AMSGrad).
+"autograd" is the step with autograd differentiating the network (twice for the score methods:
+``create_graph``), as with ``MOTHERLODE_MANUAL_GRADIENTS=0``; "manual" the default step of
+``motherlode.ml.trainer`` (the stacked forward-mode tangents of ``DenseNetwork.forward_pass``, the
+losses' closed-form value and gradient, the hand-written backward pass into the flat optimiser's
+buffer), also split into its parts. Each figure is the median over ``--repeats`` runs of ``--steps``
+steps on fresh batches (timings on these shared cores drift by up to 2x between minutes).
 
 Shapes: ``toy`` (1 observable, 1 parameter: the toy of ``_ml_toy_common.py``) and ``wh`` (6 observables,
 2 parameters: the W h example's; random numbers of that shape, alpha = 10).
@@ -15,6 +15,7 @@ Shapes: ``toy`` (1 observable, 1 parameter: the toy of ``_ml_toy_common.py``) an
 Usage::
 
     python benchmarks/ml_step.py [--shape toy|wh] [--methods carl ...] [--steps 2000] [--repeats 5]
+                                 [--threads 1] [--batch-size 128]
 """
 
 from __future__ import annotations
@@ -38,10 +39,12 @@ PARTS = ("forward", "loss", "backward", "optimiser")
 SHAPES = {"toy": (1, 1, 1.0), "wh": (6, 2, 10.0)}  # observables, parameters, alpha
 
 
-def batches(n_observables: int, n_parameters: int, n_batches: int, seed: int = 0) -> list[dict]:
-    """Batches of 128 standardised-looking samples with labels, joint ratios and joint scores."""
+def batches(
+    n_observables: int, n_parameters: int, n_batches: int, batch_size: int = 128, seed: int = 0
+) -> list[dict]:
+    """Batches of standardised-looking samples with labels, joint ratios and joint scores."""
     rng = np.random.default_rng(seed)
-    n = 128 * n_batches
+    n = batch_size * n_batches
     arrays = {
         "x": rng.normal(size=(n, n_observables)),
         "theta": rng.normal(size=(n, n_parameters)),
@@ -50,7 +53,9 @@ def batches(n_observables: int, n_parameters: int, n_batches: int, seed: int = 0
         "t_xz": rng.normal(size=(n, n_parameters)),
     }
     tensors = {key: torch.tensor(value, dtype=torch.float32) for key, value in arrays.items()}
-    return [{key: value[i : i + 128] for key, value in tensors.items()} for i in range(0, n, 128)]
+    return [
+        {key: value[i : i + batch_size] for key, value in tensors.items()} for i in range(0, n, batch_size)
+    ]
 
 
 def trainer(method: str, n_observables: int, n_parameters: int, alpha: float, manual: bool) -> Trainer:
@@ -84,10 +89,10 @@ def manual_parts(run: Trainer, opt: FlatOptimizer, batch: dict, parts: dict[str,
         parts[name] += seconds
 
 
-def measure(method: str, shape: str, n_steps: int, repeats: int) -> dict[str, float]:
+def measure(method: str, shape: str, n_steps: int, repeats: int, batch_size: int = 128) -> dict[str, float]:
     """Median milliseconds per step: autograd, manual, and the manual step's parts."""
     n_observables, n_parameters, alpha = SHAPES[shape]
-    data = batches(n_observables, n_parameters, n_steps)
+    data = batches(n_observables, n_parameters, n_steps, batch_size)
     runs = {"autograd": trainer(method, n_observables, n_parameters, alpha, manual=False)}
     runs["manual"] = trainer(method, n_observables, n_parameters, alpha, manual=True)
     opts = {name: FlatOptimizer(list(run.model.parameters()), "amsgrad", 0.001) for name, run in runs.items()}
@@ -116,18 +121,19 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1, help="torch's CPU thread count")
+    parser.add_argument("--batch-size", type=int, default=128)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     n_observables, n_parameters, alpha = SHAPES[args.shape]
     print(
         f"{args.shape}: {n_observables} observables, {n_parameters} parameters, alpha {alpha}, "
-        f"n_hidden=(50, 50), batch 128, {args.threads} thread(s), ms per step (median of {args.repeats} x "
-        f"{args.steps} steps), torch {torch.__version__}"
+        f"n_hidden=(50, 50), batch {args.batch_size}, {args.threads} thread(s), "
+        f"ms per step (median of {args.repeats} x {args.steps} steps), torch {torch.__version__}"
     )
     columns = ("autograd", "manual", *PARTS)
     print(f"{'method':8s} " + " ".join(f"{c:>9s}" for c in columns) + f" {'speed-up':>9s}")
     for method in args.methods:
-        row = measure(method, args.shape, args.steps, args.repeats)
+        row = measure(method, args.shape, args.steps, args.repeats, args.batch_size)
         cells = " ".join(f"{row[c]:9.3f}" for c in columns)
         print(f"{method:8s} {cells} {row['autograd'] / row['manual']:8.2f}x", flush=True)
 
