@@ -275,6 +275,20 @@ SCALING_OBSERVABLES = {
 }
 SCALING_CUTS = ("m_ll > 60", "l[0].pt > 20")
 
+
+def configure_scaling_reader(reader, paths: list[Path]) -> None:
+    """The samples, smearing, observables and cuts of the scaling benchmarks (scale.py, resume.py)."""
+    for path in paths:
+        reader.add_sample(path, sampled_from_benchmark="orig")
+    reader.set_smearing(
+        pdgids=[11, -11], pt_resolution_abs=1.0, pt_resolution_rel=0.02, energy_resolution_abs=None
+    )
+    for name, definition in SCALING_OBSERVABLES.items():
+        reader.add_observable(name, definition, required=name in ("m_ll", "pt_l1"))
+    for cut in SCALING_CUTS:
+        reader.add_cut(cut)
+
+
 _SCALING_SCRIPT = """
 import json, sys, tempfile, time
 from pathlib import Path

@@ -38,12 +38,7 @@ import h5py
 import numpy as np
 import torch
 
-from lhe import (
-    ANALYSIS_SETUP,
-    SCALING_CUTS,
-    SCALING_OBSERVABLES,
-    lhe_file,
-)  # the script's folder is on sys.path
+from lhe import ANALYSIS_SETUP, configure_scaling_reader, lhe_file  # the script's folder is on sys.path
 from motherlode import LHEReader, SampleAugmenter
 from motherlode.limits import AsymptoticLimits
 from motherlode.ml import ParameterizedRatioEstimator
@@ -117,15 +112,7 @@ def read_job(paths: list[Path], chunk_size: int, output: Path) -> Callable[[Path
         reader = LHEReader(
             ANALYSIS_SETUP, random_state=1, chunk_size=chunk_size, progress=False, checkpoint=checkpoint
         )
-        for path in paths:
-            reader.add_sample(path, sampled_from_benchmark="orig")
-        reader.set_smearing(
-            pdgids=[11, -11], pt_resolution_abs=1.0, pt_resolution_rel=0.02, energy_resolution_abs=None
-        )
-        for name, definition in SCALING_OBSERVABLES.items():
-            reader.add_observable(name, definition, required=name in ("m_ll", "pt_l1"))
-        for cut in SCALING_CUTS:
-            reader.add_cut(cut)
+        configure_scaling_reader(reader, paths)
         reader.analyse_samples()
         reader.save(output)
         with h5py.File(output, "r") as handle:

@@ -32,12 +32,13 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from lhe import (
+from lhe import (  # the script's folder is on sys.path
     ANALYSIS_SETUP,
     SCALING_CUTS,
     SCALING_OBSERVABLES,
+    configure_scaling_reader,
     lhe_file,
-)  # the script's folder is on sys.path
+)
 from motherlode import LHEReader, SampleAugmenter
 from motherlode.parallel import cluster_client, map_ordered
 from motherlode.sampling import benchmark, random_morphing_points
@@ -48,15 +49,7 @@ def read(paths: list[Path], client, output: Path) -> tuple[float, dict[str, np.n
     """Seconds of one LHEReader job (construction to save) and the events it wrote."""
     start = time.perf_counter()
     reader = LHEReader(ANALYSIS_SETUP, random_state=1, progress=False, client=client, tmp_dir=output.parent)
-    for path in paths:
-        reader.add_sample(path, sampled_from_benchmark="orig")
-    reader.set_smearing(
-        pdgids=[11, -11], pt_resolution_abs=1.0, pt_resolution_rel=0.02, energy_resolution_abs=None
-    )
-    for name, definition in SCALING_OBSERVABLES.items():
-        reader.add_observable(name, definition, required=name in ("m_ll", "pt_l1"))
-    for cut in SCALING_CUTS:
-        reader.add_cut(cut)
+    configure_scaling_reader(reader, paths)
     reader.analyse_samples()
     reader.save(output)
     seconds = time.perf_counter() - start

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -252,3 +253,46 @@ def wh_miner():
         miner.add_benchmark({"cHW": c_hw, "cHq3": c_hq3}, name)
     miner.set_morphing(include_existing_benchmarks=True, max_overall_power=2)
     return miner
+
+
+# ---------------------------------------------------------------------------- events files and interruptions
+
+
+def events_datasets(path: Path) -> dict:
+    """The observations, weights and sampling benchmarks of an events file."""
+    import h5py
+
+    with h5py.File(path, "r") as handle:
+        return {
+            name: handle[f"samples/{name}"][()] for name in ("observations", "weights", "sampling_benchmarks")
+        }
+
+
+def assert_identical(first: dict, second: dict) -> None:
+    """Two dicts of arrays are equal, key by key, bit for bit."""
+    import numpy as np
+
+    assert first.keys() == second.keys()
+    for key in first:
+        np.testing.assert_array_equal(first[key], second[key], err_msg=key)
+
+
+class Interrupt(KeyboardInterrupt):
+    """What the tests raise to stop a job mid-way (as Ctrl-C or a kill would)."""
+
+
+def interrupt_after(monkeypatch, owner, name: str, n_calls: int = 10**9) -> list[int]:
+    """Make ``owner.name`` raise :class:`Interrupt` on its call ``n_calls + 1`` (by default: only count
+    the calls); returns the call count."""
+    original = getattr(owner, name)
+    calls = [0]
+
+    @functools.wraps(original)
+    def counted(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] > n_calls:
+            raise Interrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, counted)
+    return calls

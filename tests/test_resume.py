@@ -8,7 +8,6 @@ workflow: tests/test_workflow.py.)
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import signal
@@ -17,10 +16,10 @@ import sys
 import textwrap
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
 
+from conftest import Interrupt, assert_identical, events_datasets, interrupt_after
 from motherlode import DelphesReader, LHEReader, SampleAugmenter
 from motherlode.checkpoint import Checkpoint, describe, fingerprint
 from motherlode.errors import FileFormatError
@@ -33,43 +32,6 @@ from test_lhe_reader import MZ_FILE, _setup
 from test_sampleaugmenter import _make_file
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-
-
-def _datasets(path):
-    with h5py.File(path, "r") as handle:
-        return {
-            name: handle[f"samples/{name}"][()] for name in ("observations", "weights", "sampling_benchmarks")
-        }
-
-
-def _assert_identical(first: dict, second: dict) -> None:
-    assert first.keys() == second.keys()
-    for key in first:
-        np.testing.assert_array_equal(first[key], second[key], err_msg=key)
-
-
-class Interrupt(KeyboardInterrupt):
-    """What the tests raise to stop a job mid-way (as Ctrl-C or a kill would)."""
-
-
-def _interrupt_after(monkeypatch, owner, name: str, n_calls: int) -> list[int]:
-    """Make ``owner.name`` raise :class:`Interrupt` on its call ``n_calls + 1``; returns the call count."""
-    original = getattr(owner, name)
-    calls = [0]
-
-    @functools.wraps(original)
-    def counted(*args, **kwargs):
-        calls[0] += 1
-        if calls[0] > n_calls:
-            raise Interrupt
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(owner, name, counted)
-    return calls
-
-
-def _count_calls(monkeypatch, owner, name: str) -> list[int]:
-    return _interrupt_after(monkeypatch, owner, name, 10**9)
 
 
 # ---------------------------------------------------------------------------- the checkpoint folder
@@ -196,7 +158,7 @@ def _lhe_reader(setup, checkpoint=None, random_state=5, cut="pt_sum > 40"):
 def _read(reader, path, shuffle=True):
     reader.analyse_samples()
     reader.save(path, shuffle=shuffle)
-    return _datasets(path)
+    return events_datasets(path)
 
 
 def test_lhe_reading_resumes_after_its_last_chunk(mz_setup, tmp_path, monkeypatch):
@@ -204,7 +166,7 @@ def test_lhe_reading_resumes_after_its_last_chunk(mz_setup, tmp_path, monkeypatc
     folder = tmp_path / "checkpoint"
     # interrupted in the second file: 5 of 12 chunks analysed (the first file's 4, one of the second's)
     with monkeypatch.context() as patch:
-        _interrupt_after(patch, EventReader, "_analyse_chunk", 5)
+        interrupt_after(patch, EventReader, "_analyse_chunk", 5)
         with pytest.raises(Interrupt):
             _read(_lhe_reader(mz_setup, folder), tmp_path / "events.h5")
     assert not (tmp_path / "events.h5").exists()
@@ -214,10 +176,10 @@ def test_lhe_reading_resumes_after_its_last_chunk(mz_setup, tmp_path, monkeypatc
         "sample1-part0": False,
     }
     assert recorded["sample1-part0"]["chunks"] == 1
-    calls = _count_calls(monkeypatch, EventReader, "_analyse_chunk")
+    calls = interrupt_after(monkeypatch, EventReader, "_analyse_chunk")
     resumed = _read(_lhe_reader(mz_setup, folder), tmp_path / "events.h5")
     assert calls[0] == 12 - 5
-    _assert_identical(reference, resumed)
+    assert_identical(reference, resumed)
     assert not folder.exists()  # saved: the checkpoint is gone
 
 
@@ -226,27 +188,27 @@ def test_interrupted_twice_and_in_the_same_chunk(mz_setup, tmp_path, monkeypatch
     folder = tmp_path / "checkpoint"
     for n_calls in (2, 0, 3):  # 2 chunks, none (killed before the next chunk finished), 3 more
         with monkeypatch.context() as patch:
-            _interrupt_after(patch, EventReader, "_analyse_chunk", n_calls)
+            interrupt_after(patch, EventReader, "_analyse_chunk", n_calls)
             with pytest.raises(Interrupt):
                 _read(_lhe_reader(mz_setup, folder), tmp_path / "events.h5")
-    calls = _count_calls(monkeypatch, EventReader, "_analyse_chunk")
-    _assert_identical(reference, _read(_lhe_reader(mz_setup, folder), tmp_path / "events.h5"))
+    calls = interrupt_after(monkeypatch, EventReader, "_analyse_chunk")
+    assert_identical(reference, _read(_lhe_reader(mz_setup, folder), tmp_path / "events.h5"))
     assert calls[0] == 12 - 5
 
 
 def test_changed_settings_start_afresh(mz_setup, tmp_path, monkeypatch):
     folder = tmp_path / "checkpoint"
     with monkeypatch.context() as patch:
-        _interrupt_after(patch, EventReader, "_analyse_chunk", 6)
+        interrupt_after(patch, EventReader, "_analyse_chunk", 6)
         with pytest.raises(Interrupt):
             _read(_lhe_reader(mz_setup, folder), tmp_path / "events.h5")
-    calls = _count_calls(monkeypatch, EventReader, "_analyse_chunk")
+    calls = interrupt_after(monkeypatch, EventReader, "_analyse_chunk")
     changed = _read(_lhe_reader(mz_setup, folder, cut="pt_sum > 50"), tmp_path / "events.h5")
     assert calls[0] == 12
-    _assert_identical(_read(_lhe_reader(mz_setup, cut="pt_sum > 50"), tmp_path / "fresh.h5"), changed)
+    assert_identical(_read(_lhe_reader(mz_setup, cut="pt_sum > 50"), tmp_path / "fresh.h5"), changed)
     calls[0] = 0
     with monkeypatch.context() as patch:
-        _interrupt_after(patch, EventReader, "_analyse_chunk", 6)
+        interrupt_after(patch, EventReader, "_analyse_chunk", 6)
         with pytest.raises(Interrupt):
             _read(_lhe_reader(mz_setup, folder), tmp_path / "events.h5")
     _read(_lhe_reader(mz_setup, folder, random_state=6), tmp_path / "events.h5")  # another seed
@@ -255,13 +217,13 @@ def test_changed_settings_start_afresh(mz_setup, tmp_path, monkeypatch):
 def test_an_unseeded_reading_resumes_with_its_own_seed(mz_setup, tmp_path, monkeypatch):
     folder = tmp_path / "checkpoint"
     with monkeypatch.context() as patch:
-        _interrupt_after(patch, EventReader, "_analyse_chunk", 7)
+        interrupt_after(patch, EventReader, "_analyse_chunk", 7)
         with pytest.raises(Interrupt):
             _read(_lhe_reader(mz_setup, folder, random_state=None), tmp_path / "events.h5")
     entropy = int(json.loads((folder / "job.json").read_text())["entropy"])
     resumed = _read(_lhe_reader(mz_setup, folder, random_state=None), tmp_path / "events.h5", shuffle=False)
     seeded = _read(_lhe_reader(mz_setup, random_state=entropy), tmp_path / "seeded.h5", shuffle=False)
-    _assert_identical(seeded, resumed)
+    assert_identical(seeded, resumed)
 
 
 def _delphes_reader(setup, checkpoint=None):
@@ -279,16 +241,16 @@ def test_delphes_reading_resumes_after_its_last_part(setup_file_dy, tmp_path, mo
     def read(reader, path):
         reader.analyse_delphes_samples()
         reader.save(path)
-        return _datasets(path)
+        return events_datasets(path)
 
     reference = read(_delphes_reader(setup_file_dy), tmp_path / "reference.h5")
     folder = tmp_path / "checkpoint"
     with monkeypatch.context() as patch:  # two files of 100 events in parts of 30: 8 parts
-        _interrupt_after(patch, EventReader, "_analyse_chunk", 5)
+        interrupt_after(patch, EventReader, "_analyse_chunk", 5)
         with pytest.raises(Interrupt):
             read(_delphes_reader(setup_file_dy, folder), tmp_path / "events.h5")
-    calls = _count_calls(monkeypatch, EventReader, "_analyse_chunk")
-    _assert_identical(reference, read(_delphes_reader(setup_file_dy, folder), tmp_path / "events.h5"))
+    calls = interrupt_after(monkeypatch, EventReader, "_analyse_chunk")
+    assert_identical(reference, read(_delphes_reader(setup_file_dy, folder), tmp_path / "events.h5"))
     assert calls[0] == 8 - 5
 
 
@@ -337,7 +299,7 @@ def test_a_killed_reading_leaves_no_events_file_and_resumes(mz_setup, tmp_path):
     assert run(str(folder), "0").returncode == 0
     reference = tmp_path / "reference.h5"
     assert run("-", "0", reference).returncode == 0
-    _assert_identical(_datasets(reference), _datasets(output))
+    assert_identical(events_datasets(reference), events_datasets(output))
     assert not folder.exists()
     assert sorted(p.name for p in output.parent.iterdir()) == ["events.h5"]
 
@@ -385,11 +347,11 @@ def test_sampling_resumes_after_its_last_batch(toy, tmp_path, small_batches, mon
     reference = _ratio_sample(toy)
     folder = tmp_path / "checkpoint"
     with monkeypatch.context() as patch:
-        _interrupt_after(patch, sampleaugmenter_module, function, done)
+        interrupt_after(patch, sampleaugmenter_module, function, done)
         with pytest.raises(Interrupt):
             _ratio_sample(toy, folder)
     counts = {
-        name: _count_calls(monkeypatch, sampleaugmenter_module, name)
+        name: interrupt_after(monkeypatch, sampleaugmenter_module, name)
         for name in ("_batch_sums", "_batch_totals", "_batch_draw")
     }
     resumed = _ratio_sample(toy, folder)
@@ -401,10 +363,10 @@ def test_sampling_resumes_after_its_last_batch(toy, tmp_path, small_batches, mon
 def test_sampling_without_a_seed_resumes_with_the_folders(toy, tmp_path, small_batches, monkeypatch):
     folder = tmp_path / "checkpoint"
     with monkeypatch.context() as patch:
-        _interrupt_after(patch, sampleaugmenter_module, "_batch_draw", 3)
+        interrupt_after(patch, sampleaugmenter_module, "_batch_draw", 3)
         with pytest.raises(Interrupt):
             _ratio_sample(toy, folder, random_state=None)
-    counts = _count_calls(monkeypatch, sampleaugmenter_module, "_batch_draw")
+    counts = interrupt_after(monkeypatch, sampleaugmenter_module, "_batch_draw")
     first = _ratio_sample(toy, folder, random_state=None)
     assert counts[0] == 10 - 3  # the same points and draws as the interrupted call
     # a second unseeded call of the same augmenter draws another sample
@@ -487,7 +449,7 @@ def test_the_documented_script_resumes(mz_setup, tmp_path):
     assert not (tmp_path / "events.h5").exists()
     subprocess.run([sys.executable, "example.py"], cwd=tmp_path, env=env, check=True)
     assert not (tmp_path / "reading.checkpoint").exists()
-    assert len(_datasets(tmp_path / "events.h5")["observations"]) > 1000  # both files
+    assert len(events_datasets(tmp_path / "events.h5")["observations"]) > 1000  # both files
 
 
 # ---------------------------------------------------------------------------- a killed training

@@ -27,6 +27,7 @@ from motherlode.ml.optim import FlatOptimizer
 from motherlode.ml.parameterized_ratio import ParameterizedRatioEstimator
 from motherlode.ml.score import ScoreEstimator
 from motherlode.ml.trainer import Trainer, load_optimizer_state
+from test_ml_ensemble import ratio_data as ensemble_ratio_data
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -45,18 +46,8 @@ def sally_data(n: int = 300, seed: int = 0) -> dict[str, np.ndarray]:
 
 
 def ratio_data(n: int = 150, seed: int = 1) -> dict[str, np.ndarray]:
-    """n samples from theta ~ U(-3, 3) (y = 0) and n from the reference theta = 0 (y = 1)."""
-    rng = np.random.default_rng(seed)
-    theta0 = rng.uniform(-3.0, 3.0, n)
-    z = np.concatenate([rng.normal(theta0, 2.0), rng.normal(0.0, 2.0, n)])
-    theta = np.concatenate([theta0, theta0])
-    return {
-        "x": rng.normal(z, 1.0)[:, None],
-        "y": np.concatenate([np.zeros(n), np.ones(n)])[:, None],
-        "theta": theta[:, None],
-        "r_xz": np.exp((z**2 - (z - theta) ** 2) / 8.0)[:, None],
-        "t_xz": ((z - theta) / 4.0)[:, None],
-    }
+    """The ensemble tests' toy (:func:`test_ml_ensemble.ratio_data`), smaller."""
+    return ensemble_ratio_data(n, seed)
 
 
 def likelihood_data(n: int = 300, seed: int = 2) -> dict[str, np.ndarray]:

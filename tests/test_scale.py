@@ -16,7 +16,6 @@ import re
 import shutil
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
 import yaml
@@ -24,7 +23,13 @@ from scipy import stats
 
 distributed = pytest.importorskip("distributed")
 
-from conftest import read_record, stand_in_delphes, wh_miner  # noqa: E402
+from conftest import (  # noqa: E402
+    assert_identical,
+    events_datasets,
+    read_record,
+    stand_in_delphes,
+    wh_miner,
+)
 from motherlode import DelphesReader, LHEReader, SampleAugmenter  # noqa: E402
 from motherlode.errors import InputError, SetupError  # noqa: E402
 from motherlode.ml import Ensemble, ScoreEstimator  # noqa: E402
@@ -54,19 +59,6 @@ def clients():
     """``{n: Client}``: motherlode's local clusters of n single-threaded worker processes, started once."""
     with contextlib.ExitStack() as stack:
         yield {n: stack.enter_context(cluster_client("local", n)) for n in WORKERS}
-
-
-def _datasets(path):
-    with h5py.File(path, "r") as handle:
-        return {
-            name: handle[f"samples/{name}"][()] for name in ("observations", "weights", "sampling_benchmarks")
-        }
-
-
-def _assert_identical(first: dict, second: dict) -> None:
-    assert first.keys() == second.keys()
-    for key in first:
-        np.testing.assert_array_equal(first[key], second[key], err_msg=key)
 
 
 # ---------------------------------------------------------------------------- the helpers
@@ -137,7 +129,7 @@ def _read_lhe(setup, path, client, random_state=5, tmp_dir=None):
     _configure_lhe(reader)
     reader.analyse_samples()
     reader.save(path)
-    return _datasets(path)
+    return events_datasets(path)
 
 
 def _configure_lhe(reader):
@@ -159,7 +151,7 @@ def test_lhe_reading_is_identical_for_any_number_of_workers(mz_setup, clients, t
     here = _read_lhe(mz_setup, tmp_path / "here.h5", None)
     assert len(here["observations"]) > 2000  # 3000 events, most pass the cut
     for n in WORKERS:
-        _assert_identical(here, _read_lhe(mz_setup, tmp_path / f"dask_{n}.h5", clients[n], tmp_dir=tmp_path))
+        assert_identical(here, _read_lhe(mz_setup, tmp_path / f"dask_{n}.h5", clients[n], tmp_dir=tmp_path))
     # each chunk has its own seed: another seed smears differently
     other = _read_lhe(mz_setup, tmp_path / "other.h5", None, random_state=6)
     assert not np.array_equal(here["observations"], other["observations"])
@@ -196,13 +188,13 @@ def test_workers_record_the_parts_of_a_checkpoint(mz_setup, clients, tmp_path, m
     reader.analyse_samples()
     reader.save(tmp_path / "resumed.h5")
     assert analysed == []
-    _assert_identical(here, _datasets(tmp_path / "resumed.h5"))
+    assert_identical(here, events_datasets(tmp_path / "resumed.h5"))
     assert not folder.exists()
 
 
 def test_lhe_reading_with_a_local_cluster_it_starts_itself(mz_setup, tmp_path):
     here = _read_lhe(mz_setup, tmp_path / "here.h5", None)
-    _assert_identical(here, _read_lhe(mz_setup, tmp_path / "local.h5", 2, tmp_dir=tmp_path))
+    assert_identical(here, _read_lhe(mz_setup, tmp_path / "local.h5", 2, tmp_dir=tmp_path))
 
 
 def _read_delphes(setup, path, client):
@@ -215,14 +207,14 @@ def _read_delphes(setup, path, client):
     reader.add_observable("m_ll", "(l[0] + l[1]).m", required=True)
     reader.analyse_delphes_samples()
     reader.save(path)
-    return _datasets(path)
+    return events_datasets(path)
 
 
 def test_delphes_reading_is_identical_for_any_number_of_workers(setup_file_dy, clients, tmp_path):
     here = _read_delphes(setup_file_dy, tmp_path / "here.h5", None)
     assert len(here["observations"]) > 80  # two samples of 100 events, two leptons in most
     for n in WORKERS:
-        _assert_identical(here, _read_delphes(setup_file_dy, tmp_path / f"dask_{n}.h5", clients[n]))
+        assert_identical(here, _read_delphes(setup_file_dy, tmp_path / f"dask_{n}.h5", clients[n]))
 
 
 # ---------------------------------------------------------------------------- sampling
@@ -386,7 +378,9 @@ def test_workflow_with_a_cluster_section_gives_the_same_events_and_samples(tmp_p
         results = workflow.run()
         assert [r.status for r in results] == ["ran"] * 4
         outputs[label] = tmp_path / label
-    _assert_identical(_datasets(outputs["here"] / "events.h5"), _datasets(outputs["cluster"] / "events.h5"))
+    assert_identical(
+        events_datasets(outputs["here"] / "events.h5"), events_datasets(outputs["cluster"] / "events.h5")
+    )
     samples = sorted(p.name for p in (outputs["here"] / "samples").iterdir())
     assert samples == sorted(p.name for p in (outputs["cluster"] / "samples").iterdir())
     for name in samples:

@@ -21,6 +21,7 @@ import torch
 import yaml
 from click.testing import CliRunner
 
+from conftest import Interrupt, interrupt_after
 from motherlode.cli import cli
 from motherlode.errors import ConfigError, InputError
 from motherlode.workflow import STEPS, Workflow, load_config, template, validate_config
@@ -474,22 +475,6 @@ def test_an_interrupted_workflow_resumes_every_long_step(tmp_path, one_torch_thr
     config["limits"]["analyses"] = [{"name": "alices", "mode": "ml", "estimator": "alices"}]
     monkeypatch.setattr(asymptotic_limits, "_ELEMENTS", 25 * 100)  # chunks of 100 Asimov events
     monkeypatch.setattr(asymptotic_limits, "_RECORD_SECONDS", 0.0)
-
-    class Interrupt(KeyboardInterrupt):
-        pass
-
-    def interrupt_after(patch, owner, name, n_calls=10**9):
-        original = getattr(owner, name)
-        calls = [0]
-
-        def counted(*args, **kwargs):
-            calls[0] += 1
-            if calls[0] > n_calls:
-                raise Interrupt
-            return original(*args, **kwargs)
-
-        patch.setattr(owner, name, counted)
-        return calls
 
     reference = Workflow(validate_config(config), tmp_path, tmp_path / "reference")
     with monkeypatch.context() as patch:
