@@ -17,11 +17,13 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import interrupt_after
 from motherlode import checkpoint as checkpoint_module
 from motherlode.errors import InputError
 from motherlode.ml import stacked
 from motherlode.ml.base import Estimator
 from motherlode.ml.ensemble import Ensemble
+from motherlode.ml.kernels import CompiledStep
 from motherlode.ml.likelihood import LikelihoodEstimator
 from motherlode.ml.optim import FlatOptimizer
 from motherlode.ml.parameterized_ratio import ParameterizedRatioEstimator
@@ -195,6 +197,25 @@ def test_manual_gradients_off_continue_exactly(epochs, tmp_path, monkeypatch):
     monkeypatch.setenv("MOTHERLODE_MANUAL_GRADIENTS", "0")  # the autograd step of the ratio networks
     train, folder = ratio("alices", optimizer="adam"), tmp_path / "checkpoint"
     reference, reference_losses = uninterrupted(train)
+    torch.manual_seed(0)
+    epochs.reset(2)
+    with pytest.raises(KeyboardInterrupt):
+        train(folder)
+    torch.manual_seed(1)
+    epochs.reset()
+    resumed, resumed_losses = train(folder)
+    assert epochs.trained == list(range(2, N_EPOCHS))
+    assert_same_networks(reference, resumed)
+    assert_same_losses(reference_losses, resumed_losses)
+
+
+@pytest.mark.parametrize("case", ["alices-amsgrad-clip", "sally-sgd-no-validation"])
+def test_compiled_step_continues_exactly(case, epochs, tmp_path, monkeypatch):
+    monkeypatch.setenv("MOTHERLODE_COMPILED_STEP", "1")  # motherlode.ml.kernels, whatever the length
+    calls = interrupt_after(monkeypatch, CompiledStep, "__call__")
+    train, folder = CASES[case], tmp_path / "checkpoint"
+    reference, reference_losses = uninterrupted(train)
+    assert calls[0] > 0
     torch.manual_seed(0)
     epochs.reset(2)
     with pytest.raises(KeyboardInterrupt):

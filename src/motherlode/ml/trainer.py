@@ -42,6 +42,7 @@ from torch import nn
 from motherlode.checkpoint import Checkpoint, CheckpointLike, open_checkpoint
 from motherlode.errors import FileFormatError, InputError, MotherlodeError
 from motherlode.fileformat import atomic_path
+from motherlode.ml.kernels import CompiledStep, compiled_step
 from motherlode.ml.losses import Loss
 from motherlode.ml.optim import FlatOptimizer
 from motherlode.progress import progress_bar
@@ -439,6 +440,7 @@ class Trainer:
         self.cuda_graphs = uses_cuda_graphs(self.device, cuda_graphs)
         self._graph: _GraphedStep | None = None
         self._eager_full_steps = 0
+        self._compiled: CompiledStep | None = None  # the CPU step as one compiled call, while training
 
     # ---------------------------------------------------------------- data
 
@@ -572,6 +574,8 @@ class Trainer:
         clip_gradient: float | None,
         full: bool,
     ) -> torch.Tensor:
+        if self._compiled is not None:
+            return self._compiled(batch, clip_gradient)
         if self.manual is not None and isinstance(opt, FlatOptimizer):
             return self._manual_step(batch, opt, clip_gradient)
         # once a graph holds the gradient tensors they must be zeroed in place, never replaced
@@ -722,6 +726,9 @@ class Trainer:
         if saved is not None:
             self.model.load_state_dict(saved["model"])
         opt = self._optimizer(optimizer, initial_lr, nesterov_momentum)
+        if self.manual is not None:  # the steps of the whole training, resumed or not: one choice for all
+            n_steps = n_epochs * -(-len(next(iter(split.train.values()))) // batch_size)
+            self._compiled = compiled_step(self.model, self.loss, opt, n_steps)
         progress = _Progress()
         if saved is not None:
             progress = self._resume(saved, opt, store)
@@ -739,6 +746,7 @@ class Trainer:
                 self._run_epochs(split, opt, schedule, stopping, verbose != "none", progress, record)
             finally:
                 self._graph, self._eager_full_steps = None, 0  # frees the graph's memory pool
+                self._compiled = None
                 release_optimizer(opt)
         if store is not None:
             store.clear()

@@ -277,6 +277,10 @@ class DenseNetwork(nn.Module):
         if not 0.0 <= dropout_prob < 1.0:
             raise InputError(f"dropout_prob must be in [0, 1), got {dropout_prob}")
         sizes = (int(n_inputs), *hidden, int(n_outputs))
+        self.layer_sizes: tuple[int, ...] = sizes
+        """The widths of the inputs, the hidden layers and the outputs."""
+        self.activation_name = activation
+        """The activation's name (one of :data:`ACTIVATIONS`)."""
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(sizes))
         self.activations = nn.ModuleList(make_activation(activation) for _ in hidden)
         self.dropout = nn.Dropout(dropout_prob) if dropout_prob > 0.0 else nn.Identity()
