@@ -3,11 +3,13 @@
 A step of a ``n_hidden=(50, 50)`` network on a batch of 128 (``--batch-size``) on the CPU (one thread,
 as the trainer runs networks this small): forward pass, loss, backward pass, optimiser update (AMSGrad).
 "autograd" is the step with autograd differentiating the network (twice for the score methods:
-``create_graph``), as with ``MOTHERLODE_MANUAL_GRADIENTS=0``; "manual" the default step of
+``create_graph``), as with ``MOTHERLODE_MANUAL_GRADIENTS=0``; "manual" the torch step of
 ``motherlode.ml.trainer`` (the stacked forward-mode tangents of ``DenseNetwork.forward_pass``, the
 losses' closed-form value and gradient, the hand-written backward pass into the flat optimiser's
-buffer), also split into its parts. Each figure is the median over ``--repeats`` runs of ``--steps``
-steps on fresh batches (timings on these shared cores drift by up to 2x between minutes).
+buffer), also split into its parts; "compiled" the step of ``motherlode.ml.kernels`` (the same step as
+one numba-compiled call, then the optimiser), which trainings of at least ``kernels.MIN_STEPS`` steps
+take. Each figure is the median over ``--repeats`` runs of ``--steps`` steps on fresh batches (timings
+on these shared cores drift by up to 2x between minutes).
 
 Shapes: ``toy`` (1 observable, 1 parameter: the toy of ``_ml_toy_common.py``) and ``wh`` (6 observables,
 2 parameters: the W h example's; random numbers of that shape, alpha = 10).
@@ -27,6 +29,7 @@ import time
 import numpy as np
 import torch
 
+from motherlode.ml.kernels import compiled_step
 from motherlode.ml.losses import SallyLoss, get_loss
 from motherlode.ml.networks import DenseNetwork, ParameterizedRatioModel
 from motherlode.ml.optim import FlatOptimizer
@@ -95,13 +98,18 @@ def measure(method: str, shape: str, n_steps: int, repeats: int, batch_size: int
     data = batches(n_observables, n_parameters, n_steps, batch_size)
     runs = {"autograd": trainer(method, n_observables, n_parameters, alpha, manual=False)}
     runs["manual"] = trainer(method, n_observables, n_parameters, alpha, manual=True)
+    runs["compiled"] = trainer(method, n_observables, n_parameters, alpha, manual=True)
     opts = {name: FlatOptimizer(list(run.model.parameters()), "amsgrad", 0.001) for name, run in runs.items()}
+    compiled = compiled_step(runs["compiled"].model, runs["compiled"].loss, opts["compiled"])
+    assert compiled is not None
     results: dict[str, list[float]] = {}
     for _ in range(repeats + 1):  # the first round warms up
         for name, run in runs.items():
             start = time.perf_counter()
             for batch in data:
-                if name == "manual":
+                if name == "compiled":
+                    compiled(batch)
+                elif name == "manual":
                     run._manual_step(batch, opts[name], None)
                 else:
                     autograd_step(run, opts[name], batch)
@@ -130,12 +138,20 @@ def main() -> None:
         f"n_hidden=(50, 50), batch {args.batch_size}, {args.threads} thread(s), "
         f"ms per step (median of {args.repeats} x {args.steps} steps), torch {torch.__version__}"
     )
-    columns = ("autograd", "manual", *PARTS)
-    print(f"{'method':8s} " + " ".join(f"{c:>9s}" for c in columns) + f" {'speed-up':>9s}")
+    columns = ("autograd", "manual", *PARTS, "compiled")
+    print(
+        f"{'method':8s} "
+        + " ".join(f"{c:>9s}" for c in columns)
+        + f" {'autograd/manual':>16s} {'manual/compiled':>16s}"
+    )
     for method in args.methods:
         row = measure(method, args.shape, args.steps, args.repeats, args.batch_size)
         cells = " ".join(f"{row[c]:9.3f}" for c in columns)
-        print(f"{method:8s} {cells} {row['autograd'] / row['manual']:8.2f}x", flush=True)
+        print(
+            f"{method:8s} {cells} {row['autograd'] / row['manual']:15.2f}x "
+            f"{row['manual'] / row['compiled']:15.2f}x",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

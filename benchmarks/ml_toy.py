@@ -18,7 +18,7 @@ rolr 0.065, alice 0.152, cascal 0.052, rascal 0.051, alices 0.074.
 Usage::
 
     python benchmarks/ml_toy.py [--mode speed|accuracy] [--methods carl rolr ...] [--samples N]
-                                [--epochs N] [--seeds 0 1 ...] [--repeats N] [--skip-madminer]
+                                [--epochs N] [--seeds 0 1 ...] [--repeats N] [--skip-madminer] [--compiled]
                                 [--madminer-python PATH]
                                 [--json FILE]
 """
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -47,9 +48,16 @@ def _case(method: str, n_samples: int) -> dict:
 
 
 def run(python: str, spec: dict) -> dict:
-    """Train in a fresh ``python`` process; the helper's JSON result."""
+    """Train in a fresh ``python`` process (with the environment variables of ``spec["env"]``, if any); the
+    helper's JSON result."""
+    env = {**os.environ, **spec.get("env", {})}
     result = subprocess.run(
-        [python, str(HELPER), json.dumps(spec)], capture_output=True, text=True, timeout=7200, check=False
+        [python, str(HELPER), json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        timeout=7200,
+        check=False,
+        env=env,
     )
     if result.returncode != 0:
         raise RuntimeError(f"{spec['package']} failed (exit {result.returncode}):\n{result.stderr[-3000:]}")
@@ -71,10 +79,19 @@ SPEED_HEADER = (
 )
 
 
-def compare_speed(label: str, base: dict, madminer: str | None, repeats: int) -> dict:
+def compare_speed(label: str, base: dict, madminer: str | None, repeats: int, compiled: bool = False) -> dict:
     """Train ``base`` with motherlode and MadMiner (``n_workers`` 0 and 8), ``repeats`` times interleaved;
-    print one row per package (medians; speed-ups against motherlode) and return the medians and runs."""
+    print one row per package (medians; speed-ups against motherlode) and return the medians and runs.
+
+    ``compiled``: also motherlode with ``MOTHERLODE_COMPILED_STEP=1`` (the compiled step whatever the
+    training's length) and ``0`` (the torch step), besides its default."""
     packages = {"motherlode": (sys.executable, {"package": "motherlode"})}
+    if compiled:
+        for flag, name in (("1", "compiled step"), ("0", "torch step")):
+            packages[f"motherlode, {name}"] = (
+                sys.executable,
+                {"package": "motherlode", "env": {"MOTHERLODE_COMPILED_STEP": flag}},
+            )
     if madminer:
         for workers in (0, 8):
             packages[f"madminer n_workers={workers}"] = (
@@ -108,7 +125,7 @@ def speed(args: argparse.Namespace, madminer: str | None) -> dict:
     results: dict = {}
     for method in args.methods:
         base = {**_case(method, args.samples), "n_epochs": args.epochs, "seed": args.seeds[0], "warm": True}
-        results[method] = compare_speed(f"{method:8s}", base, madminer, args.repeats)
+        results[method] = compare_speed(f"{method:8s}", base, madminer, args.repeats, args.compiled)
     return results
 
 
@@ -150,6 +167,11 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, help="default 10 (speed), 50 (accuracy)")
     parser.add_argument("--seeds", type=int, nargs="+", help="default 1 (speed), 0-4 (accuracy)")
     parser.add_argument("--repeats", type=int, default=1, help="speed: interleaved runs per package")
+    parser.add_argument(
+        "--compiled",
+        action="store_true",
+        help="also motherlode with MOTHERLODE_COMPILED_STEP=1 and =0 (compiled step always, never)",
+    )
     parser.add_argument("--skip-madminer", action="store_true")
     parser.add_argument("--madminer-python", default=None)
     parser.add_argument("--json", default=None, help="also write the results to this file")

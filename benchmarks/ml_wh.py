@@ -11,7 +11,7 @@ with ``n_workers=0`` (its fastest setting) and its default ``n_workers=8``.
 
 Usage::
 
-    python benchmarks/ml_wh.py [--epochs 5] [--repeats 1] [--workdir DIR] [--skip-madminer]
+    python benchmarks/ml_wh.py [--epochs 5] [--repeats 1] [--workdir DIR] [--skip-madminer] [--compiled]
                                [--madminer-python PATH] [--json FILE]
 """
 
@@ -62,6 +62,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=1, help="interleaved runs per package (median)")
     parser.add_argument("--workdir", help="where the samples are made (default: a temporary folder)")
+    parser.add_argument(
+        "--compiled",
+        action="store_true",
+        help="also motherlode with MOTHERLODE_COMPILED_STEP=1 and =0 (compiled step always, never)",
+    )
     parser.add_argument("--skip-madminer", action="store_true")
     parser.add_argument("--madminer-python", default=None)
     parser.add_argument("--json", default=None)
@@ -78,7 +83,7 @@ def main() -> None:
         for case, spec in CASES.items():
             files = {name: str(folder / f"{stem}.npy") for name, stem in spec["files"].items()}
             base = {**spec, "files": files, "n_epochs": args.epochs, "seed": args.seed, "warm": True}
-            results[case] = compare_speed(f"{case:14s}", base, madminer, args.repeats)
+            results[case] = compare_speed(f"{case:14s}", base, madminer, args.repeats, args.compiled)
     if args.json:
         Path(args.json).write_text(json.dumps({"args": vars(args), "results": results}, indent=1))
 

@@ -11,14 +11,16 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import interrupt_after
 from motherlode.ml import ParameterizedRatioEstimator, ScoreEstimator, kernels
 from motherlode.ml.double_parameterized_ratio import DoubleParameterizedRatioModel
 from motherlode.ml.kernels import MIN_STEPS, CompiledStep, compiled_step
 from motherlode.ml.losses import LOSSES, CascalLoss, Loss, SallyLoss, get_loss
 from motherlode.ml.networks import DenseNetwork, ParameterizedRatioModel
 from motherlode.ml.optim import FlatOptimizer
-from motherlode.ml.parameterized_ratio import _ratio_manual
-from motherlode.ml.score import _score_manual
+from motherlode.ml.parameterized_ratio import _ratio_forward, _ratio_manual
+from motherlode.ml.score import _score_forward, _score_manual
+from motherlode.ml.trainer import Trainer
 
 COMPILED_ACTIVATIONS = ("tanh", "sigmoid", "relu", "lrelu")
 
@@ -132,6 +134,37 @@ def test_sally_step_equals_torch_step(activation, hidden, n_parameters):
     value, reference, compiled_value, gradient = _both(model, SallyLoss(), batch)
     assert compiled_value == pytest.approx(value, rel=1e-12)
     assert _relative_error(gradient, reference) < 1e-12
+
+
+@pytest.mark.parametrize("method", [*LOSSES, "sally"])
+def test_validation_loss_equals_the_trainers(method):
+    """Blocks of 7 of 30 samples (the last one short), the components' names and values included."""
+    torch.manual_seed(9)
+    if method == "sally":
+        model, loss, forward, manual = (
+            DenseNetwork(3, (6, 5), 2).double(),
+            SallyLoss(),
+            _score_forward,
+            _score_manual,
+        )
+    else:
+        model, loss = ParameterizedRatioModel(3, 2, (6, 5)).double(), get_loss(method, alpha=0.7)
+        forward, manual = _ratio_forward, _ratio_manual
+    data = {
+        key: value
+        for key, value in _batch(30, 3, 2, seed=3).items()
+        if key in ("x", "y", "theta", *loss.requires)
+    }
+    reference, reference_parts = Trainer(
+        model, loss, forward, "cpu", torch.float64, manual=manual
+    ).evaluate_loss(data, 7)
+    step = compiled_step(model, loss, _flat(model))
+    assert step is not None
+    value, parts = step.evaluate(data, 7)
+    assert value == pytest.approx(reference, rel=1e-12)
+    assert parts.keys() == reference_parts.keys() == loss.weights.keys()
+    for name, part in parts.items():
+        assert part == pytest.approx(reference_parts[name], rel=1e-12)
 
 
 def test_float32_step_is_the_float64_step_to_float32_rounding():
@@ -262,15 +295,8 @@ def _toy(n: int = 2000, seed: int = 0) -> dict[str, np.ndarray]:
 
 
 def _count_calls(monkeypatch) -> list[int]:
-    calls = [0]
-    original = CompiledStep.__call__
-
-    def counted(self, *args, **kwargs):
-        calls[0] += 1
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(CompiledStep, "__call__", counted)
-    return calls
+    """Count the compiled steps (calls of the kernel per batch)."""
+    return interrupt_after(monkeypatch, CompiledStep, "_gradient")
 
 
 @pytest.mark.parametrize("method", [*LOSSES, "sally"])

@@ -24,6 +24,7 @@ functions are compiled on their first use in a Python environment (about 15 s) a
 
 from __future__ import annotations
 
+import importlib
 import logging
 import math
 import os
@@ -113,7 +114,7 @@ def _float64_from_bits(typingctx, bits):
 
 @_kernel(inline="always")
 def _exp_parts(y: float) -> tuple[float, float]:
-    """``(2^k, 2^k (exp(r) - 1))`` with ``exp(y) = 2^k exp(r)``, for ``-708 <= y <= 0``, without a library call.
+    """``(2^k, 2^k (exp(r) - 1))`` with ``exp(y) = 2^k exp(r)`` for ``-708 <= y <= 0``, by arithmetic alone.
 
     ``y = k ln 2 + r`` with ``|r| <= ln 2 / 2``; ``exp(r) - 1 = r q(r)`` by Taylor's series to degree 12
     (truncated at below 1e-15 relative); ``2^k`` from its bits. ``exp(y)`` is the sum of the parts,
@@ -313,8 +314,10 @@ def _sum_rows(matrix, n, into):
 
 @_kernel()
 def _ratio_loss(outputs, n, method, alpha, y, r_xz, t_xz, gradient):
-    """The loss of ``method`` (the codes of ``_RATIO_METHODS``), its gradient written into ``gradient``
-    (shaped like ``outputs``). As the ``value_and_gradients`` of :mod:`motherlode.ml.losses`."""
+    """The components of the loss of ``method`` (the codes of ``_RATIO_METHODS``): the ratio term and the
+    score term (0 without one; the loss is the first plus ``alpha`` times the second), the loss's gradient
+    written into ``gradient`` (shaped like ``outputs``). As the ``value_and_gradients`` of
+    :mod:`motherlode.ml.losses`."""
     value = 0.0
     low, high = math.exp(-_LOG_R_CLAMP), math.exp(_LOG_R_CLAMP)
     for i in range(n):
@@ -335,21 +338,21 @@ def _ratio_loss(outputs, n, method, alpha, y, r_xz, t_xz, gradient):
             value += log_r * target - log_sigmoid
             gradient[i, 0] = (math.exp(log_sigmoid) + target - 1.0) / n
     value /= n
+    squares = 0.0
+    norm = 1.0
     n_tangent = (outputs.shape[0] - n) // n
     if n_tangent:  # alpha times the squared score error averaged over the numerator (y = 0) samples
         n_numerator = 0.0
         for i in range(n):
             n_numerator += 1.0 - y[i, 0]
         norm = max(n_numerator, 1.0) * n_tangent
-        squares = 0.0
         for t in range(n_tangent):
             for i in range(n):
                 mask = 1.0 - y[i, 0]
                 difference = np.float64(outputs[n + t * n + i, 0]) - t_xz[i, t]
                 squares += mask * difference * difference
                 gradient[n + t * n + i, 0] = 2.0 * alpha * mask * difference / norm
-        value += alpha * squares / norm
-    return value
+    return value, squares / norm
 
 
 @_kernel()
@@ -368,21 +371,50 @@ def _sally_loss(outputs, t_xz, gradient):
 # ---------------------------------------------------------------------- steps
 
 
-@_kernel(cache=True)
-def _ratio_gradient(params, grad, sizes, activation, negative_slope, theta, x, y, r_xz, t_xz, method, alpha):
-    """The ratio loss of a batch, its gradient written into ``grad``."""
+@_kernel()
+def _ratio_inputs(theta, x):
+    """The ratio network's inputs: theta, then x."""
     n, n_parameters = theta.shape
     inputs = np.empty((n, n_parameters + x.shape[1]), x.dtype)
     inputs[:, :n_parameters] = theta
     inputs[:, n_parameters:] = x
-    n_tangent = n_parameters if method >= 3 else 0
+    return inputs
+
+
+@_kernel(cache=True)
+def _ratio_gradient(params, grad, sizes, activation, negative_slope, theta, x, y, r_xz, t_xz, method, alpha):
+    """The ratio loss of a batch, its gradient written into ``grad``."""
+    inputs = _ratio_inputs(theta, x)
+    n_tangent = theta.shape[1] if method >= 3 else 0
     outputs, stacked, slopes, curvatures, pushed = _forward(
         params, sizes, activation, negative_slope, inputs, n_tangent
     )
     gradient = np.empty_like(outputs)
-    value = _ratio_loss(outputs, n, method, alpha, y, r_xz, t_xz, gradient)
+    ratio_term, score_term = _ratio_loss(outputs, len(x), method, alpha, y, r_xz, t_xz, gradient)
     _backward(params, grad, sizes, inputs, n_tangent, gradient, stacked, slopes, curvatures, pushed)
-    return value
+    return ratio_term + alpha * score_term
+
+
+@_kernel(cache=True)
+def _ratio_validation(
+    params, sizes, activation, negative_slope, theta, x, y, r_xz, t_xz, method, block, sums
+):
+    """Add the ratio and score terms of the loss of blocks of ``block`` samples, each times the block's
+    size, to ``sums[0]`` and ``sums[1]`` (the forward pass and the loss only)."""
+    n_tangent = theta.shape[1] if method >= 3 else 0
+    for start in range(0, len(x), block):
+        stop = min(start + block, len(x))
+        inputs = _ratio_inputs(theta[start:stop], x[start:stop])
+        outputs = _forward(params, sizes, activation, negative_slope, inputs, n_tangent)[0]
+        labels = y[start:stop]
+        ratios = r_xz if r_xz.shape[0] < len(x) else r_xz[start:stop]  # the placeholder, or the data
+        scores = t_xz if t_xz.shape[0] < len(x) else t_xz[start:stop]
+        gradient = np.empty_like(outputs)
+        ratio_term, score_term = _ratio_loss(
+            outputs, stop - start, method, 1.0, labels, ratios, scores, gradient
+        )
+        sums[0] += ratio_term * (stop - start)
+        sums[1] += score_term * (stop - start)
 
 
 @_kernel(cache=True)
@@ -395,17 +427,28 @@ def _score_gradient(params, grad, sizes, activation, negative_slope, x, t_xz):
     return value
 
 
+@_kernel(cache=True)
+def _score_validation(params, sizes, activation, negative_slope, x, t_xz, block, sums):
+    """Add SALLY's loss of blocks of ``block`` samples, each times the block's size, to ``sums[0]``."""
+    for start in range(0, len(x), block):
+        stop = min(start + block, len(x))
+        outputs = _forward(params, sizes, activation, negative_slope, x[start:stop], 0)[0]
+        gradient = np.empty_like(outputs)
+        sums[0] += _sally_loss(outputs, t_xz[start:stop], gradient) * (stop - start)
+
+
 class CompiledStep:
     """A training step as one compiled call: loss, gradient into ``opt.gradient``, then ``opt``'s update.
 
     Made by :func:`compiled_step`. Calling it with a batch (a mapping of the training tensors) returns the
-    batch's loss as a 0-d float64 tensor.
+    batch's loss as a 0-d float64 tensor; :meth:`train_epoch` runs the steps of a whole epoch.
     """
 
-    def __init__(self, network: DenseNetwork, method: int | None, alpha: float, opt: FlatOptimizer) -> None:
+    def __init__(self, network: DenseNetwork, loss: Loss, opt: FlatOptimizer) -> None:
         activation, negative_slope = _ACTIVATIONS[network.activation_name]
-        self._method = method  # None: SALLY
-        self._alpha = float(alpha)
+        self._method = None if isinstance(loss, SallyLoss) else _RATIO_METHODS[type(loss)]  # None: SALLY
+        self._alpha = float(loss.alpha)
+        self._weights = loss.weights  # the loss's components by name: the ratio term, then the score term
         self._opt = opt
         self._params = opt.flat.detach().numpy()
         self._grad = opt.gradient.detach().numpy()
@@ -413,22 +456,73 @@ class CompiledStep:
         self._activation = activation
         self._negative_slope = negative_slope
         self._absent = np.zeros((1, 1), dtype=self._params.dtype)  # for data a loss does not read
+        # the BLAS of numba's matrix products, loaded now so that a thread limit can apply to it
+        importlib.import_module("scipy.linalg.cython_blas")
+
+    def _arrays(self, batch: Mapping[str, torch.Tensor]) -> tuple[np.ndarray, ...]:
+        """The kernel's data arguments: C-contiguous 2-D arrays (a placeholder for data the loss skips)."""
+        keys = ("x", "t_xz") if self._method is None else ("theta", "x", "y", "r_xz", "t_xz")
+        return tuple(_array(batch[key]) if key in batch else self._absent for key in keys)
+
+    def _gradient(self, arrays: tuple[np.ndarray, ...], start: int, stop: int) -> float:
+        """The loss of rows ``start:stop`` of ``arrays``, its gradient written into the optimiser's buffer."""
+        common = (self._params, self._grad, self._sizes, self._activation, self._negative_slope)
+        rows = [array if array is self._absent else array[start:stop] for array in arrays]
+        if self._method is None:
+            x, t_xz = rows
+            return _score_gradient(*common, x, t_xz)
+        theta, x, y, r_xz, t_xz = rows
+        return _ratio_gradient(*common, theta, x, y, r_xz, t_xz, self._method, self._alpha)
 
     def gradient(self, batch: Mapping[str, torch.Tensor]) -> float:
         """The loss of ``batch``, its gradient written into the optimiser's gradient buffer."""
-        common = (self._params, self._grad, self._sizes, self._activation, self._negative_slope)
-        if self._method is None:
-            return _score_gradient(*common, _array(batch["x"]), _array(batch["t_xz"]))
-        y, r_xz, t_xz = (
-            _array(batch[key]) if key in batch else self._absent for key in ("y", "r_xz", "t_xz")
-        )
-        theta, x = _array(batch["theta"]), _array(batch["x"])
-        return _ratio_gradient(*common, theta, x, y, r_xz, t_xz, self._method, self._alpha)
+        return self._gradient(self._arrays(batch), 0, len(batch["x"]))
 
     def __call__(self, batch: Mapping[str, torch.Tensor], clip_gradient: float | None = None) -> torch.Tensor:
         value = self.gradient(batch)
         self._opt.step_written(clip_gradient)
         return torch.tensor(value, dtype=torch.float64)
+
+    def train_epoch(
+        self,
+        data: Mapping[str, torch.Tensor],
+        order: torch.Tensor,
+        batch_size: int,
+        clip_gradient: float | None = None,
+        bar: Any = None,
+    ) -> float:
+        """Train on batches of ``batch_size`` samples of ``data`` in the ``order`` of a permutation: the
+        sample-weighted mean loss. The data are gathered once, each batch is a slice of them."""
+        arrays = self._arrays({key: value[order] for key, value in data.items() if key in _KEYS})
+        n = len(order)
+        total = 0.0
+        for start in range(0, n, batch_size):
+            stop = min(start + batch_size, n)
+            total += self._gradient(arrays, start, stop) * (stop - start)
+            self._opt.step_written(clip_gradient)
+            if bar is not None:
+                bar.update(stop - start)
+        return total / n
+
+    def evaluate(self, data: Mapping[str, torch.Tensor], block: int) -> tuple[float, dict[str, float]]:
+        """The sample-weighted mean loss of the network on ``data``, and of its components, in blocks of
+        ``block`` samples (as :meth:`motherlode.ml.trainer.Trainer.evaluate_loss`)."""
+        arrays = self._arrays(data)
+        common = (self._params, self._sizes, self._activation, self._negative_slope)
+        sums = np.zeros(2)
+        if self._method is None:
+            x, t_xz = arrays
+            _score_validation(*common, x, t_xz, block, sums)
+        else:
+            theta, x, y, r_xz, t_xz = arrays
+            _ratio_validation(*common, theta, x, y, r_xz, t_xz, self._method, block, sums)
+        means = sums / len(arrays[0])
+        components = dict(zip(self._weights, means.tolist(), strict=False))
+        total = sum(weight * components[name] for name, weight in self._weights.items())
+        return total, components
+
+
+_KEYS = frozenset(("theta", "x", "y", "r_xz", "t_xz"))  # what the kernels read
 
 
 def _array(tensor: torch.Tensor) -> np.ndarray:
@@ -458,8 +552,7 @@ def compiled_step(
         return None
     network = model
     assert isinstance(network, DenseNetwork) and isinstance(opt, FlatOptimizer)
-    method = None if isinstance(loss, SallyLoss) else _RATIO_METHODS[type(loss)]
-    return CompiledStep(network, method, loss.alpha, opt)
+    return CompiledStep(network, loss, opt)
 
 
 def _not_applicable(model: torch.nn.Module, loss: Loss, opt: object) -> str:

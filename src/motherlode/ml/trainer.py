@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import threadpoolctl
 import torch
 from torch import nn
 
@@ -312,21 +313,29 @@ _SMALL_STEP = 1 << 22  # parameters x batch size below which one CPU thread is f
 
 
 @contextlib.contextmanager
-def _threads_for(model: nn.Module, device: torch.device, batch_size: int) -> Iterator[None]:
-    """Train small networks on one CPU thread, and restore the thread count afterwards.
+def _threads_for(
+    model: nn.Module, device: torch.device, batch_size: int, compiled: bool = False
+) -> Iterator[None]:
+    """Train small networks on one CPU thread, and restore the thread counts afterwards.
 
     A step of a small network on a small batch (parameters x batch size below 2^22, e.g. two hidden layers
     of 100 units at batch size 128) is a chain of tiny operations: splitting each of them over several
     threads costs more than it saves (ALICES on the tutorial toy: 25 % faster on one thread of two).
+    With the ``compiled`` step the same holds for the BLAS that numba calls (scipy's OpenBLAS: two threads
+    take as long as one on the W h sample's ALICES, and spin 50 % more CPU time).
     """
     n_parameters = sum(p.numel() for p in model.parameters())
-    if device.type != "cpu" or n_parameters * batch_size >= _SMALL_STEP or torch.get_num_threads() == 1:
+    if device.type != "cpu" or n_parameters * batch_size >= _SMALL_STEP:
         yield
         return
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        yield
+        if compiled:
+            with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
+                yield
+        else:
+            yield
     finally:
         torch.set_num_threads(previous)
 
@@ -518,6 +527,8 @@ class Trainer:
         self.model.train()
         n = len(next(iter(data.values())))
         perm = torch.randperm(n).to(self.device)
+        if self._compiled is not None:
+            return self._compiled.train_epoch(data, perm, batch_size, clip_gradient, bar)
         if not self.cuda_graphs:  # one gather per epoch, then contiguous slices
             keys = list(data)
             columns = [torch.split(data[key][perm], batch_size) for key in keys]
@@ -574,8 +585,6 @@ class Trainer:
         clip_gradient: float | None,
         full: bool,
     ) -> torch.Tensor:
-        if self._compiled is not None:
-            return self._compiled(batch, clip_gradient)
         if self.manual is not None and isinstance(opt, FlatOptimizer):
             return self._manual_step(batch, opt, clip_gradient)
         # once a graph holds the gradient tensors they must be zeroed in place, never replaced
@@ -609,6 +618,8 @@ class Trainer:
         :data:`EVALUATION_BATCH` elsewhere)."""
         if batch_size is None:
             batch_size = CPU_VALIDATION_BATCH if self.device.type == "cpu" else EVALUATION_BATCH
+        if self._compiled is not None:
+            return self._compiled.evaluate(data, batch_size)
         self.model.eval()
         n = len(next(iter(data.values())))
         total = 0.0
@@ -741,7 +752,7 @@ class Trainer:
         )
         schedule = _Schedule(n_epochs, batch_size, initial_lr, final_lr, clip_gradient, every)
         stopping = (early_stopping, early_stopping_patience)
-        with _threads_for(self.model, self.device, batch_size):
+        with _threads_for(self.model, self.device, batch_size, self._compiled is not None):
             try:
                 self._run_epochs(split, opt, schedule, stopping, verbose != "none", progress, record)
             finally:
