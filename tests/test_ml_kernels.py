@@ -12,8 +12,9 @@ import pytest
 import torch
 
 from conftest import interrupt_after
-from motherlode.ml import ParameterizedRatioEstimator, ScoreEstimator, kernels
+from motherlode.ml import ParameterizedRatioEstimator, ScoreEstimator, kernels, stacked
 from motherlode.ml.double_parameterized_ratio import DoubleParameterizedRatioModel
+from motherlode.ml.ensemble import Ensemble
 from motherlode.ml.kernels import MIN_STEPS, CompiledStep, compiled_step
 from motherlode.ml.losses import LOSSES, CascalLoss, Loss, SallyLoss, get_loss
 from motherlode.ml.networks import DenseNetwork, ParameterizedRatioModel
@@ -333,3 +334,20 @@ def test_short_trainings_take_the_torch_step_by_default(monkeypatch):
     monkeypatch.setattr(kernels, "MIN_STEPS", 8)  # 4 batches x 2 epochs
     ParameterizedRatioEstimator(n_hidden=(8,)).train("alices", **_toy(600), n_epochs=2, verbose="none")
     assert calls[0] == 8
+
+
+@pytest.mark.parametrize(
+    ("flag", "vectorize", "stacked_expected"), [("1", "auto", False), ("0", "auto", True), ("1", True, True)]
+)
+def test_ensembles_stack_only_members_without_the_compiled_step(
+    monkeypatch, flag, vectorize, stacked_expected
+):
+    """``vectorize="auto"`` trains members that take the compiled step one after the other (faster than the
+    stacked network, which trains by autograd); True stacks them all the same."""
+    monkeypatch.setenv("MOTHERLODE_COMPILED_STEP", flag)
+    stacked_calls = interrupt_after(monkeypatch, stacked, "train_stacked")
+    compiled_calls = _count_calls(monkeypatch)
+    ensemble = Ensemble([ParameterizedRatioEstimator(n_hidden=(8,)) for _ in range(2)])
+    ensemble.train_all(vectorize=vectorize, method="alices", **_toy(400), n_epochs=2, verbose="none")
+    assert stacked_calls[0] == int(stacked_expected)
+    assert compiled_calls[0] == (0 if stacked_expected else 2 * 2 * 3)  # 2 members x 2 epochs x 3 batches

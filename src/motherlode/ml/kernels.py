@@ -51,7 +51,7 @@ from motherlode.ml.losses import (
 from motherlode.ml.networks import DenseNetwork, ParameterizedRatioModel
 from motherlode.ml.optim import FlatOptimizer
 
-__all__ = ["MIN_STEPS", "CompiledStep", "compiled_step", "compiled_step_mode"]
+__all__ = ["MIN_STEPS", "CompiledStep", "compiled_step", "compiled_step_mode", "takes_compiled_step"]
 
 logger = logging.getLogger(__name__)
 
@@ -543,21 +543,25 @@ def compiled_step(
     ``"auto"`` only to trainings of at least :data:`MIN_STEPS` steps (``n_steps``; None: any), which decides
     by the training alone, never by what the process ran before, so that a training's result is reproducible.
     """
-    reason = _not_applicable(model, loss, opt)
-    mode = compiled_step_mode()
-    if not reason and mode == "auto" and n_steps is not None and n_steps < MIN_STEPS:
-        reason = f"{n_steps} steps (fewer than {MIN_STEPS}; MOTHERLODE_COMPILED_STEP=1 forces it)"
+    reason = _network_reason(model, loss, n_steps) or _optimiser_reason(model, opt)
     if reason:
         logger.debug("Training with the torch step: %s", reason)
         return None
-    network = model
-    assert isinstance(network, DenseNetwork) and isinstance(opt, FlatOptimizer)
-    return CompiledStep(network, loss, opt)
+    assert isinstance(model, DenseNetwork) and isinstance(opt, FlatOptimizer)
+    return CompiledStep(model, loss, opt)
 
 
-def _not_applicable(model: torch.nn.Module, loss: Loss, opt: object) -> str:
-    """Why :func:`compiled_step` does not apply ('' where it does)."""
-    if compiled_step_mode() == "never":
+def takes_compiled_step(model: torch.nn.Module, loss: Loss, device: torch.device, n_steps: int) -> bool:
+    """Whether a training of ``model`` with ``loss`` on ``device``, ``n_steps`` steps long, takes the compiled
+    step (with the :class:`FlatOptimizer` that the trainer makes), judged before the training."""
+    return device.type == "cpu" and not _network_reason(model, loss, n_steps, on_device=False)
+
+
+def _network_reason(model: torch.nn.Module, loss: Loss, n_steps: int | None, on_device: bool = True) -> str:
+    """Why the compiled step does not apply to ``model`` and ``loss`` ('' where it may); ``on_device``:
+    also check that the parameters are on the CPU."""
+    mode = compiled_step_mode()
+    if mode == "never":
         return "MOTHERLODE_COMPILED_STEP=0"
     if type(model) is ParameterizedRatioModel:
         if type(loss) not in _RATIO_METHODS:
@@ -571,10 +575,21 @@ def _not_applicable(model: torch.nn.Module, loss: Loss, opt: object) -> str:
         return "dropout or an activation without a compiled form"
     if len(model.layer_sizes) < 3:
         return "no hidden layer"
+    parameter = next(model.parameters())
+    if parameter.dtype not in (torch.float32, torch.float64) or (
+        on_device and parameter.device.type != "cpu"
+    ):
+        return "not float32 or float64 on the CPU"
+    if mode == "auto" and n_steps is not None and n_steps < MIN_STEPS:
+        return f"{n_steps} steps (fewer than {MIN_STEPS}; MOTHERLODE_COMPILED_STEP=1 forces it)"
+    return ""
+
+
+def _optimiser_reason(model: torch.nn.Module, opt: object) -> str:
+    """Why ``opt`` does not suit the compiled step ('' where it does): it must be a :class:`FlatOptimizer`
+    holding the network's parameters, in their order, in its buffer."""
     if not isinstance(opt, FlatOptimizer):
         return "not a FlatOptimizer"
-    if opt.flat.device.type != "cpu" or opt.flat.dtype not in (torch.float32, torch.float64):
-        return "not float32 or float64 on the CPU"
     flat_start = opt.flat.data_ptr()
     layout = [p.data_ptr() - flat_start for p in model.parameters()]
     expected = list(np.cumsum([0] + [p.numel() * p.element_size() for p in model.parameters()])[:-1])

@@ -67,6 +67,7 @@ __all__ = [
     "rng_state",
     "set_learning_rate",
     "set_rng_state",
+    "training_steps",
     "uses_cuda_graphs",
 ]
 
@@ -98,6 +99,15 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
+
+
+def training_steps(
+    n_samples: int, n_epochs: int, batch_size: int, validation_split: float | None = None
+) -> int:
+    """The optimiser steps of a training on ``n_samples`` samples, of which the ``validation_split``
+    fraction (None: none) is held out for validation, as :meth:`Trainer.train` splits them."""
+    n_train = n_samples - (round(validation_split * n_samples) if validation_split else 0)
+    return n_epochs * -(-n_train // batch_size)
 
 
 def learning_rate(epoch: int, n_epochs: int, initial_lr: float, final_lr: float) -> float:
@@ -738,7 +748,7 @@ class Trainer:
             self.model.load_state_dict(saved["model"])
         opt = self._optimizer(optimizer, initial_lr, nesterov_momentum)
         if self.manual is not None:  # the steps of the whole training, resumed or not: one choice for all
-            n_steps = n_epochs * -(-len(next(iter(split.train.values()))) // batch_size)
+            n_steps = training_steps(len(next(iter(split.train.values()))), n_epochs, batch_size)
             self._compiled = compiled_step(self.model, self.loss, opt, n_steps)
         progress = _Progress()
         if saved is not None:
