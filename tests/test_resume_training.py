@@ -212,7 +212,7 @@ def test_manual_gradients_off_continue_exactly(epochs, tmp_path, monkeypatch):
 @pytest.mark.parametrize("case", ["alices-amsgrad-clip", "sally-sgd-no-validation"])
 def test_compiled_step_continues_exactly(case, epochs, tmp_path, monkeypatch):
     monkeypatch.setenv("MOTHERLODE_COMPILED_STEP", "1")  # motherlode.ml.kernels, whatever the length
-    calls = interrupt_after(monkeypatch, CompiledStep, "_gradient")
+    calls = interrupt_after(monkeypatch, CompiledStep, "train_epoch")
     train, folder = CASES[case], tmp_path / "checkpoint"
     reference, reference_losses = uninterrupted(train)
     assert calls[0] > 0

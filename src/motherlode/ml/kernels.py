@@ -9,11 +9,12 @@ forward pass with the derivatives with respect to theta carried as tangent rows 
 :meth:`~motherlode.ml.networks.DenseNetwork.forward_pass`), the loss with its gradient in closed form (as
 :meth:`~motherlode.ml.losses.Loss.value_and_gradients`), the backward pass (as
 :meth:`~motherlode.ml.networks.DenseNetwork.backward_pass`) writing into the optimiser's flat gradient
-buffer, after which :meth:`~motherlode.ml.optim.FlatOptimizer.step_written` updates the weights. The
-matrix products go to BLAS, everything else runs in fused loops. The activations compute their
-exponentials in float64 from a polynomial that the compiler vectorises (float32 tanh and sigmoid come
-out correctly rounded, ``torch.tanh`` is not always); the step equals the torch step to float rounding
-(tested in float64) and takes about a third of its time.
+buffer, and the update of :class:`~motherlode.ml.optim.FlatOptimizer` (Adam, AMSGrad, SGD with Nesterov
+momentum, gradient clipping) on its buffers; the trainer runs a whole epoch of such steps as one call, and
+the validation loss as another. The matrix products go to BLAS, everything else runs in fused loops.
+The activations compute their exponentials in float64 from a polynomial that the compiler vectorises
+(float32 tanh and sigmoid come out correctly rounded, ``torch.tanh`` is not always); the step equals the
+torch step to float rounding (tested in float64) and takes about 40 % of its time.
 
 It applies to networks without dropout with a ``tanh``, ``sigmoid``, ``relu`` or ``lrelu`` activation, at
 least one hidden layer, float32 or float64, on the CPU, for trainings of at least :data:`MIN_STEPS` steps
@@ -384,6 +385,14 @@ def _ratio_inputs(theta, x):
 @_kernel(cache=True)
 def _ratio_gradient(params, grad, sizes, activation, negative_slope, theta, x, y, r_xz, t_xz, method, alpha):
     """The ratio loss of a batch, its gradient written into ``grad``."""
+    return _ratio_batch(
+        params, grad, sizes, activation, negative_slope, theta, x, y, r_xz, t_xz, method, alpha
+    )
+
+
+@_kernel()
+def _ratio_batch(params, grad, sizes, activation, negative_slope, theta, x, y, r_xz, t_xz, method, alpha):
+    """:func:`_ratio_gradient`, for the compiled callers."""
     inputs = _ratio_inputs(theta, x)
     n_tangent = theta.shape[1] if method >= 3 else 0
     outputs, stacked, slopes, curvatures, pushed = _forward(
@@ -420,6 +429,12 @@ def _ratio_validation(
 @_kernel(cache=True)
 def _score_gradient(params, grad, sizes, activation, negative_slope, x, t_xz):
     """SALLY's loss of a batch, its gradient written into ``grad``."""
+    return _score_batch(params, grad, sizes, activation, negative_slope, x, t_xz)
+
+
+@_kernel()
+def _score_batch(params, grad, sizes, activation, negative_slope, x, t_xz):
+    """:func:`_score_gradient`, for the compiled callers."""
     outputs, stacked, slopes, curvatures, pushed = _forward(params, sizes, activation, negative_slope, x, 0)
     gradient = np.empty_like(outputs)
     value = _sally_loss(outputs, t_xz, gradient)
@@ -435,6 +450,83 @@ def _score_validation(params, sizes, activation, negative_slope, x, t_xz, block,
         outputs = _forward(params, sizes, activation, negative_slope, x[start:stop], 0)[0]
         gradient = np.empty_like(outputs)
         sums[0] += _sally_loss(outputs, t_xz[start:stop], gradient) * (stop - start)
+
+
+# ---------------------------------------------------------------------- optimiser and epochs
+
+_ADAM, _AMSGRAD, _SGD = 0, 1, 2
+_UPDATES = {"adam": _ADAM, "amsgrad": _AMSGRAD, "sgd": _SGD}
+_BETA1, _BETA2, _EPS, _CLIP_EPS = 0.9, 0.999, 1e-8, 1e-6  # as motherlode.ml.optim
+
+
+@_kernel()
+def _update(params, grad, rule, lr, momentum, first, second, largest, step, clip):
+    """One update of :class:`~motherlode.ml.optim.FlatOptimizer` (its step number ``step``, counted from
+    1) with the gradient ``grad``, first scaled to at most the norm ``clip`` (if positive): Adam, AMSGrad
+    (``largest``: the maximum second moment) or SGD with Nesterov momentum (if ``momentum``)."""
+    if clip > 0.0:
+        norm = 0.0
+        for i in range(len(grad)):
+            norm += np.float64(grad[i]) * grad[i]
+        scale = min(clip / (math.sqrt(norm) + _CLIP_EPS), 1.0)
+        if scale < 1.0:
+            for i in range(len(grad)):
+                grad[i] *= scale
+    if rule == _SGD:
+        for i in range(len(grad)):
+            g = grad[i]
+            if momentum != 0.0:  # Nesterov: buf = mu buf + g (g on the first step); g += mu buf
+                first[i] = g if step == 1 else momentum * first[i] + g
+                g = g + momentum * first[i]
+            params[i] -= lr * g
+        return
+    step_size = lr / (1.0 - _BETA1**step)
+    correction = math.sqrt(1.0 - _BETA2**step)
+    for i in range(len(grad)):
+        g = grad[i]
+        first[i] += (1.0 - _BETA1) * (g - first[i])
+        second[i] = _BETA2 * second[i] + (1.0 - _BETA2) * g * g
+        moment = second[i]
+        if rule == _AMSGRAD:
+            largest[i] = max(largest[i], moment)
+            moment = largest[i]
+        params[i] -= step_size * first[i] / (math.sqrt(moment) / correction + _EPS)
+
+
+@_kernel()
+def _rows(array, start, stop):
+    """Rows ``start:stop`` of ``array``, or ``array`` itself when it is a placeholder (fewer rows)."""
+    return array[start:stop] if array.shape[0] >= stop else array
+
+
+@_kernel(cache=True)
+def _ratio_epoch(
+    params, grad, sizes, activation, negative_slope, theta, x, y, r_xz, t_xz, method, alpha, batch_size,
+    rule, lr, momentum, first, second, largest, step, clip, losses,
+):  # fmt: skip
+    """Train on consecutive batches of ``batch_size`` rows: each batch's loss into ``losses``, each
+    gradient into ``grad`` and then into the optimiser's update (``step``: the number of the first)."""
+    for batch, start in enumerate(range(0, len(x), batch_size)):
+        stop = min(start + batch_size, len(x))
+        losses[batch] = _ratio_batch(
+            params, grad, sizes, activation, negative_slope, theta[start:stop], x[start:stop],
+            y[start:stop], _rows(r_xz, start, stop), _rows(t_xz, start, stop), method, alpha,
+        )  # fmt: skip
+        _update(params, grad, rule, lr, momentum, first, second, largest, step + batch, clip)
+
+
+@_kernel(cache=True)
+def _score_epoch(
+    params, grad, sizes, activation, negative_slope, x, t_xz, batch_size,
+    rule, lr, momentum, first, second, largest, step, clip, losses,
+):  # fmt: skip
+    """:func:`_ratio_epoch` for SALLY."""
+    for batch, start in enumerate(range(0, len(x), batch_size)):
+        stop = min(start + batch_size, len(x))
+        losses[batch] = _score_batch(
+            params, grad, sizes, activation, negative_slope, x[start:stop], t_xz[start:stop]
+        )
+        _update(params, grad, rule, lr, momentum, first, second, largest, step + batch, clip)
 
 
 class CompiledStep:
@@ -491,18 +583,37 @@ class CompiledStep:
         clip_gradient: float | None = None,
         bar: Any = None,
     ) -> float:
-        """Train on batches of ``batch_size`` samples of ``data`` in the ``order`` of a permutation: the
-        sample-weighted mean loss. The data are gathered once, each batch is a slice of them."""
+        """Train on batches of ``batch_size`` samples of ``data`` in the ``order`` of a permutation, the
+        optimiser's updates included, as one compiled call: the sample-weighted mean loss.
+
+        The data are gathered once, each batch is a slice of them; the progress ``bar`` advances after the
+        epoch.
+        """
         arrays = self._arrays({key: value[order] for key, value in data.items() if key in _KEYS})
         n = len(order)
-        total = 0.0
-        for start in range(0, n, batch_size):
-            stop = min(start + batch_size, n)
-            total += self._gradient(arrays, start, stop) * (stop - start)
-            self._opt.step_written(clip_gradient)
-            if bar is not None:
-                bar.update(stop - start)
-        return total / n
+        losses = np.empty(-(-n // batch_size))
+        opt = self._opt
+        first, second, largest = (
+            self._absent.reshape(-1) if moment is None else moment.detach().numpy()
+            for moment in (opt.first_moment, opt.second_moment, opt.max_second_moment)
+        )
+        rule, step, clip = _UPDATES[opt.kind], opt.steps + 1, clip_gradient or -1.0
+        update = (rule, opt.lr, opt.momentum, first, second, largest, step, clip)
+        common = (self._params, self._grad, self._sizes, self._activation, self._negative_slope)
+        if self._method is None:
+            x, t_xz = arrays
+            _score_epoch(*common, x, t_xz, batch_size, *update, losses)
+        else:
+            theta, x, y, r_xz, t_xz = arrays
+            _ratio_epoch(
+                *common, theta, x, y, r_xz, t_xz, self._method, self._alpha, batch_size, *update, losses
+            )
+        opt.steps += len(losses)
+        if bar is not None:
+            bar.update(n)
+        sizes = np.full(len(losses), batch_size, dtype=np.float64)
+        sizes[-1] = n - batch_size * (len(losses) - 1)
+        return float(losses @ sizes) / n
 
     def evaluate(self, data: Mapping[str, torch.Tensor], block: int) -> tuple[float, dict[str, float]]:
         """The sample-weighted mean loss of the network on ``data``, and of its components, in blocks of
