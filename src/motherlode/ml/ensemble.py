@@ -19,7 +19,7 @@ file layout: ``folder/ensemble.json`` plus ``folder/estimator_{i}_*``). Differen
 * :meth:`Ensemble.train_all` trains members of one architecture together as one stacked network
   (``vectorize="auto"``, :mod:`motherlode.ml.stacked`; on a CPU about as fast for 5 members as one after
   the other with the hand-written step, docs/benchmarks.md); members that cannot be stacked, and members
-  whose trainings are long enough for the compiled CPU step (:mod:`motherlode.ml.kernels`, 2.4x-2.9x
+  whose trainings are long enough for the compiled CPU step (:mod:`motherlode.ml.kernels`, 2x-2.9x
   faster), are trained one after the other as in MadMiner;
 * :meth:`Ensemble.train_all` takes a ``checkpoint`` folder: an interrupted training continues where it
   stopped (finished members are loaded, the running member or stack continues after its last completed
@@ -817,7 +817,7 @@ class Ensemble:
 
 def _takes_compiled_step(call: stacked.FitCall) -> bool:
     """Whether the member of ``call`` would train by the compiled CPU step (:mod:`motherlode.ml.kernels`),
-    2.4x-2.9x faster than the torch step; the stacked network trains by autograd, as fast as the members
+    2x-2.9x faster than the torch step; the stacked network trains by autograd, as fast as the members
     one after the other by the torch step on a CPU (docs/benchmarks.md)."""
     options = call.options
     n_samples = len(next(iter(call.data.values())))
