@@ -22,6 +22,7 @@ from motherlode.ml.optim import FlatOptimizer
 from motherlode.ml.parameterized_ratio import _ratio_forward, _ratio_manual
 from motherlode.ml.score import _score_forward, _score_manual
 from motherlode.ml.trainer import Trainer
+from test_ml_manual import _toy
 
 COMPILED_ACTIVATIONS = ("tanh", "sigmoid", "relu", "lrelu")
 
@@ -324,15 +325,6 @@ def test_the_environment_and_the_training_length_decide(monkeypatch):
     assert compiled_step(model, CascalLoss(), opt, n_steps=MIN_STEPS) is not None
     monkeypatch.setenv("MOTHERLODE_COMPILED_STEP", "auto")
     assert compiled_step(model, CascalLoss(), opt, n_steps=MIN_STEPS) is not None
-
-
-def _toy(n: int = 2000, seed: int = 0) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    theta = rng.uniform(-2, 2, size=(n, 1))
-    y = (np.arange(n) % 2).astype(float)[:, None]
-    z = rng.normal(np.where(y == 0, theta, 0.0), 1.0)
-    x = np.hstack([z + rng.normal(size=(n, 1)), rng.normal(size=(n, 1))])
-    return {"x": x, "y": y, "theta": theta, "r_xz": np.exp((z**2 - (z - theta) ** 2) / 2), "t_xz": z - theta}
 
 
 def _count_calls(monkeypatch) -> list[int]:

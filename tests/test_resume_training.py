@@ -193,29 +193,25 @@ def test_interrupted_training_continues_exactly(case, interrupt_at, epochs, tmp_
     assert not folder.exists()  # removed after success
 
 
-def test_manual_gradients_off_continue_exactly(epochs, tmp_path, monkeypatch):
-    monkeypatch.setenv("MOTHERLODE_MANUAL_GRADIENTS", "0")  # the autograd step of the ratio networks
-    train, folder = ratio("alices", optimizer="adam"), tmp_path / "checkpoint"
+@pytest.mark.parametrize(
+    ("variable", "value", "case"),
+    [
+        ("MOTHERLODE_MANUAL_GRADIENTS", "0", "alices-adam"),  # the autograd step of the ratio networks
+        (
+            "MOTHERLODE_COMPILED_STEP",
+            "1",
+            "alices-amsgrad-clip",
+        ),  # motherlode.ml.kernels, whatever the length
+        ("MOTHERLODE_COMPILED_STEP", "1", "sally-sgd-no-validation"),
+    ],
+)
+def test_other_training_steps_continue_exactly(variable, value, case, epochs, tmp_path, monkeypatch):
+    monkeypatch.setenv(variable, value)
+    compiled_epochs = interrupt_after(monkeypatch, CompiledStep, "train_epoch")
+    train = ratio("alices", optimizer="adam") if case == "alices-adam" else CASES[case]
+    folder = tmp_path / "checkpoint"
     reference, reference_losses = uninterrupted(train)
-    torch.manual_seed(0)
-    epochs.reset(2)
-    with pytest.raises(KeyboardInterrupt):
-        train(folder)
-    torch.manual_seed(1)
-    epochs.reset()
-    resumed, resumed_losses = train(folder)
-    assert epochs.trained == list(range(2, N_EPOCHS))
-    assert_same_networks(reference, resumed)
-    assert_same_losses(reference_losses, resumed_losses)
-
-
-@pytest.mark.parametrize("case", ["alices-amsgrad-clip", "sally-sgd-no-validation"])
-def test_compiled_step_continues_exactly(case, epochs, tmp_path, monkeypatch):
-    monkeypatch.setenv("MOTHERLODE_COMPILED_STEP", "1")  # motherlode.ml.kernels, whatever the length
-    calls = interrupt_after(monkeypatch, CompiledStep, "train_epoch")
-    train, folder = CASES[case], tmp_path / "checkpoint"
-    reference, reference_losses = uninterrupted(train)
-    assert calls[0] > 0
+    assert (compiled_epochs[0] > 0) == (variable == "MOTHERLODE_COMPILED_STEP")
     torch.manual_seed(0)
     epochs.reset(2)
     with pytest.raises(KeyboardInterrupt):
