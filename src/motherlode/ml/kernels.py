@@ -40,6 +40,7 @@ from numba import types
 from numba.extending import intrinsic
 
 from motherlode.ml.losses import (
+    LOG_R_CLAMP,
     AliceLoss,
     AlicesLoss,
     CarlLoss,
@@ -50,7 +51,7 @@ from motherlode.ml.losses import (
     SallyLoss,
 )
 from motherlode.ml.networks import DenseNetwork, ParameterizedRatioModel
-from motherlode.ml.optim import FlatOptimizer
+from motherlode.ml.optim import ADAM_EPS, BETA1, BETA2, CLIP_EPS, FlatOptimizer
 
 __all__ = ["MIN_STEPS", "CompiledStep", "compiled_step", "compiled_step_mode", "takes_compiled_step"]
 
@@ -68,7 +69,6 @@ _RATIO_METHODS: dict[type[Loss], int] = {
 _TANH, _SIGMOID, _PIECEWISE_LINEAR = 0, 1, 2
 _ACTIVATIONS = {"tanh": (_TANH, 0.0), "sigmoid": (_SIGMOID, 0.0), "relu": (_PIECEWISE_LINEAR, 0.0)}
 _ACTIVATIONS["lrelu"] = (_PIECEWISE_LINEAR, 0.01)  # as torch.nn.LeakyReLU()
-_LOG_R_CLAMP = 10.0  # ROLR's clamp of log r_hat and log r_xz, as motherlode.ml.losses
 
 _Function = TypeVar("_Function", bound=Callable[..., Any])
 
@@ -320,19 +320,19 @@ def _ratio_loss(outputs, n, method, alpha, y, r_xz, t_xz, gradient):
     written into ``gradient`` (shaped like ``outputs``). As the ``value_and_gradients`` of
     :mod:`motherlode.ml.losses`."""
     value = 0.0
-    low, high = math.exp(-_LOG_R_CLAMP), math.exp(_LOG_R_CLAMP)
+    low, high = math.exp(-LOG_R_CLAMP), math.exp(LOG_R_CLAMP)
     for i in range(n):
         log_r = np.float64(outputs[i, 0])
         if method == 1 or method == 4:  # ROLR: squared errors of 1/r_hat (y = 0) and r_hat (y = 1)
             label = np.float64(y[i, 0])
-            clamped = min(max(log_r, -_LOG_R_CLAMP), _LOG_R_CLAMP)
+            clamped = min(max(log_r, -LOG_R_CLAMP), LOG_R_CLAMP)
             r = min(max(np.float64(r_xz[i, 0]), low), high)
             ratio = math.exp(clamped)
             numerator = (1.0 / ratio - 1.0 / r) * (1.0 - label)
             denominator = (ratio - r) * label
             value += numerator * numerator + denominator * denominator
             slope = denominator * label * ratio - numerator * (1.0 - label) / ratio
-            gradient[i, 0] = 2.0 * slope / n if abs(log_r) <= _LOG_R_CLAMP else 0.0
+            gradient[i, 0] = 2.0 * slope / n if abs(log_r) <= LOG_R_CLAMP else 0.0
         else:  # cross-entropy on logits against y (CARL) or 1/(1 + r_xz) (ALICE)
             target = np.float64(y[i, 0]) if method == 0 or method == 3 else 1.0 / (1.0 + r_xz[i, 0])
             log_sigmoid = min(log_r, 0.0) - math.log1p(math.exp(-abs(log_r)))
@@ -404,6 +404,12 @@ def _ratio_batch(params, grad, sizes, activation, negative_slope, theta, x, y, r
     return ratio_term + alpha * score_term
 
 
+@_kernel()
+def _rows(array, start, stop):
+    """Rows ``start:stop`` of ``array``, or ``array`` itself when it is a placeholder (fewer rows)."""
+    return array[start:stop] if array.shape[0] >= stop else array
+
+
 @_kernel(cache=True)
 def _ratio_validation(
     params, sizes, activation, negative_slope, theta, x, y, r_xz, t_xz, method, block, sums
@@ -415,12 +421,10 @@ def _ratio_validation(
         stop = min(start + block, len(x))
         inputs = _ratio_inputs(theta[start:stop], x[start:stop])
         outputs = _forward(params, sizes, activation, negative_slope, inputs, n_tangent)[0]
-        labels = y[start:stop]
-        ratios = r_xz if r_xz.shape[0] < len(x) else r_xz[start:stop]  # the placeholder, or the data
-        scores = t_xz if t_xz.shape[0] < len(x) else t_xz[start:stop]
+        ratios, scores = _rows(r_xz, start, stop), _rows(t_xz, start, stop)  # data, or the placeholders
         gradient = np.empty_like(outputs)
         ratio_term, score_term = _ratio_loss(
-            outputs, stop - start, method, 1.0, labels, ratios, scores, gradient
+            outputs, stop - start, method, 1.0, y[start:stop], ratios, scores, gradient
         )
         sums[0] += ratio_term * (stop - start)
         sums[1] += score_term * (stop - start)
@@ -456,7 +460,6 @@ def _score_validation(params, sizes, activation, negative_slope, x, t_xz, block,
 
 _ADAM, _AMSGRAD, _SGD = 0, 1, 2
 _UPDATES = {"adam": _ADAM, "amsgrad": _AMSGRAD, "sgd": _SGD}
-_BETA1, _BETA2, _EPS, _CLIP_EPS = 0.9, 0.999, 1e-8, 1e-6  # as motherlode.ml.optim
 
 
 @_kernel()
@@ -468,7 +471,7 @@ def _update(params, grad, rule, lr, momentum, first, second, largest, step, clip
         norm = 0.0
         for i in range(len(grad)):
             norm += np.float64(grad[i]) * grad[i]
-        scale = min(clip / (math.sqrt(norm) + _CLIP_EPS), 1.0)
+        scale = min(clip / (math.sqrt(norm) + CLIP_EPS), 1.0)
         if scale < 1.0:
             for i in range(len(grad)):
                 grad[i] *= scale
@@ -480,23 +483,17 @@ def _update(params, grad, rule, lr, momentum, first, second, largest, step, clip
                 g = g + momentum * first[i]
             params[i] -= lr * g
         return
-    step_size = lr / (1.0 - _BETA1**step)
-    correction = math.sqrt(1.0 - _BETA2**step)
+    step_size = lr / (1.0 - BETA1**step)
+    correction = math.sqrt(1.0 - BETA2**step)
     for i in range(len(grad)):
         g = grad[i]
-        first[i] += (1.0 - _BETA1) * (g - first[i])
-        second[i] = _BETA2 * second[i] + (1.0 - _BETA2) * g * g
+        first[i] += (1.0 - BETA1) * (g - first[i])
+        second[i] = BETA2 * second[i] + (1.0 - BETA2) * g * g
         moment = second[i]
         if rule == _AMSGRAD:
             largest[i] = max(largest[i], moment)
             moment = largest[i]
-        params[i] -= step_size * first[i] / (math.sqrt(moment) / correction + _EPS)
-
-
-@_kernel()
-def _rows(array, start, stop):
-    """Rows ``start:stop`` of ``array``, or ``array`` itself when it is a placeholder (fewer rows)."""
-    return array[start:stop] if array.shape[0] >= stop else array
+        params[i] -= step_size * first[i] / (math.sqrt(moment) / correction + ADAM_EPS)
 
 
 @_kernel(cache=True)

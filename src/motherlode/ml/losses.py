@@ -33,6 +33,7 @@ from motherlode.errors import InputError
 
 __all__ = [
     "DOUBLE_LOSSES",
+    "LOG_R_CLAMP",
     "LOSSES",
     "Alice2Loss",
     "AliceLoss",
@@ -55,7 +56,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_LOG_R_CLAMP = 10.0
+LOG_R_CLAMP = 10.0
+"""ROLR's clamp of ``log r_hat`` and ``log r_xz`` (MadMiner's)."""
 
 Tensors = dict[str, torch.Tensor]
 
@@ -104,8 +106,8 @@ def _xe_fused(log_r_hat: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tens
 
 def _rolr(log_r_hat: torch.Tensor, r_xz: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """MadMiner's ROLR loss: ``MSE((1-y)/r_hat, (1-y)/r) + MSE(y r_hat, y r)`` with clamping."""
-    log_r_hat = log_r_hat.clamp(-_LOG_R_CLAMP, _LOG_R_CLAMP)
-    r_xz = r_xz.clamp(math.exp(-_LOG_R_CLAMP), math.exp(_LOG_R_CLAMP))
+    log_r_hat = log_r_hat.clamp(-LOG_R_CLAMP, LOG_R_CLAMP)
+    r_xz = r_xz.clamp(math.exp(-LOG_R_CLAMP), math.exp(LOG_R_CLAMP))
     num = F.mse_loss((1.0 - y) * torch.exp(-log_r_hat), (1.0 - y) / r_xz)
     den = F.mse_loss(y * torch.exp(log_r_hat), y * r_xz)
     return num + den
@@ -115,9 +117,9 @@ def _rolr_fused(
     log_r_hat: torch.Tensor, r_xz: torch.Tensor, y: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`_rolr` and its derivative with respect to ``log_r_hat`` (zero where the clamp is active)."""
-    inside = log_r_hat.abs() <= _LOG_R_CLAMP
-    log_r_hat = log_r_hat.clamp(-_LOG_R_CLAMP, _LOG_R_CLAMP)
-    r_xz = r_xz.clamp(math.exp(-_LOG_R_CLAMP), math.exp(_LOG_R_CLAMP))
+    inside = log_r_hat.abs() <= LOG_R_CLAMP
+    log_r_hat = log_r_hat.clamp(-LOG_R_CLAMP, LOG_R_CLAMP)
+    r_xz = r_xz.clamp(math.exp(-LOG_R_CLAMP), math.exp(LOG_R_CLAMP))
     ratio, numerator = torch.exp(log_r_hat), 1.0 - y
     inverse = torch.reciprocal(ratio)
     num = (inverse - torch.reciprocal(r_xz)).mul_(numerator)  # (1-y)/r_hat - (1-y)/r

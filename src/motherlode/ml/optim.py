@@ -30,13 +30,15 @@ import torch
 
 from motherlode.errors import InputError
 
-__all__ = ["OPTIMIZERS", "FlatOptimizer"]
+__all__ = ["ADAM_EPS", "BETA1", "BETA2", "CLIP_EPS", "OPTIMIZERS", "FlatOptimizer"]
 
 OPTIMIZERS = ("amsgrad", "adam", "sgd")
 """The optimiser names accepted by the training loops (MadMiner's)."""
 
-_BETA1, _BETA2, _EPS = 0.9, 0.999, 1e-8
-_CLIP_EPS = 1e-6  # as torch.nn.utils.clip_grad_norm_
+BETA1, BETA2, ADAM_EPS = 0.9, 0.999, 1e-8
+"""Adam's and AMSGrad's betas and epsilon (torch's defaults)."""
+CLIP_EPS = 1e-6
+"""Added to the gradient norm when clipping, as ``torch.nn.utils.clip_grad_norm_``."""
 
 
 class FlatOptimizer:
@@ -136,7 +138,7 @@ class FlatOptimizer:
 
     def _update(self, grad: torch.Tensor, clip_gradient: float | None) -> None:
         if clip_gradient is not None:
-            scale = (clip_gradient / (torch.linalg.vector_norm(grad) + _CLIP_EPS)).clamp_(max=1.0)
+            scale = (clip_gradient / (torch.linalg.vector_norm(grad) + CLIP_EPS)).clamp_(max=1.0)
             grad.mul_(scale)
         self.steps += 1
         if self.kind == "sgd":
@@ -157,23 +159,23 @@ class FlatOptimizer:
                     [] if self.max_second_moment is None else [self.max_second_moment],
                     [self._step_count],
                     lr=self.lr,
-                    beta1=_BETA1,
-                    beta2=_BETA2,
+                    beta1=BETA1,
+                    beta2=BETA2,
                     weight_decay=0.0,
-                    eps=_EPS,
+                    eps=ADAM_EPS,
                     amsgrad=self.max_second_moment is not None,
                     maximize=False,
                 )
                 return
             except (RuntimeError, NotImplementedError):  # no fused kernel for this device or dtype
                 self._fused = False
-        self.first_moment.lerp_(grad, 1.0 - _BETA1)
-        self.second_moment.mul_(_BETA2).addcmul_(grad, grad, value=1.0 - _BETA2)
+        self.first_moment.lerp_(grad, 1.0 - BETA1)
+        self.second_moment.mul_(BETA2).addcmul_(grad, grad, value=1.0 - BETA2)
         second = self.second_moment
         if self.max_second_moment is not None:
             second = torch.maximum(self.max_second_moment, second, out=self.max_second_moment)
-        denominator = second.sqrt().div_(math.sqrt(1.0 - _BETA2**self.steps)).add_(_EPS)
-        step_size = self.lr / (1.0 - _BETA1**self.steps)
+        denominator = second.sqrt().div_(math.sqrt(1.0 - BETA2**self.steps)).add_(ADAM_EPS)
+        step_size = self.lr / (1.0 - BETA1**self.steps)
         self.flat.addcdiv_(self.first_moment, denominator, value=-step_size)
 
     def _sgd(self, grad: torch.Tensor) -> None:

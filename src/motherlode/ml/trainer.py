@@ -106,8 +106,13 @@ def training_steps(
 ) -> int:
     """The optimiser steps of a training on ``n_samples`` samples, of which the ``validation_split``
     fraction (None: none) is held out for validation, as :meth:`Trainer.train` splits them."""
-    n_train = n_samples - (round(validation_split * n_samples) if validation_split else 0)
+    n_train = n_samples - _n_validation(n_samples, validation_split)
     return n_epochs * -(-n_train // batch_size)
+
+
+def _n_validation(n_samples: int, validation_split: float | None) -> int:
+    """How many of ``n_samples`` samples :meth:`Trainer.train` holds out for validation."""
+    return round(validation_split * n_samples) if validation_split else 0
 
 
 def learning_rate(epoch: int, n_epochs: int, initial_lr: float, final_lr: float) -> float:
@@ -490,7 +495,7 @@ class Trainer:
         if not 0.0 < validation_split < 1.0:
             raise InputError(f"validation_split must be in (0, 1) or None, got {validation_split}")
         n = len(next(iter(tensors.values())))
-        n_val = round(validation_split * n)
+        n_val = _n_validation(n, validation_split)
         if n_val < 1 or n_val >= n:
             raise InputError(f"validation_split={validation_split} leaves no training or validation samples")
         perm = torch.randperm(n).to(self.device)
